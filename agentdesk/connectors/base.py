@@ -1,0 +1,120 @@
+"""The connector protocol: vendor JSON in, agentdesk records out. Pure translation + HTTP.
+
+A connector never touches the store or the screen. It is built with its account settings
+and its token (which it never logs), pulls pages of records from a cursor it defines, and
+reports what it can do through capability flags that sync records in the store's
+`accounts` table, so the screen knows without importing a connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from typing import ClassVar, Protocol, runtime_checkable
+
+from agentdesk.model import Page, WhoAmI
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    can_reply: bool = True
+    can_note: bool = True
+    can_set_status: bool = True
+    can_set_priority: bool = True
+    can_tag: bool = True
+    can_assign_agent: bool = True
+    can_assign_team: bool = True
+    can_snooze: bool = False
+    """False: snooze is local (the conversation hides until its time), the vendor has none."""
+    can_safe_update: bool = False
+    """Writes carry a version the server checks (Zendesk updated_stamp, RT If-Match)."""
+    has_idempotency_keys: bool = False
+    has_incremental_export: bool = False
+
+    def as_flags(self) -> dict[str, bool]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """What a connector is built from: the account's config, never its secret."""
+
+    name: str
+    connector: str
+    base_url: str
+    user: str
+    ca_bundle: str | None = None
+    cache_days: int = 90
+
+
+# ---------------------------------------------------------------- typed errors
+class ConnectorError(Exception):
+    """A failure the user can act on; `str()` is one human sentence, never a token."""
+
+    transient: ClassVar[bool] = False
+
+
+class AuthError(ConnectorError):
+    """The backend rejected the credentials (401) or the user lacks a permission (403)."""
+
+
+class PermissionDenied(AuthError):
+    """403: authenticated, but the role may not do this."""
+
+
+class NotFound(ConnectorError):
+    pass
+
+
+class ConflictError(ConnectorError):
+    """The server's version moved on since the write was based on it (409, 412)."""
+
+
+class Invalid(ConnectorError):
+    """422/400: the backend refused the request as malformed."""
+
+
+class RateLimited(ConnectorError):
+    transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackendError(ConnectorError):
+    """5xx, a dropped connection, a timeout, or a body that is not what the vendor documents."""
+
+    transient = True
+
+
+class MalformedResponse(BackendError):
+    """The backend answered, but not in the vendor's documented shape."""
+
+    transient = False
+
+
+# ---------------------------------------------------------------- the protocol
+@runtime_checkable
+class Connector(Protocol):
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    resources: ClassVar[tuple[str, ...]]
+    """Pull resources in the order sync must run them (e.g. teams, agents, conversations)."""
+
+    def __init__(self, settings: AccountSettings, token: str) -> None: ...
+
+    async def whoami(self) -> WhoAmI:
+        """The signed-in user and their role; raises AuthError on a bad token."""
+        ...
+
+    def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:
+        """Pages of records changed since `cursor` (None: from the beginning).
+
+        Each page carries the cursor to store once it is committed; the last page has
+        `more=False`. Raises a ConnectorError subclass on failure.
+        """
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,52 @@
+"""Text as the full-text index sees it.
+
+FTS5's unicode61 tokenizer treats a run of CJK characters as one token, so a Japanese word
+inside a sentence is never found. At ingest every CJK run becomes its overlapping bigrams
+followed by its last character ("返品について" -> "返品 品に につ つい いて て"): a word of two
+or more characters is then a phrase of consecutive bigrams, and a one-character word is a
+prefix query that every position of the run starts a token with.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CJK = (
+    "\u3040-\u30ff"  # hiragana, katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+    "\uac00-\ud7af"  # hangul syllables
+    "\uff66-\uff9f"  # half-width katakana
+)
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_HAS_CJK = re.compile(f"[{_CJK}]")
+
+
+def _bigrams(run: str) -> str:
+    if len(run) == 1:
+        return run
+    return " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " " + run[-1]
+
+
+def index_text(text: str) -> str:
+    """The form of `text` stored in the FTS index."""
+    if not _HAS_CJK.search(text):
+        return text
+    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
+
+
+def query_terms(word: str) -> str:
+    """An FTS5 MATCH expression for one user-typed word or phrase, CJK-aware."""
+    pieces: list[str] = []
+    for part in re.split(f"([{_CJK}]+)", word):
+        if not part.strip():
+            continue
+        if _HAS_CJK.search(part):
+            if len(part) == 1:
+                pieces.append(f'"{part}"*')
+            else:
+                grams = " ".join(part[i : i + 2] for i in range(len(part) - 1))
+                pieces.append(f'"{grams}"')
+        else:
+            for token in re.findall(r"\w+", part):
+                pieces.append('"' + token.replace('"', '""') + '"')
+    return " ".join(pieces)
