@@ -26,7 +26,7 @@ from agentdesk.model import (
     Page,
     TeamRecord,
 )
-from agentdesk.store.schema import ForeignDatabase, migrate
+from agentdesk.store.schema import ForeignDatabase, check_compatible, migrate
 from agentdesk.store.textindex import index_text
 from agentdesk.timeutil import from_iso, to_iso, utcnow
 
@@ -74,6 +74,7 @@ class Store:
         try:
             conn = _connect(path)
             conn.execute("PRAGMA busy_timeout = 30000")
+            check_compatible(conn)  # before WAL: a foreign file must stay byte-for-byte as found
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"could not switch {path} to WAL mode (got {mode})")

@@ -197,8 +197,8 @@ class ForeignDatabase(Exception):
     """The file is SQLite but not an agentdesk cache (or is from a newer agentdesk)."""
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to SCHEMA_VERSION; returns the version found before migrating."""
+def check_compatible(conn: sqlite3.Connection) -> int:
+    """Raise ForeignDatabase unless the file is empty or an agentdesk cache we can migrate."""
     found = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise ForeignDatabase(
@@ -213,6 +213,12 @@ def migrate(conn: sqlite3.Connection) -> int:
             raise ForeignDatabase(
                 "the file holds tables but is not an agentdesk cache; it was left untouched"
             )
+    return found
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found before migrating."""
+    found = check_compatible(conn)
     for version in range(found, SCHEMA_VERSION):
         # executescript commits first; the migration and its version bump commit together.
         conn.executescript(

@@ -1,0 +1,433 @@
+"""`agentdesk`: the app and its commands.
+
+Imports are deferred to the command that needs them: the TUI's cold start must not pay for
+httpx, the simulator or the connectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+from agentdesk import __version__
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with a non-zero exit."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _profile():
+    from agentdesk import logs
+    from agentdesk.paths import current_profile
+
+    profile = current_profile().ensure()
+    logs.setup(profile)
+    return profile
+
+
+def _config(profile):
+    from agentdesk import config
+
+    try:
+        return config.load(profile)
+    except config.ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _open_store(profile):
+    from agentdesk.store import Store, StoreError
+
+    try:
+        return Store.open(profile.store_file)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def check_url(url: str, *, allow_insecure_http: bool) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise CliError(f"{url!r} is not an http(s) URL", EXIT_USAGE)
+    if parsed.scheme == "http" and not _is_loopback(url) and not allow_insecure_http:
+        raise CliError(
+            f"{url} is plain HTTP to another machine: the token would cross the network "
+            "unencrypted; use https:// (or --allow-insecure-http if you really mean it)",
+            EXIT_USAGE,
+        )
+
+
+def _settings(account):
+    from agentdesk.connectors.base import AccountSettings
+
+    return AccountSettings(
+        name=account.name,
+        connector=account.connector,
+        base_url=account.url,
+        user=account.user,
+        ca_bundle=account.ca_bundle,
+        cache_days=account.cache_days,
+    )
+
+
+def _sync_accounts(profile, config, only: str | None = None):
+    """(settings, token) for each configured account; a missing token is reported, not fatal."""
+    from agentdesk import secrets
+
+    pairs = []
+    problems = []
+    for account in config.accounts.values():
+        if only and account.name != only:
+            continue
+        try:
+            pairs.append((_settings(account), secrets.get_token(profile, account)))
+        except secrets.SecretError as exc:
+            problems.append(str(exc))
+    return pairs, problems
+
+
+def _mirror_accounts(store, config) -> None:
+    for account in config.accounts.values():
+        store.upsert_account(account.name, account.connector, account.url, account.user)
+
+
+def _run_app(profile, runner, labels: str) -> int:
+    from agentdesk.tui.app import AgentDeskApp
+
+    app = AgentDeskApp(profile.store_file, sync=runner, account_labels=labels)
+    app.run()
+    return app.return_code or 0
+
+
+# ---------------------------------------------------------------- commands
+def cmd_app(args: argparse.Namespace) -> int:
+    profile = _profile()
+    config = _config(profile)
+    store = _open_store(profile)
+    _mirror_accounts(store, config)
+    store.close()
+    runner = None
+    labels = " + ".join(f"{a.name} ({a.connector})" for a in config.accounts.values())
+    if config.accounts:
+        pairs, problems = _sync_accounts(profile, config)
+        for problem in problems:
+            print(f"agentdesk: {problem}", file=sys.stderr)
+        if pairs:
+            from agentdesk.sync import BackgroundSync
+
+            runner = BackgroundSync(profile.store_file, pairs, interval=config.ui.sync_interval)
+    return _run_app(profile, runner, labels)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    throwaway = None
+    if not os.environ.get("AGENTDESK_HOME"):
+        throwaway = tempfile.mkdtemp(prefix="agentdesk-demo-")
+        os.environ["AGENTDESK_HOME"] = throwaway
+    try:
+        profile = _profile()
+        from agentdesk import secrets
+        from agentdesk.config import AccountConfig
+        from agentdesk.sim.server import start_in_thread
+        from agentdesk.sync import BackgroundSync
+
+        with start_in_thread(dialect="zendesk", seed=args.seed, scale=args.scale) as sim:
+            account = AccountConfig(
+                name="demo", connector="zendesk", url=sim.base_url, user=sim.user
+            )
+            secrets.hold_in_memory(account.name, sim.token)  # the demo token never leaves memory
+            store = _open_store(profile)
+            store.upsert_account(account.name, account.connector, account.url, account.user)
+            store.close()
+            runner = BackgroundSync(
+                profile.store_file, [(_settings(account), sim.token)], interval=5
+            )
+            return _run_app(profile, runner, "demo (Zendesk simulator)")
+    finally:
+        if throwaway:
+            shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from agentdesk.sim.server import serve_forever
+
+    serve_forever(
+        dialect=args.dialect,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        scale=args.scale,
+        role=args.role,
+    )
+    return EXIT_OK
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    profile = _profile()
+    action = args.accounts_action
+    if action == "add":
+        return _accounts_add(profile, args)
+    config = _config(profile)
+    if action == "list":
+        return _accounts_list(profile, config, args)
+    if args.name not in config.accounts:
+        known = ", ".join(sorted(config.accounts)) or "none yet"
+        raise CliError(f"no account named {args.name!r} (configured: {known})", 3)
+    account = config.accounts[args.name]
+    if action == "remove":
+        from agentdesk import config as config_module
+        from agentdesk import secrets
+
+        store = _open_store(profile)
+        store.remove_account(account.name)
+        store.close()
+        secrets.delete_token(profile, account.name)
+        config_module.remove_account(profile, account.name)
+        print(f"removed {account.name} and purged its cached conversations")
+        return EXIT_OK
+    if action == "test":
+        return _accounts_test(profile, account, args)
+    raise CliError(f"unknown accounts action {action}", EXIT_USAGE)
+
+
+def _accounts_add(profile, args: argparse.Namespace) -> int:
+    from agentdesk import config as config_module
+    from agentdesk import secrets
+    from agentdesk.config import ACCOUNT_NAME, AccountConfig
+    from agentdesk.connectors import registry
+
+    if not ACCOUNT_NAME.match(args.name):
+        raise CliError("account names are letters, digits, - and _ (up to 64)", EXIT_USAGE)
+    kinds = registry.available()
+    if args.connector not in kinds:
+        raise CliError(
+            f"unknown connector {args.connector!r} (available: {', '.join(sorted(kinds))})",
+            EXIT_USAGE,
+        )
+    check_url(args.url, allow_insecure_http=args.allow_insecure_http)
+    account = AccountConfig(
+        name=args.name,
+        connector=args.connector,
+        url=args.url.rstrip("/"),
+        user=args.user,
+        token_command=args.token_command,
+        plaintext_token=args.plaintext_token,
+        ca_bundle=args.ca_bundle,
+        allow_insecure_http=args.allow_insecure_http,
+    )
+    where = "token_command"
+    if not args.token_command:
+        if args.token_stdin:
+            token = sys.stdin.readline().strip()
+        else:
+            import getpass
+
+            token = getpass.getpass(f"API token for {args.user} on {args.url}: ").strip()
+        if not token:
+            raise CliError("no token given", EXIT_USAGE)
+        try:
+            where = secrets.store_token(profile, account, token)
+        except secrets.SecretError as exc:
+            raise CliError(str(exc)) from None
+    config_module.save_account(profile, account)
+    store = _open_store(profile)
+    store.upsert_account(account.name, account.connector, account.url, account.user)
+    store.close()
+    print(f"added {account.name} ({account.connector}, {account.url}); token in {where}")
+    return EXIT_OK
+
+
+def _accounts_list(profile, config, args: argparse.Namespace) -> int:
+    from agentdesk import secrets
+
+    store = _open_store(profile)
+    mirrored = {row.name: row for row in store.accounts()}
+    store.close()
+    rows = []
+    for account in config.accounts.values():
+        row = mirrored.get(account.name)
+        rows.append(
+            {
+                "name": account.name,
+                "connector": account.connector,
+                "url": account.url,
+                "user": account.user,
+                "token": secrets.token_source(profile, account),
+                "role": row.role if row else None,
+                "last_sync": row.last_sync_at.isoformat() if row and row.last_sync_at else None,
+                "last_error": row.last_error if row else None,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no accounts yet: agentdesk accounts add NAME --connector KIND --url URL --user USER")
+    else:
+        for r in rows:
+            flag = "  (!) token stored in plain text" if r["token"] == "PLAIN-TEXT FILE" else ""
+            print(
+                f"{r['name']:<16} {r['connector']:<10} {r['url']}  {r['user']}  "
+                f"role={r['role'] or '?'}  token={r['token']}{flag}"
+            )
+    return EXIT_OK
+
+
+def _accounts_test(profile, account, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agentdesk import secrets
+    from agentdesk.connectors import registry
+    from agentdesk.connectors.base import ConnectorError
+
+    try:
+        token = secrets.get_token(profile, account)
+    except secrets.SecretError as exc:
+        raise CliError(str(exc)) from None
+
+    async def probe():
+        connector = registry.get(account.connector)(_settings(account), token)
+        try:
+            return await connector.whoami()
+        finally:
+            await connector.aclose()
+
+    try:
+        me = asyncio.run(probe())
+    except ConnectorError as exc:
+        raise CliError(str(exc)) from None
+    store = _open_store(profile)
+    store.record_sync_info(account.name, role=me.role, user_external_id=me.external_id)
+    store.close()
+    if args.json:
+        print(json.dumps({"account": account.name, "ok": True, "user": me.email, "role": me.role}))
+    else:
+        print(f"{account.name}: signed in as {me.name} <{me.email}>, role {me.role}")
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from agentdesk.sync import sync_once
+
+    profile = _profile()
+    config = _config(profile)
+    if args.account and args.account not in config.accounts:
+        raise CliError(f"no account named {args.account!r}", 3)
+    pairs, problems = _sync_accounts(profile, config, only=args.account)
+    for problem in problems:
+        print(f"agentdesk: {problem}", file=sys.stderr)
+    store = _open_store(profile)
+    _mirror_accounts(store, config)
+    store.close()
+    if not pairs:
+        raise CliError("nothing to sync: no account with a usable token")
+
+    def progress(event) -> None:
+        if not args.json:
+            line = f"{event.account or '-'}: {event.kind} {event.message}".rstrip()
+            print(line, file=sys.stderr, flush=True)
+
+    summary = asyncio.run(sync_once(profile.store_file, pairs, on_event=progress))
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    failed = any(not item.get("ok", False) for item in summary.get("accounts", []))
+    return EXIT_ERROR if failed or problems else EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentdesk",
+        description="One keyboard-driven inbox for every helpdesk you work in.",
+    )
+    parser.add_argument("--version", action="version", version=f"agentdesk {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    demo = sub.add_parser("demo", help="open the inbox on a simulated Zendesk (throwaway profile)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--scale", type=int, default=1500, help="conversations to simulate")
+    demo.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser("sim", help="serve a simulated helpdesk on loopback")
+    sim.add_argument("--dialect", choices=("zendesk",), default="zendesk")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--scale", type=int, default=2000, help="conversations to generate")
+    sim.add_argument("--role", choices=("agent", "admin"), default="admin")
+    sim.set_defaults(func=cmd_sim)
+
+    accounts = sub.add_parser("accounts", help="add, list, test and remove helpdesk accounts")
+    acc_sub = accounts.add_subparsers(dest="accounts_action", required=True)
+    add = acc_sub.add_parser("add", help="add an account (token to the keyring)")
+    add.add_argument("name")
+    add.add_argument("--connector", required=True)
+    add.add_argument("--url", required=True)
+    add.add_argument("--user", required=True)
+    add.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    add.add_argument("--token-command", help="a command that prints the token")
+    add.add_argument(
+        "--plaintext-token",
+        action="store_true",
+        help="store the token in a 0600 file instead of the keyring (headless machines)",
+    )
+    add.add_argument("--ca-bundle", help="CA bundle for this account's TLS")
+    add.add_argument("--allow-insecure-http", action="store_true")
+    lst = acc_sub.add_parser("list", help="list accounts")
+    lst.add_argument("--json", action="store_true")
+    test = acc_sub.add_parser("test", help="check the token and print the role")
+    test.add_argument("name")
+    test.add_argument("--json", action="store_true")
+    remove = acc_sub.add_parser("remove", help="remove an account and purge its cache")
+    remove.add_argument("name")
+    accounts.set_defaults(func=cmd_accounts)
+
+    sync = sub.add_parser("sync", help="sync accounts without the UI")
+    mode = sync.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", default=True)
+    sync.add_argument("--account")
+    sync.add_argument("--json", action="store_true")
+    sync.set_defaults(func=cmd_sync)
+
+    parser.set_defaults(func=cmd_app)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"agentdesk: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: the traceback goes to the log, a sentence here
+        import logging
+
+        logging.getLogger("agentdesk").exception("unexpected error")
+        print(
+            f"agentdesk: unexpected {type(exc).__name__}; details are in the log file",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR

@@ -1,0 +1,197 @@
+"""The TOML config: accounts (authoritative, without secrets) and settings.
+
+Validated strictly: a mistake is reported with the file, the line and the key. Settings can be
+overridden by `AGENTDESK_*` environment variables; `AGENTDESK_HOME` relocates the profile.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from agentdesk.paths import Profile
+
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ACCOUNT_KEYS = {
+    "connector": str,
+    "url": str,
+    "user": str,
+    "token_command": str,
+    "plaintext_token": bool,
+    "ca_bundle": str,
+    "cache_days": int,
+    "allow_insecure_http": bool,
+}
+_REQUIRED = ("connector", "url", "user")
+_TOP_KEYS = {"accounts", "ui", "keymap"}
+_UI_KEYS = {"theme": str, "bell": bool, "sync_interval": int}
+
+
+class ConfigError(Exception):
+    """The config file is wrong; the message names the file, line and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    name: str
+    connector: str
+    url: str
+    user: str
+    token_command: str | None = None
+    plaintext_token: bool = False
+    ca_bundle: str | None = None
+    cache_days: int = 90
+    allow_insecure_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    theme: str = "agentdesk-dark"
+    bell: bool = False
+    sync_interval: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    ui: UiConfig = field(default_factory=UiConfig)
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return 1
+
+
+def _fail(path: Path, text: str, key: str, problem: str, needle: str | None = None) -> ConfigError:
+    line = _line_of(text, needle or key.rsplit(".", 1)[-1])
+    return ConfigError(f"{path}:{line}: {key}: {problem}")
+
+
+def load(profile: Profile) -> Config:
+    path = profile.config_file
+    if not path.exists():
+        return _apply_env(Config(path=path))
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise _fail(path, text, key, f"unknown setting (known: {', '.join(sorted(_TOP_KEYS))})")
+    accounts: dict[str, AccountConfig] = {}
+    raw_accounts = data.get("accounts", {})
+    if not isinstance(raw_accounts, dict):
+        raise _fail(path, text, "accounts", "must be a table of accounts")
+    for name, raw in raw_accounts.items():
+        where = f"accounts.{name}"
+        if not ACCOUNT_NAME.match(name):
+            raise _fail(path, text, where, "account names are letters, digits, - and _", name)
+        if not isinstance(raw, dict):
+            raise _fail(path, text, where, "must be a table", name)
+        for key, value in raw.items():
+            expected = _ACCOUNT_KEYS.get(key)
+            if expected is None:
+                raise _fail(path, text, f"{where}.{key}", "unknown key", key)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise _fail(path, text, f"{where}.{key}", f"must be a {expected.__name__}", key)
+        for key in _REQUIRED:
+            if key not in raw:
+                raise _fail(path, text, f"{where}.{key}", "is required", name)
+        accounts[name] = AccountConfig(name=name, **raw)
+    raw_ui = data.get("ui", {})
+    for key, value in raw_ui.items():
+        expected = _UI_KEYS.get(key)
+        if expected is None:
+            raise _fail(path, text, f"ui.{key}", "unknown key", key)
+        if not isinstance(value, expected):
+            raise _fail(path, text, f"ui.{key}", f"must be a {expected.__name__}", key)
+    keymap = data.get("keymap", {})
+    for binding_id, keys in keymap.items():
+        if not isinstance(keys, str):
+            raise _fail(path, text, f"keymap.{binding_id}", "must be a string of keys", binding_id)
+    return _apply_env(Config(path=path, accounts=accounts, ui=UiConfig(**raw_ui), keymap=keymap))
+
+
+def _apply_env(config: Config) -> Config:
+    ui = config.ui
+    if theme := os.environ.get("AGENTDESK_THEME"):
+        ui = replace(ui, theme=theme)
+    if interval := os.environ.get("AGENTDESK_SYNC_INTERVAL"):
+        if not interval.isdigit():
+            raise ConfigError(f"AGENTDESK_SYNC_INTERVAL: must be whole seconds, got {interval!r}")
+        ui = replace(ui, sync_interval=int(interval))
+    if bell := os.environ.get("AGENTDESK_BELL"):
+        ui = replace(ui, bell=bell.lower() in ("1", "true", "yes", "on"))
+    return replace(config, ui=ui)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
+    return f'"{escaped}"'
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return _toml_string(str(value))
+
+
+def save_account(profile: Profile, account: AccountConfig) -> None:
+    """Add or replace one account's table, keeping the rest of the file as the user wrote it."""
+    path = profile.config_file
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = _drop_account_table(text, account.name)
+    lines = [f"[accounts.{account.name}]"]
+    for key in _ACCOUNT_KEYS:
+        value = getattr(account, key)
+        default = AccountConfig.__dataclass_fields__[key].default
+        if key in _REQUIRED or (value is not None and value != default):
+            lines.append(f"{key} = {_toml_value(value)}")
+    block = "\n".join(lines) + "\n"
+    text = (text.rstrip() + "\n\n" if text.strip() else "") + block
+    _write_private(path, text)
+
+
+def remove_account(profile: Profile, name: str) -> bool:
+    path = profile.config_file
+    if not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8")
+    new = _drop_account_table(text, name)
+    if new == text:
+        return False
+    _write_private(path, new)
+    return True
+
+
+def _drop_account_table(text: str, name: str) -> str:
+    out: list[str] = []
+    skipping = False
+    header = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+    for line in text.splitlines():
+        match = header.match(line)
+        if match:
+            skipping = match.group(1).strip() == f"accounts.{name}"
+        if not skipping:
+            out.append(line)
+    return "\n".join(out).rstrip() + ("\n" if out else "")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

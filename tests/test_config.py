@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from agentdesk import config
+from agentdesk.config import AccountConfig, ConfigError
+from agentdesk.paths import current_profile
+
+
+def test_agentdesk_home_relocates_the_whole_profile(isolated_profile):
+    profile = current_profile().ensure()
+    for path in (profile.config_file, profile.store_file, profile.log_file):
+        assert str(path).startswith(str(isolated_profile))
+
+
+def test_saved_account_round_trips_and_file_is_private():
+    profile = current_profile().ensure()
+    config.save_account(profile, AccountConfig("acme", "zendesk", "https://acme.zendesk.com", "a@acme.com"))
+    config.save_account(profile, AccountConfig("chat", "chatwoot", "https://chat.acme.com", "a@acme.com",
+                                               token_command="pass show chat"))
+    loaded = config.load(profile)
+    assert loaded.accounts["acme"].url == "https://acme.zendesk.com"
+    assert loaded.accounts["chat"].token_command == "pass show chat"
+    assert stat.S_IMODE(profile.config_file.stat().st_mode) == 0o600
+    assert config.remove_account(profile, "acme")
+    assert set(config.load(profile).accounts) == {"chat"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[accounts.acme]\nconnector = "zendesk"\nurl = "https://x"\n', r"config.toml:1: accounts.acme.user: is required"),
+        ('[accounts.acme]\nconnector = "zendesk"\nurl = "https://x"\nuser = "u"\ncolour = 3\n',
+         r"config.toml:5: accounts.acme.colour: unknown key"),
+        ('[ui]\ntheme = 3\n', r"config.toml:2: ui.theme: must be a str"),
+        ('[accounts.acme\n', r"not valid TOML"),
+        ('[accounts.acme]\nconnector = "zendesk"\nurl = "https://x"\nuser = "u"\ncache_days = "ten"\n',
+         r"config.toml:5: accounts.acme.cache_days: must be a int"),
+    ],
+)
+def test_config_mistakes_name_file_line_and_key(text, expected):
+    profile = current_profile().ensure()
+    profile.config_file.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        config.load(profile)
+
+
+def test_environment_overrides_settings(monkeypatch):
+    profile = current_profile().ensure()
+    profile.config_file.write_text('[ui]\ntheme = "agentdesk-light"\n')
+    monkeypatch.setenv("AGENTDESK_THEME", "agentdesk-high-contrast")
+    assert config.load(profile).ui.theme == "agentdesk-high-contrast"
