@@ -1,6 +1,8 @@
 """The local SQLite cache (WAL): schema, sync writes, the screen's reads."""
 
-from agentdesk.store.db import PageStats, Store as _WriteStore, StoreError
+from agentdesk.store.db import PageStats, StoreError
+from agentdesk.store.db import Store as _WriteStore
+from agentdesk.store.outbox import Mutation, MutationError, UnknownConversation
 from agentdesk.store.queries import Reads
 
 
@@ -8,4 +10,4 @@ class Store(_WriteStore, Reads):
     """One connection to a profile's cache: sync writes and the screen's reads."""
 
 
-__all__ = ["PageStats", "Store", "StoreError"]
+__all__ = ["Mutation", "MutationError", "PageStats", "Store", "StoreError", "UnknownConversation"]

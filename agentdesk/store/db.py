@@ -26,6 +26,7 @@ from agentdesk.model import (
     Page,
     TeamRecord,
 )
+from agentdesk.store.outbox import Outbox
 from agentdesk.store.schema import ForeignDatabase, check_compatible, migrate
 from agentdesk.store.textindex import index_text
 from agentdesk.timeutil import from_iso, to_iso, utcnow
@@ -55,7 +56,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Store:
+class Store(Outbox):
     """A connection to the cache with the reads and writes the rest of agentdesk uses."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
@@ -423,6 +424,7 @@ class Store:
         if record.messages is not None:
             stored = self._upsert_messages(account, conversation_id, record.messages)
         self._refresh_derived(conversation_id, record)
+        self.reapply_overlays(conversation_id)
         return stored
 
     def _upsert_messages(
