@@ -44,9 +44,12 @@ class RedactingFilter(logging.Filter):
 def setup(profile: Profile, *, level: int = logging.INFO) -> logging.Handler:
     """Log to `<log dir>/agentdesk.log`, 2 MB x 5 files; idempotent."""
     root = logging.getLogger("agentdesk")
-    for handler in root.handlers:
+    for handler in list(root.handlers):
         if getattr(handler, "_agentdesk", False):
-            return handler
+            if getattr(handler, "baseFilename", None) == str(profile.log_file.absolute()):
+                return handler
+            root.removeHandler(handler)  # another profile (tests switch AGENTDESK_HOME)
+            handler.close()
     profile.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handler = logging.handlers.RotatingFileHandler(
         profile.log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"

@@ -9,37 +9,31 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from agentdesk.model import OPEN_STATUSES
-from agentdesk.timeutil import from_iso, to_iso, utcnow
+from agentdesk.query import parse
+from agentdesk.store import search
+from agentdesk.timeutil import from_iso
 
-_OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
-_NOT_HIDDEN = "c.deleted_at IS NULL AND (c.snoozed_until IS NULL OR c.snoozed_until <= :now)"
 
 
 @dataclass(frozen=True, slots=True)
 class ViewDef:
+    """A saved query (agentdesk.query language) shown in the views pane with a live count."""
+
     id: str
     name: str
-    where: str
+    query: str
 
 
 BUILTIN_VIEWS: tuple[ViewDef, ...] = (
-    ViewDef(
-        "mine",
-        "Mine",
-        f"c.status IN {_OPEN} AND {_NOT_HIDDEN} AND c.assignee_id IN "
-        "(SELECT ag.id FROM agents ag JOIN accounts ac ON ac.name = ag.account "
-        "AND ag.external_id = ac.user_external_id)",
-    ),
-    ViewDef(
-        "unassigned",
-        "Unassigned",
-        f"c.status IN {_OPEN} AND {_NOT_HIDDEN} AND c.assignee_id IS NULL",
-    ),
-    ViewDef("open", "All open", f"c.status IN {_OPEN} AND {_NOT_HIDDEN}"),
+    ViewDef("mine", "Mine", "is:open is:mine"),
+    ViewDef("unassigned", "Unassigned", "is:unassigned"),
+    ViewDef("open", "All open", "is:open"),
+    ViewDef("breaching", "Breaching SLA", "is:breaching sort:sla"),
+    ViewDef("snoozed", "Snoozed", "is:snoozed"),
+    ViewDef("solved", "Recently solved", "status:solved,closed"),
 )
 VIEWS_BY_ID = {view.id: view for view in BUILTIN_VIEWS}
 
@@ -150,23 +144,18 @@ class Reads:
         return BUILTIN_VIEWS
 
     def view_counts(self) -> dict[str, int]:
-        now = to_iso(utcnow())
-        return {
-            view.id: self.conn.execute(
-                f"SELECT count(*) FROM conversations c WHERE {view.where}", {"now": now}
-            ).fetchone()[0]
-            for view in BUILTIN_VIEWS
-        }
+        return {view.id: search.count(self.conn, parse(view.query)) for view in BUILTIN_VIEWS}
 
-    def view_conversation_ids(self, view_id: str) -> list[int]:
-        """Every conversation in the view, most recently updated first."""
-        view = VIEWS_BY_ID[view_id]
-        rows = self.conn.execute(
-            f"SELECT c.id FROM conversations c WHERE {view.where} "
-            "ORDER BY c.updated_at DESC, c.id DESC",
-            {"now": to_iso(utcnow())},
-        ).fetchall()
-        return [row[0] for row in rows]
+    def view_conversation_ids(self, view_id: str, sort: str | None = None) -> list[int]:
+        """Every conversation in the view, in the view's order (or `sort`)."""
+        query = parse(VIEWS_BY_ID[view_id].query)
+        if sort is not None:
+            query = replace(query, sort=sort)
+        return search.matching_ids(self.conn, query)
+
+    def search_ids(self, text: str) -> list[int]:
+        """Every conversation matching a query typed by the user; raises QueryError."""
+        return search.matching_ids(self.conn, parse(text))
 
     def inbox_rows(self, ids: Sequence[int]) -> dict[int, InboxRow]:
         if not ids:
