@@ -142,3 +142,49 @@ class WhoAmI:
     name: str
     email: str
     role: Role
+
+
+# ---------------------------------------------------------------- writes (push)
+MutationAction = Literal["reply", "note", "status", "priority", "tags", "assign", "snooze"]
+
+
+@dataclass(frozen=True, slots=True)
+class MutationRequest:
+    """One queued user action, as the push engine hands it to a connector.
+
+    `id` is a UUID and doubles as the idempotency key. `payload` by action:
+    reply/note {"text"}; status {"status"}; priority {"priority"}; tags {"add": [...],
+    "remove": [...]}; assign {"agent_external_id"} | {"team_external_id"} | {"unassign": True};
+    snooze {"until": ISO time}.
+    """
+
+    id: str
+    action: MutationAction
+    conversation_external_id: str
+    payload: Mapping[str, object]
+    base_version: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteState:
+    """The server's current values of the fields a write may conflict on."""
+
+    version: str
+    status: Status
+    priority: Priority
+    assignee_external_id: str | None
+    team_external_id: str | None
+    tags: tuple[str, ...]
+    snoozed_until: datetime | None = None
+    updated_by: str | None = None
+    """Who last changed the conversation, when the vendor says (for the conflict view)."""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    version: str | None = None
+    """The conversation's new server version, when the response carries it."""
+    message_external_id: str | None = None
+    """For reply/note: the id of the message the server created."""

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
-from agentdesk.model import Page, WhoAmI
+from agentdesk.model import MutationRequest, Page, RemoteState, WhoAmI, WriteResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,26 @@ class Connector(Protocol):
         Each page carries the cursor to store once it is committed; the last page has
         `more=False`. Raises a ConnectorError subclass on failure.
         """
+        ...
+
+    async def fetch_state(self, external_id: str) -> RemoteState:
+        """The conversation's current server-side fields; NotFound if it was deleted."""
+        ...
+
+    async def apply(self, request: MutationRequest, current: RemoteState) -> WriteResult:
+        """Send one write, based on `current` (the version the per-field check passed on).
+
+        Must be safe to call again for the same request.id after an ambiguous failure:
+        use the vendor's idempotency key where it has one, otherwise the push engine calls
+        `find_sent` first for replies and notes. Raises ConflictError when the server
+        rejects a stale version (Zendesk 409, RT 412); other failures as typed errors.
+        """
+        ...
+
+    async def find_sent(self, request: MutationRequest) -> str | None:
+        """Check-before-resend for replies and notes: the id of a message this request
+        already created (matched by idempotency marker or by author, body and time), or
+        None if it never landed."""
         ...
 
     async def aclose(self) -> None: ...
