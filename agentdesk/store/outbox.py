@@ -51,6 +51,7 @@ class Mutation:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    next_attempt_at: datetime | None = None
 
 
 def _mutation(row: sqlite3.Row) -> Mutation:
@@ -69,6 +70,7 @@ def _mutation(row: sqlite3.Row) -> Mutation:
         attempts=row["attempts"],
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
+        next_attempt_at=from_iso(row["next_attempt_at"]) if row["next_attempt_at"] else None,
     )
 
 
@@ -195,8 +197,7 @@ class Outbox:
                     "team_id": found["id"]}
         return {"unassign": True}
 
-    @staticmethod
-    def _base(row: sqlite3.Row, action: str) -> dict[str, object]:
+    def _base(self, row: sqlite3.Row, action: str) -> dict[str, object]:
         """The field values this action was based on, for per-field conflict checks."""
         if action == "status":
             return {"status": row["status"]}
@@ -205,7 +206,17 @@ class Outbox:
         if action == "tags":
             return {"tags": json.loads(row["tags"])}
         if action == "assign":
-            return {"assignee_id": row["assignee_id"], "team_id": row["team_id"]}
+            ids = self.conn.execute(
+                """SELECT (SELECT external_id FROM agents WHERE id = ?),
+                          (SELECT external_id FROM teams WHERE id = ?)""",
+                (row["assignee_id"], row["team_id"]),
+            ).fetchone()
+            return {
+                "assignee_id": row["assignee_id"],
+                "team_id": row["team_id"],
+                "assignee_external_id": ids[0],
+                "team_external_id": ids[1],
+            }
         if action == "snooze":
             return {"snoozed_until": row["snoozed_until"]}
         return {"last_message_at": row["last_message_at"]}
