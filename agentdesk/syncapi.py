@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-SyncEventKind = Literal["started", "page", "account_done", "idle", "offline", "error"]
+SyncEventKind = Literal[
+    "started", "page", "account_done", "idle", "offline", "error", "rate_limited"
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,602 @@
+"""The one HTTP policy every connector uses: timeouts, a bounded pool, retries, rate limits.
+
+Why one policy: a connector should only translate vendor JSON. How long to wait, when to retry,
+how to honour `Retry-After` and how to phrase a failure for a person are the same for every
+backend, so they live here once:
+
+* timeouts (connect 5 s, read 30 s), HTTP/1.1, a pool and a semaphore bounding concurrency;
+* retries with exponential backoff and full jitter for connect errors, timeouts, 5xx and 429;
+  a 429 honours `Retry-After` (seconds or HTTP date) or the reset headers
+  (`X-Rate-Limit-Reset`, `ratelimit-reset`), a bare 429 backs off exponentially;
+* the rate-limit budget is spent proactively: when `X-Rate-Limit-Remaining` /
+  `ratelimit-remaining` runs low, requests are spread over the time left until the reset;
+* proxies from the environment (HTTPS_PROXY / NO_PROXY) and a per-account CA bundle;
+* final failures become the typed errors of `connectors.base`, each one human sentence that
+  names the account and what to do, never the token (the token lives only inside httpx's
+  auth object; it is never formatted into a message, a log line or a repr).
+
+Rate-limit waits are reported through `on_wait` or, for code that builds connectors through the
+registry (the sync engine), through `report_waits_to(...)`, a context-local listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import email.utils
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from agentdesk import __version__
+from agentdesk.connectors.base import (
+    AccountSettings,
+    AuthError,
+    BackendError,
+    ConflictError,
+    ConnectorError,
+    Invalid,
+    MalformedResponse,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, object]
+"""A decoded JSON object straight from a vendor: read it with `Fields`, never pass it on."""
+
+Params = Mapping[str, str | int | float | bool | None] | list[tuple[str, str]]
+
+
+# ---------------------------------------------------------------- policy
+@dataclass(frozen=True, slots=True)
+class HttpPolicy:
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_connections: int = 8
+    max_concurrency: int = 8
+    """In-flight requests per account: vendors throttle bursts, and 8 saturates a link."""
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    max_wait: float = 120.0
+    """A server asking for a longer pause than this fails the request as RateLimited instead
+    of blocking sync for minutes; the caller reports it and tries again on its next round."""
+    low_budget: int = 5
+    """Remaining requests at which to start spreading the rest over the reset window."""
+
+
+DEFAULT_POLICY = HttpPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWait:
+    """A pause the policy is taking because the server asked for it (or the budget is low)."""
+
+    account: str
+    seconds: float
+    reason: str
+    """"429" (the server said slow down), "budget" (few requests left) or "retry" (5xx/net)."""
+
+
+WaitListener = Callable[[RateLimitWait], None]
+_wait_listener: contextvars.ContextVar[WaitListener | None] = contextvars.ContextVar(
+    "agentdesk_http_wait_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def report_waits_to(listener: WaitListener) -> Iterator[None]:
+    """Send rate-limit waits of requests made in this context (and tasks it starts) to
+    `listener`; how the sync engine learns about waits of connectors it did not build."""
+    token = _wait_listener.set(listener)
+    try:
+        yield
+    finally:
+        _wait_listener.reset(token)
+
+
+class Unreachable(BackendError):
+    """The backend could not be reached at all (DNS, refused connection, timeout, proxy)."""
+
+
+# ---------------------------------------------------------------- header parsing
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds to wait: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    current = datetime.now(UTC).timestamp() if now is None else now
+    return max(0.0, moment.timestamp() - current)
+
+
+def _parse_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """A reset header: seconds until the window resets, or an epoch timestamp (some vendors)."""
+    if not value:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if number > 1_000_000_000:  # an epoch timestamp, not a delta
+        current = time.time() if now is None else now
+        return max(0.0, number - current)
+    return max(0.0, number)
+
+
+def _first_header(headers: httpx.Headers, *names: str) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def server_wait(headers: httpx.Headers) -> float | None:
+    """How long the server asked us to wait: Retry-After first, then the reset headers."""
+    wait = parse_retry_after(headers.get("retry-after"))
+    if wait is None:
+        wait = _parse_reset(_first_header(headers, "x-rate-limit-reset", "ratelimit-reset"))
+    return wait
+
+
+def _remaining(headers: httpx.Headers) -> int | None:
+    value = _first_header(headers, "x-rate-limit-remaining", "ratelimit-remaining")
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- the client
+def _ssl_context(settings: AccountSettings) -> ssl.SSLContext | bool:
+    if not settings.ca_bundle:
+        return True
+    try:
+        return ssl.create_default_context(cafile=settings.ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectorError(
+            f"the CA bundle {settings.ca_bundle} for account {settings.name} cannot be read "
+            f"({exc.__class__.__name__}) — fix the ca_bundle path in the config"
+        ) from None
+
+
+class ApiClient:
+    """An httpx AsyncClient wrapped in agentdesk's policy, for one account of one vendor.
+
+    `vendor` is the label used in messages ("Zendesk"). `auth` carries the credentials; the
+    client never reads it back. `transport` is for tests (respx works without it).
+    """
+
+    def __init__(
+        self,
+        settings: AccountSettings,
+        *,
+        vendor: str,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        policy: HttpPolicy = DEFAULT_POLICY,
+        on_wait: WaitListener | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.vendor = vendor
+        self.policy = policy
+        self.base_url = settings.base_url.rstrip("/")
+        self._on_wait = on_wait
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(policy.max_concurrency)
+        self._not_before = 0.0  # monotonic time before which no request starts (budget)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=auth,
+            headers={
+                "Accept": "application/json",
+                "User-Agent": f"agentdesk/{__version__}",
+                **(headers or {}),
+            },
+            timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
+            limits=httpx.Limits(
+                max_connections=policy.max_connections,
+                max_keepalive_connections=policy.max_connections,
+            ),
+            http1=True,
+            http2=False,
+            trust_env=True,  # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE
+            verify=_ssl_context(settings),
+            follow_redirects=False,  # a redirect to another host must not carry the token
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # never the auth object
+        return f"ApiClient({self.vendor}, account={self.settings.name!r}, url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------ urls
+    def same_origin(self, url: str) -> str:
+        """A vendor-provided next-page URL, rebased onto the account's URL.
+
+        Credentials only ever go to the configured host, whatever host a body names.
+        """
+        parts = urlsplit(url)
+        if not parts.scheme:
+            return urljoin(self.base_url + "/", url.lstrip("/"))
+        base = urlsplit(self.base_url)
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+
+    # ------------------------------------------------------------ requests
+    async def get_json(self, url: str, *, params: Params | None = None, action: str) -> JsonObject:
+        """GET a JSON object. `action` says what it is for, in words ("list groups")."""
+        return await self.request_json("GET", url, params=params, action=action)
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        json_body: object = None,
+        headers: Mapping[str, str] | None = None,
+        action: str,
+        idempotent: bool | None = None,
+    ) -> JsonObject:
+        response = await self.request(
+            method,
+            url,
+            params=params,
+            json_body=json_body,
+            headers=headers,
+            action=action,
+            idempotent=idempotent,
+        )
+        return self._decode(response, action)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        json_body: object = None,
+        headers: Mapping[str, str] | None = None,
+        action: str,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send with retries; returns a 2xx response or raises a typed ConnectorError.
+
+        A write is retried after a response-less failure only when it is idempotent (GET,
+        PUT, DELETE, or any request with an Idempotency-Key); otherwise the server might
+        have applied it, and the sync engine decides (it checks before re-sending).
+        """
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS") or any(
+                k.lower() == "idempotency-key" for k in (headers or {})
+            )
+        policy = self.policy
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= policy.max_attempts
+            await self._respect_budget()
+            try:
+                async with self._semaphore:
+                    response = await self._client.request(
+                        method, url, params=params, json=json_body, headers=headers
+                    )
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if last or (sent and not idempotent):
+                    raise self._unreachable(exc, action) from None
+                await self._wait(self._backoff(attempt), "retry")
+                continue
+            self._note_budget(response.headers)
+            status = response.status_code
+            if status < 400:
+                return response
+            if status == 429:
+                wait = server_wait(response.headers)
+                if wait is None:
+                    wait = self._backoff(attempt, floor=1.0)
+                if last or wait > policy.max_wait:
+                    raise self._rate_limited(wait, action)
+                await self._wait(wait, "429")
+                continue
+            if status >= 500:
+                if last or not idempotent:
+                    raise self._server_error(status, action)
+                wait = parse_retry_after(response.headers.get("retry-after"))
+                await self._wait(
+                    min(wait, policy.max_wait) if wait is not None else self._backoff(attempt),
+                    "retry",
+                )
+                continue
+            raise self._client_error(response, action)
+
+    # ------------------------------------------------------------ waiting
+    def _backoff(self, attempt: int, *, floor: float = 0.0) -> float:
+        """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
+        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (attempt - 1))
+        return max(floor, random.uniform(0, ceiling))
+
+    async def _wait(self, seconds: float, reason: str) -> None:
+        if seconds <= 0:
+            return
+        event = RateLimitWait(self.settings.name, seconds, reason)
+        for listener in (self._on_wait, _wait_listener.get()):
+            if listener is not None:
+                try:
+                    listener(event)
+                except Exception:  # a listener must never break a request
+                    log.exception("rate-limit wait listener failed")
+        log.info("%s: waiting %.1f s (%s)", self.settings.name, seconds, reason)
+        await self._sleep(seconds)
+
+    def _note_budget(self, headers: httpx.Headers) -> None:
+        remaining = _remaining(headers)
+        if remaining is None or remaining > self.policy.low_budget:
+            return
+        reset = _parse_reset(_first_header(headers, "ratelimit-reset", "x-rate-limit-reset"))
+        if reset is None:
+            reset = 60.0  # Zendesk's and most vendors' window is a minute
+        # Spread what is left evenly over the window instead of running into a 429.
+        spacing = min(self.policy.max_wait, reset / (remaining + 1))
+        self._not_before = max(self._not_before, time.monotonic() + spacing)
+
+    async def _respect_budget(self) -> None:
+        delay = self._not_before - time.monotonic()
+        if delay > 0:
+            await self._wait(delay, "budget")
+
+    # ------------------------------------------------------------ decoding
+    def _decode(self, response: httpx.Response, action: str) -> JsonObject:
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._malformed(action, "something that is not JSON") from None
+        if not isinstance(data, dict):
+            raise self._malformed(action, f"a JSON {type(data).__name__} instead of an object")
+        return data
+
+    # ------------------------------------------------------------ error sentences
+    @property
+    def _who(self) -> str:
+        return f"{self.settings.user} on account {self.settings.name}"
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    def _malformed(self, action: str, what: str) -> MalformedResponse:
+        return MalformedResponse(
+            f'{self.vendor} at {self._host} answered "{action}" with {what} — check that the '
+            f"URL of account {self.settings.name} points at a {self.vendor} instance"
+        )
+
+    def malformed(self, action: str, problem: str) -> MalformedResponse:
+        """For connectors: a body that decoded but is not in the documented shape."""
+        return self._malformed(action, f"an unexpected body ({problem})")
+
+    def _unreachable(self, exc: httpx.TransportError, action: str) -> Unreachable:
+        reason = {
+            httpx.ConnectTimeout: "connection timed out",
+            httpx.ReadTimeout: "no answer within the read timeout",
+            httpx.WriteTimeout: "write timed out",
+            httpx.PoolTimeout: "too many requests in flight",
+            httpx.ConnectError: "connection failed",
+            httpx.ProxyError: "the proxy refused the connection",
+        }.get(type(exc), type(exc).__name__)
+        return Unreachable(
+            f"cannot reach {self.vendor} at {self._host} for account {self.settings.name} to "
+            f"{action} ({reason}) — check the network or proxy; agentdesk keeps working "
+            "offline and will retry"
+        )
+
+    def _server_error(self, status: int, action: str) -> BackendError:
+        return BackendError(
+            f"{self.vendor} at {self._host} failed to {action} (HTTP {status}) for account "
+            f"{self.settings.name} — agentdesk will retry; if it persists, check the "
+            f"{self.vendor} status page"
+        )
+
+    def _rate_limited(self, wait: float, action: str) -> RateLimited:
+        return RateLimited(
+            f"{self.vendor} is rate-limiting account {self.settings.name} (asked to wait "
+            f"{wait:.0f} s while trying to {action}) — agentdesk will try again later; other "
+            "tools using the same token share this limit",
+            retry_after=wait,
+        )
+
+    def _client_error(self, response: httpx.Response, action: str) -> ConnectorError:
+        status = response.status_code
+        detail = _error_detail(response)
+        if status == 401:
+            return AuthError(
+                f"{self.vendor} rejected the token for {self._who} — run `agentdesk accounts "
+                f"add {self.settings.name}` again with a new token"
+            )
+        if status == 403:
+            return PermissionDenied(
+                f"{self.vendor} does not allow {self._who} to {action} (403) — ask a "
+                f"{self.vendor} admin for the permission, or use an admin's token"
+            )
+        if status == 404:
+            return NotFound(
+                f"{self.vendor} found nothing to {action} at {response.request.url.path} for "
+                f"account {self.settings.name} (404) — it may have been deleted; if this "
+                f"keeps happening check the account URL {self.base_url}"
+            )
+        if status in (409, 412):
+            return ConflictError(
+                f"{self.vendor} refused to {action}: it changed on the server since it was "
+                f"loaded (HTTP {status}) — review the newer version and try again"
+            )
+        if status in (400, 422):
+            suffix = f": {detail}" if detail else ""
+            return Invalid(
+                f"{self.vendor} refused the request to {action} as invalid (HTTP {status})"
+                f"{suffix} — this is likely a bug in agentdesk, please report it"
+            )
+        return BackendError(
+            f"{self.vendor} answered HTTP {status} when asked to {action} for account "
+            f"{self.settings.name}" + (f": {detail}" if detail else "")
+        )
+
+
+def _error_detail(response: httpx.Response, limit: int = 160) -> str:
+    """The vendor's own short error text (`error`, `description`, `message`), if any."""
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    parts: list[str] = []
+    for key in ("error", "description", "message"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            parts.append(value)
+        elif isinstance(value, dict):
+            for sub in ("title", "message"):
+                text = value.get(sub)
+                if isinstance(text, str) and text:
+                    parts.append(text)
+    text = " ".join(" — ".join(parts).split())
+    return text[:limit]
+
+
+# ---------------------------------------------------------------- reading vendor JSON
+class Fields:
+    """Typed reads from one vendor JSON object; a wrong shape is a MalformedResponse.
+
+    Connectors read payloads through this so a surprising body becomes one clear sentence
+    instead of a KeyError/TypeError deep in a mapping function.
+    """
+
+    __slots__ = ("_data", "_fail", "_what")
+
+    def __init__(self, data: object, what: str, fail: Callable[[str], MalformedResponse]) -> None:
+        if not isinstance(data, dict):
+            raise fail(f"{what} is not an object")
+        self._data: JsonObject = data
+        self._what = what
+        self._fail = fail
+
+    def has(self, key: str) -> bool:
+        return self._data.get(key) is not None
+
+    def raw(self, key: str) -> object:
+        return self._data.get(key)
+
+    def obj(self, key: str) -> Fields | None:
+        value = self._data.get(key)
+        if value is None:
+            return None
+        return Fields(value, f"{self._what}.{key}", self._fail)
+
+    def objects(self, key: str) -> list[Fields]:
+        value = self._data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._fail(f"{self._what}.{key} is not a list")
+        return [
+            Fields(item, f"{self._what}.{key}[{i}]", self._fail) for i, item in enumerate(value)
+        ]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.opt_text(key)
+        if value is None:
+            if default is None:
+                raise self._fail(f"{self._what}.{key} is missing")
+            return default
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        value = self._data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
+            return str(value)
+        raise self._fail(f"{self._what}.{key} is not text")
+
+    def id(self, key: str = "id") -> str:
+        """An identifier (int or string in JSON) as text."""
+        value = self._data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
+            raise self._fail(f"{self._what}.{key} is missing or not an id")
+        return str(value)
+
+    def opt_id(self, key: str) -> str | None:
+        if self._data.get(key) is None:
+            return None
+        return self.id(key)
+
+    def number(self, key: str, default: int = 0) -> int:
+        value = self._data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._fail(f"{self._what}.{key} is not a number")
+        return int(value)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self._data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._fail(f"{self._what}.{key} is not true/false")
+        return value
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        value = self._data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self._fail(f"{self._what}.{key} is not a list")
+        return tuple(str(v) for v in value if isinstance(v, (str, int)) and not isinstance(v, bool))
+
+    def ids(self, key: str) -> tuple[str, ...]:
+        return self.texts(key)
+
+    def scalars(self, key: str) -> dict[str, str | int | float | bool | None]:
+        """A flat object of scalar values (custom fields); nested values are skipped."""
+        value = self._data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self._fail(f"{self._what}.{key} is not an object")
+        return {
+            str(k): v
+            for k, v in value.items()
+            if v is None or isinstance(v, (str, int, float, bool))
+        }

@@ -1,0 +1,783 @@
+"""Request Tracker 5 over its REST2 API (`/REST/2.0`, `Authorization: token ...`).
+
+RT facts this module is built around (all checked against RT 5.0.3, see tests/rt/):
+
+* Users are addressed by *name* in REST2 (`{"type": "user", "id": "alice"}`; requestors
+  created from mail are named by their address), so a user's Name is its external id.
+  Transactions that change the owner carry numeric user ids instead; those are resolved.
+* TicketSQL reads dates as `'YYYY-MM-DD HH:MM:SS'` in the *requesting user's* time zone.
+  ISO 8601 with `T...Z` is silently misread (as midnight of that day) and explicit offsets are
+  ignored, so the incremental cursor is formatted in the user's zone (or the server's zone,
+  measured once, when the user has none).
+* A ticket's ETag is the id of its last transaction. `If-Match` on `PUT /ticket/N` gives 412
+  when stale. `/ticket/N/correspond` and `/comment` have no ETag at all, so RT answers 412 to
+  *every* `If-Match` there: replies and notes are sent without it (a new message on the
+  ticket is not a conflict for a reply anyway).
+* `PUT /ticket/N` answers 200 even when a change failed (bad status, unknown owner or queue);
+  the error is only in the message list. Every update is therefore verified by reading the
+  ticket back, and a change that did not take raises `Invalid` with RT's own words.
+* RT has no tags (custom fields are not tags) and no snooze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import ClassVar
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import html2text
+import httpx
+
+from agentdesk.connectors.base import (
+    AccountSettings,
+    Capabilities,
+    ConnectorError,
+    Invalid,
+    NotFound,
+)
+from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy
+from agentdesk.model import (
+    AgentRecord,
+    Attachment,
+    AuthorKind,
+    ContactRecord,
+    ConversationRecord,
+    Identity,
+    MessageKind,
+    MessageRecord,
+    Page,
+    Priority,
+    Status,
+    TeamRecord,
+    WhoAmI,
+)
+from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+REST = "/REST/2.0"
+PER_PAGE = 100  # RT caps per_page at 100
+NOBODY = "Nobody"
+SYSTEM_USERS = frozenset({"RT_System", NOBODY})
+RT_SQL_DATE = "%Y-%m-%d %H:%M:%S"
+WHOLE_SECOND = 2**62  # cursor id meaning "every ticket of that second is synced"
+
+STATUS_FROM_RT: dict[str, Status] = {
+    "new": "new",
+    "open": "open",
+    "stalled": "on_hold",
+    "resolved": "solved",
+    "rejected": "closed",
+}
+# The way back. RT has no "pending" (waiting on the customer); stalled is its closest state.
+STATUS_TO_RT: dict[str, str] = {
+    "new": "new",
+    "open": "open",
+    "pending": "stalled",
+    "on_hold": "stalled",
+    "solved": "resolved",
+    "closed": "rejected",
+}
+# RT 5 shows priorities as Low 0 / Medium 50 / High 100 by default; 0 is also what every
+# ticket gets when nobody set one, so 0 reads as "normal" rather than flagging all mail low.
+PRIORITY_TO_RT: dict[Priority, int] = {"low": 20, "normal": 50, "high": 80, "urgent": 100}
+
+
+def priority_from_rt(value: int) -> Priority:
+    if value <= 0:
+        return "normal"
+    if value < 35:
+        return "low"
+    if value < 70:
+        return "normal"
+    if value < 100:
+        return "high"
+    return "urgent"
+
+
+def rt_sql_date(moment: datetime, zone: tzinfo) -> str:
+    """A TicketSQL date literal: local wall time in the zone RT reads it in (never ISO/Z)."""
+    return moment.astimezone(zone).strftime(RT_SQL_DATE)
+
+
+# ---------------------------------------------------------------- cursor
+@dataclass(frozen=True, slots=True)
+class TicketCursor:
+    """Keyset position: every ticket with (LastUpdated, id) <= (updated, ticket_id) is synced.
+
+    RT keeps LastUpdated to the second, so the id breaks ties inside one second: nothing is
+    skipped and nothing is fetched twice, however many tickets share a second.
+    """
+
+    updated: datetime
+    ticket_id: int
+
+    def encode(self) -> str:
+        return f"{to_iso(self.updated)}|{self.ticket_id}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> TicketCursor | None:
+        if not text:
+            return None
+        stamp, _, ident = text.partition("|")
+        try:
+            return cls(parse_timestamp(stamp), int(ident or 0))
+        except ValueError:
+            log.warning("RT cursor %r is not understood; syncing from the start", text)
+            return None
+
+
+class _TokenAuth(httpx.Auth):
+    """RT's `Authorization: token ...`; the token lives only here and is never printed."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        request.headers["Authorization"] = f"token {self._token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "RT token auth"
+
+
+@dataclass(slots=True)
+class _Me:
+    name: str
+    real_name: str
+    email: str
+    role: str
+    zone: tzinfo | None
+
+
+class RTConnector:
+    kind: ClassVar[str] = "rt"
+    label: ClassVar[str] = "Request Tracker"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        can_reply=True,
+        can_note=True,
+        can_set_status=True,
+        can_set_priority=True,
+        can_tag=False,  # RT has no tags
+        can_assign_agent=True,
+        can_assign_team=True,  # the queue
+        can_snooze=False,
+        can_safe_update=True,  # If-Match on the ticket's ETag
+        has_idempotency_keys=False,
+        has_incremental_export=False,
+    )
+    resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "tickets")
+
+    def __init__(
+        self,
+        settings: AccountSettings,
+        token: str,
+        *,
+        policy: HttpPolicy = DEFAULT_POLICY,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        # Accept the web root or the REST2 URL: both are what people copy from a browser.
+        web = re.sub(r"/REST/2\.0/?$", "", settings.base_url.rstrip("/"))
+        self.settings = settings
+        self.web_url = web
+        self._api = ApiClient(
+            AccountSettings(
+                settings.name,
+                settings.connector,
+                web,
+                settings.user,
+                settings.ca_bundle,
+                settings.cache_days,
+            ),
+            vendor=self.label,
+            auth=_TokenAuth(token),
+            policy=policy,
+            transport=transport,
+        )
+        self._me: _Me | None = None
+        self._zone: tzinfo | None = None
+        self._user_names: dict[str, str] = {}  # numeric id -> Name
+        self._queue_names: dict[str, str] = {}
+        self._html = html2text.HTML2Text()
+        self._html.body_width = 0
+
+    def __repr__(self) -> str:
+        return f"RTConnector(account={self.settings.name!r}, url={self.web_url!r})"
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+    # ------------------------------------------------------------ reading helpers
+    def _f(self, data: object, what: str) -> Fields:
+        return Fields(data, what, lambda problem: self._api.malformed(what, problem))
+
+    async def _get(self, path: str, params: object = None, *, action: str) -> Fields:
+        data = await self._api.get_json(REST + path, params=params, action=action)  # type: ignore[arg-type]
+        return self._f(data, action)
+
+    async def _collection(
+        self, path: str, params: dict[str, str | int], *, action: str
+    ) -> AsyncIterator[tuple[list[Fields], bool]]:
+        """Pages of a REST2 collection: (items, more)."""
+        page = 1
+        while True:
+            body = await self._get(
+                path, {**params, "page": page, "per_page": PER_PAGE}, action=action
+            )
+            items = body.objects("items")
+            pages = body.number("pages", default=page)
+            more = page < pages and bool(items)
+            yield items, more
+            if not more:
+                return
+            page += 1
+
+    # ------------------------------------------------------------ who am I
+    async def whoami(self) -> WhoAmI:
+        me = await self._whoami()
+        return WhoAmI(me.name, me.real_name or me.name, me.email, me.role)  # type: ignore[arg-type]
+
+    async def _whoami(self) -> _Me:
+        if self._me is not None:
+            return self._me
+        await self._get("/rt", action="check the token")  # 401 -> AuthError, before anything
+        if not self.settings.user:
+            raise ConnectorError(
+                f"account {self.settings.name} has no RT user name — RT's API cannot say whose "
+                "token it is; add it with `agentdesk accounts add NAME --connector rt --user USER`"
+            )
+        user = await self._get(
+            f"/user/{quote(self.settings.user, safe='@')}", action="read your RT user"
+        )
+        # The full record (with Disabled) of another user is shown only with AdminUsers, which
+        # root and every SuperUser have: RT's REST2 has no endpoint for one's own rights.
+        probe = await self._get("/user/RT_System", action="check your RT rights")
+        role = "admin" if probe.has("Disabled") else "agent"
+        zone_name = user.opt_text("Timezone") or ""
+        zone: tzinfo | None = None
+        if zone_name:
+            try:
+                zone = ZoneInfo(zone_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("RT user time zone %r is unknown here; measuring it", zone_name)
+        self._me = _Me(
+            name=user.text("Name"),
+            real_name=user.opt_text("RealName") or "",
+            email=(user.opt_text("EmailAddress") or "").lower(),
+            role=role,
+            zone=zone,
+        )
+        self._zone = zone
+        return self._me
+
+    async def _sql_zone(self, sample_id: str | None = None) -> tzinfo:
+        """The zone RT reads TicketSQL dates in: the user's, else the server's, measured."""
+        me = await self._whoami()
+        if me.zone is not None:
+            return me.zone
+        if self._zone is None:
+            self._zone = await self._measure_server_zone(sample_id)
+        return self._zone
+
+    async def _measure_server_zone(self, sample_id: str | None) -> tzinfo:
+        """RT's own Timezone setting is not in REST2; find its UTC offset from one ticket.
+
+        `LastUpdated < 'U + d'` (naive) matches iff the server's offset is below d, so a binary
+        search over quarter hours in [-14 h, +14 h] pins it in about seven requests.
+        """
+        body = await self._get(
+            "/tickets",
+            {
+                "query": f"id = {sample_id}" if sample_id else "id > 0",
+                "fields": "LastUpdated",
+                "orderby": "LastUpdated",
+                "order": "DESC",
+                "per_page": 1,
+            },
+            action="measure the RT server's time zone",
+        )
+        items = body.objects("items")
+        if not items:
+            return UTC  # no tickets yet: nothing to misread either
+        ident = items[0].id()
+        updated = parse_timestamp(items[0].text("LastUpdated"))
+        lo, hi = -56, 57  # quarter hours; the offset o satisfies lo <= o < hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            local = (updated + timedelta(minutes=15 * mid)).strftime(RT_SQL_DATE)
+            hit = await self._get(
+                "/tickets",
+                {"query": f"id = {ident} AND LastUpdated < '{local}'", "fields": "id"},
+                action="measure the RT server's time zone",
+            )
+            if hit.objects("items"):  # offset < mid quarter hours
+                hi = mid
+            else:
+                lo = mid
+        return timezone(timedelta(minutes=15 * lo))
+
+    # ------------------------------------------------------------ pull
+    async def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:  # type: ignore[override]
+        if resource == "teams":
+            async for page in self._pull_teams():
+                yield page
+        elif resource == "agents":
+            async for page in self._pull_agents():
+                yield page
+        elif resource == "tickets":
+            async for page in self._pull_tickets(cursor):
+                yield page
+        else:
+            raise ValueError(f"RT has no resource {resource!r}")
+
+    async def _pull_teams(self) -> AsyncIterator[Page]:
+        async for items, more in self._collection(
+            "/queues/all", {"fields": "Name,Disabled"}, action="list queues"
+        ):
+            teams = []
+            for item in items:
+                self._queue_names[item.id()] = item.text("Name", "")
+                teams.append(TeamRecord(item.id(), item.text("Name", f"queue {item.id()}")))
+            yield Page("teams", None, more, teams=tuple(teams))
+
+    async def _privileged_group(self) -> str:
+        body = await self._get(
+            "/groups",
+            {
+                "query": '[{"field":"Domain","value":"SystemInternal"},'
+                '{"field":"Name","value":"Privileged"}]',
+                "fields": "Name",
+            },
+            action="find RT's privileged users",
+        )
+        items = body.objects("items")
+        if not items:
+            raise self._api.malformed("find RT's privileged users", "no Privileged group")
+        return items[0].id()
+
+    async def _pull_agents(self) -> AsyncIterator[Page]:
+        # Agents are RT's privileged users; everyone else is a requestor (a contact), and
+        # contacts arrive with their tickets instead of as one huge user list.
+        group = await self._privileged_group()
+        async for items, more in self._collection(
+            f"/group/{group}/members", {}, action="list RT's privileged users"
+        ):
+            users = await asyncio.gather(
+                *(self._get(f"/user/{item.id()}", action="read an RT user") for item in items)
+            )
+            agents = []
+            for item, user in zip(items, users, strict=True):
+                name = user.text("Name")
+                self._user_names[item.id()] = name
+                if _int(user, "Disabled"):
+                    continue
+                agents.append(
+                    AgentRecord(
+                        external_id=name,
+                        name=user.opt_text("RealName") or name,
+                        email=(user.opt_text("EmailAddress") or "").lower(),
+                        role="admin" if name == "root" else "agent",
+                    )
+                )
+            yield Page("agents", None, more, agents=tuple(agents))
+
+    def _ticket_query(self, cursor: TicketCursor | None, zone: tzinfo) -> str:
+        if cursor is None:
+            since = utcnow() - timedelta(days=self.settings.cache_days)
+            return f"LastUpdated >= '{rt_sql_date(since, zone)}'"
+        second = rt_sql_date(cursor.updated, zone)
+        if cursor.ticket_id >= WHOLE_SECOND:
+            return f"LastUpdated > '{second}'"
+        return (
+            f"(LastUpdated > '{second}' OR (LastUpdated = '{second}' AND id > {cursor.ticket_id}))"
+        )
+
+    async def _pull_tickets(self, cursor_text: str | None) -> AsyncIterator[Page]:
+        cursor = TicketCursor.decode(cursor_text)
+        if cursor is None:
+            # The first sync only bounds the cache window (days): the zone cannot matter
+            me = await self._whoami()
+            zone: tzinfo = me.zone or self._zone or UTC
+        else:
+            zone = await self._sql_zone(str(cursor.ticket_id))
+        # RT serves with a couple of workers: a few tickets in flight keep it busy, not buried
+        sem = asyncio.Semaphore(4)
+        while True:
+            if cursor is not None and zone is UTC and (await self._whoami()).zone is None:
+                zone = await self._sql_zone(str(cursor.ticket_id))
+            params = {
+                "query": self._ticket_query(cursor, zone),
+                "fields": "LastUpdated,Requestor",
+                "fields[Requestor]": "Name,EmailAddress,RealName",
+                "orderby": ["LastUpdated", "id"],
+                "order": ["ASC", "ASC"],
+                "page": 1,
+                "per_page": PER_PAGE,
+            }
+            response = await self._api.request(
+                "GET", REST + "/tickets", params=_flatten(params), action="search tickets"
+            )
+            body = self._f(response.json(), "search tickets")
+            items = body.objects("items")
+            if not items:
+                yield Page("tickets", cursor.encode() if cursor else cursor_text, False)
+                return
+            contacts: dict[str, ContactRecord] = {}
+            for item in items:
+                for requestor in item.objects("Requestor"):
+                    contact = _contact(requestor)
+                    contacts.setdefault(contact.external_id, contact)
+
+            async def one(ident: str) -> ConversationRecord | str:
+                async with sem:
+                    return await self._ticket(ident)
+
+            fetched = await asyncio.gather(*(one(item.id()) for item in items))
+            conversations = tuple(r for r in fetched if isinstance(r, ConversationRecord))
+            deleted = tuple(r for r in fetched if isinstance(r, str))
+            last = items[-1]
+            cursor = TicketCursor(parse_timestamp(last.text("LastUpdated")), int(last.id()))
+            more = body.number("pages", 1) > 1
+            yield Page(
+                "tickets",
+                _settled(cursor, response.headers.get("date")).encode(),
+                more,
+                conversations=conversations,
+                contacts=tuple(contacts.values()),
+                deleted_conversation_ids=deleted,
+            )
+            if not more:
+                return
+
+    async def _ticket(self, ident: str) -> ConversationRecord | str:
+        """One ticket with its thread; a deleted ticket becomes its id (a tombstone)."""
+        response = await self._api.request(
+            "GET", f"{REST}/ticket/{ident}", action=f"read ticket {ident}"
+        )
+        # Fields and ETag come from the same response, so the version never runs ahead of
+        # the fields it guards (the thread may: newer messages are harmless).
+        version = (response.headers.get("etag") or "").strip('"')
+        ticket = self._f(response.json(), f"ticket {ident}")
+        vendor_status = ticket.text("Status")
+        if vendor_status == "deleted":
+            return ident
+        requestors = [r.id() for r in ticket.objects("Requestor")]
+        owner = ticket.obj("Owner")
+        owner_name = owner.id() if owner else NOBODY
+        queue = ticket.obj("Queue")
+        messages = await self._thread(ident, set(requestors))
+        return ConversationRecord(
+            external_id=str(ticket.id()),
+            channel="email",
+            subject=ticket.text("Subject", ""),
+            status=STATUS_FROM_RT.get(vendor_status, "open"),
+            vendor_status=vendor_status,
+            priority=priority_from_rt(_int(ticket, "Priority")),
+            created_at=parse_timestamp(ticket.text("Created")),
+            updated_at=parse_timestamp(ticket.text("LastUpdated")),
+            version=version,
+            customer_external_id=requestors[0] if requestors else None,
+            assignee_external_id=None if owner_name == NOBODY else owner_name,
+            team_external_id=queue.id() if queue else None,
+            tags=(),
+            web_url=f"{self.web_url}/Ticket/Display.html?id={ident}",
+            messages=tuple(messages),
+        )
+
+    # ------------------------------------------------------------ thread
+    async def _thread(self, ident: str, requestors: set[str]) -> list[MessageRecord]:
+        txns: list[Fields] = []
+        async for items, _ in self._collection(
+            f"/ticket/{ident}/history",
+            {
+                "fields": "Type,Created,Creator,Field,OldValue,NewValue",
+                "fields[Creator]": "Name,RealName,EmailAddress",
+            },
+            action=f"read the history of ticket {ident}",
+        ):
+            txns.extend(items)
+        messages: list[MessageRecord] = []
+        for txn in txns:
+            message = await self._message(txn, requestors)
+            if message is not None:
+                messages.append(message)
+        return messages
+
+    async def _message(self, txn: Fields, requestors: set[str]) -> MessageRecord | None:
+        kind_rt = txn.text("Type", "")
+        creator = txn.obj("Creator")
+        author = creator.id() if creator else "RT_System"
+        author_name = (creator.opt_text("RealName") if creator else None) or author
+        created = parse_timestamp(txn.text("Created"))
+        author_kind: AuthorKind = "system" if author in SYSTEM_USERS else "agent"
+        kind: MessageKind
+        if kind_rt in ("Create", "Correspond", "Comment"):
+            body, attachments = await self._content(txn.id())
+            if kind_rt == "Comment":
+                kind = "note"
+            else:
+                kind = "reply"
+                if author in requestors:
+                    author_kind = "customer"
+        else:
+            body = await self._event_text(txn)
+            if body is None:
+                return None
+            kind, attachments = "event", ()
+        return MessageRecord(
+            external_id=txn.id(),
+            kind=kind,
+            author_kind=author_kind,
+            author_name=author_name,
+            body=body,
+            created_at=created,
+            channel="email",
+            author_external_id=author,
+            attachments=attachments,
+        )
+
+    async def _content(self, txn_id: str) -> tuple[str, tuple[Attachment, ...]]:
+        plain: list[str] = []
+        html: list[str] = []
+        files: list[Attachment] = []
+        async for items, _ in self._collection(
+            f"/transaction/{txn_id}/attachments",
+            {"fields": "ContentType,Content,Filename,ContentLength"},
+            action=f"read the message of transaction {txn_id}",
+        ):
+            for part in items:
+                ctype = (part.opt_text("ContentType") or "").lower()
+                name = part.opt_text("Filename") or ""
+                if name:
+                    files.append(
+                        Attachment(
+                            name=name,
+                            size=_int(part, "ContentLength"),
+                            content_type=ctype,
+                            url=self._api.same_origin(part.text("_url", "")),
+                        )
+                    )
+                elif ctype == "text/plain":
+                    plain.append(part.opt_text("Content") or "")
+                elif ctype == "text/html":
+                    html.append(part.opt_text("Content") or "")
+        if plain:
+            body = "\n\n".join(plain)
+        else:
+            body = "\n\n".join(self._html.handle(h).strip() for h in html)
+        return body.strip(), tuple(files)
+
+    async def _event_text(self, txn: Fields) -> str | None:
+        kind = txn.text("Type", "")
+        field = txn.opt_text("Field") or ""
+        old, new = txn.opt_text("OldValue") or "", txn.opt_text("NewValue") or ""
+        if kind == "Status" or (kind == "Set" and field == "Status"):
+            return f"Status changed from {old} to {new}"
+        if field == "Owner" and kind in ("Set", "Give", "Take", "Steal", "Untake"):
+            return f"Owner changed from {await self._user(old)} to {await self._user(new)}"
+        if kind == "Set" and field == "Queue":
+            return f"Queue changed from {await self._queue(old)} to {await self._queue(new)}"
+        if kind == "Set" and field in ("Priority", "Subject"):
+            return f"{field} changed from {old or '(none)'} to {new or '(none)'}"
+        return None  # mail records, watcher and link bookkeeping: not part of the thread
+
+    async def _user(self, numeric: str) -> str:
+        if not numeric or numeric == "0":
+            return NOBODY
+        if numeric not in self._user_names:
+            try:
+                user = await self._get(f"/user/{numeric}", action="read an RT user")
+                self._user_names[numeric] = user.text("Name")
+            except NotFound:
+                self._user_names[numeric] = f"user {numeric}"
+        return self._user_names[numeric]
+
+    async def _queue(self, ident: str) -> str:
+        if ident not in self._queue_names:
+            try:
+                queue = await self._get(f"/queue/{ident}", action="read an RT queue")
+                self._queue_names[ident] = queue.text("Name")
+            except NotFound:
+                self._queue_names[ident] = f"queue {ident}"
+        return self._queue_names[ident]
+
+    # ------------------------------------------------------------ searches
+    async def search_ticket_ids(self, ticketsql: str, *, limit: int = PER_PAGE) -> list[str]:
+        """Ids of tickets matching raw TicketSQL (ordered by id); bad TicketSQL -> Invalid."""
+        ids: list[str] = []
+        async for items, _ in self._collection(
+            "/tickets",
+            {"query": ticketsql, "fields": "id", "orderby": "id"},
+            action="search tickets",
+        ):
+            ids.extend(item.id() for item in items)
+            if len(ids) >= limit:
+                break
+        return ids[:limit]
+
+    async def requestor_ticket_ids(self, email: str, *, exclude: str | None = None) -> list[str]:
+        """The requestor's other tickets (their history), newest first by id."""
+        quoted = email.replace("\\", "").replace("'", "")
+        sql = f"Requestor.EmailAddress = '{quoted}'"
+        if exclude:
+            sql += f" AND id != {int(exclude)}"
+        return sorted(await self.search_ticket_ids(sql), key=int, reverse=True)
+
+    # ------------------------------------------------------------ writes
+    async def reply(self, external_id: str, text: str, base_version: str | None = None) -> str:
+        """Public reply (RT Correspond). Returns the ticket's new version (ETag).
+
+        No If-Match: RT answers 412 to any If-Match on /correspond (that resource has no ETag),
+        and a reply is not made wrong by a newer customer message.
+        """
+        return await self._message_write(external_id, "correspond", text)
+
+    async def note(self, external_id: str, text: str, base_version: str | None = None) -> str:
+        """Internal note (RT Comment): never mailed to the requestor."""
+        return await self._message_write(external_id, "comment", text)
+
+    async def set_status(self, external_id: str, status: str, base_version: str | None) -> str:
+        """`status` is an agentdesk status (new, open, on_hold, solved, ...) or an RT status."""
+        vendor = STATUS_TO_RT.get(status, status)
+        return await self._update(external_id, {"Status": vendor}, base_version)
+
+    async def set_owner(
+        self, external_id: str, agent_external_id: str | None, base_version: str | None
+    ) -> str:
+        return await self._update(external_id, {"Owner": agent_external_id or NOBODY}, base_version)
+
+    async def set_queue(
+        self, external_id: str, team_external_id: str, base_version: str | None
+    ) -> str:
+        return await self._update(external_id, {"Queue": team_external_id}, base_version)
+
+    async def set_priority(
+        self, external_id: str, priority: Priority, base_version: str | None
+    ) -> str:
+        return await self._update(external_id, {"Priority": PRIORITY_TO_RT[priority]}, base_version)
+
+    async def version(self, external_id: str) -> str:
+        """The ticket's current ETag (what a write's base_version is compared with)."""
+        response = await self._api.request(
+            "GET", f"{REST}/ticket/{external_id}", action=f"read ticket {external_id}"
+        )
+        return (response.headers.get("etag") or "").strip('"')
+
+    async def _message_write(self, external_id: str, kind: str, text: str) -> str:
+        what = "reply to" if kind == "correspond" else "add a note to"
+        response = await self._api.request(
+            "POST",
+            f"{REST}/ticket/{external_id}/{kind}",
+            json_body={"Content": text, "ContentType": "text/plain"},
+            action=f"{what} ticket {external_id}",
+        )
+        if response.status_code != 201:
+            raise Invalid(
+                f"Request Tracker did not {what} ticket {external_id} "
+                f"(HTTP {response.status_code}: {_messages_text(response)})"
+            )
+        return await self.version(external_id)
+
+    async def _update(
+        self, external_id: str, changes: dict[str, str | int], base_version: str | None
+    ) -> str:
+        action = f"update ticket {external_id}"
+        headers = {"If-Match": f'"{base_version}"'} if base_version else None
+        response = await self._api.request(
+            "PUT",
+            f"{REST}/ticket/{external_id}",
+            json_body=changes,
+            headers=headers,
+            action=action,
+        )
+        said = _messages(response)
+        # RT says 200 even when a change failed; the ticket itself is the only truth.
+        after = await self._get(f"/ticket/{external_id}", action=f"read ticket {external_id}")
+        failed = [k for k, v in changes.items() if not self._took(after, k, v)]
+        if failed:
+            reason = "; ".join(said) or "no reason given"
+            raise Invalid(
+                f"Request Tracker did not change {', '.join(failed)} of ticket {external_id}: "
+                f"{reason}"
+            )
+        return await self.version(external_id)
+
+    def _took(self, ticket: Fields, key: str, wanted: str | int) -> bool:
+        if key in ("Owner", "Queue"):
+            current = ticket.obj(key)
+            value = current.id() if current else ""
+            if key == "Queue" and value != str(wanted):
+                # RT accepts a queue by name too; compare with the name we know
+                return self._queue_names.get(value) == str(wanted)
+            return value == str(wanted)
+        return (ticket.opt_text(key) or "") == str(wanted)
+
+
+# ---------------------------------------------------------------- helpers
+def _settled(cursor: TicketCursor, server_date: str | None) -> TicketCursor:
+    """The cursor to store: never inside a second that RT's clock has not finished yet.
+
+    A ticket with a lower id could still be updated within that second and would sort
+    before the cursor; storing "everything before that second" re-reads the few tickets of
+    that second next time instead (a harmless upsert) and can never skip one.
+    """
+    if server_date:
+        try:
+            now = email.utils.parsedate_to_datetime(server_date)
+        except (TypeError, ValueError):
+            now = None
+        if now is not None and now.tzinfo is not None and cursor.updated < now:
+            return cursor
+    return TicketCursor(cursor.updated - timedelta(seconds=1), WHOLE_SECOND)
+
+
+def _contact(user: Fields) -> ContactRecord:
+    name = user.id()
+    email = (user.opt_text("EmailAddress") or "").strip().lower()
+    identities = (Identity("email", email),) if email else ()
+    return ContactRecord(
+        external_id=name,
+        name=user.opt_text("RealName") or email or name,
+        identities=identities,
+    )
+
+
+def _int(fields: Fields, key: str) -> int:
+    """RT sends numbers as JSON strings or numbers, depending on the field."""
+    text = fields.opt_text(key)
+    try:
+        return int(text) if text else 0
+    except ValueError:
+        return 0
+
+
+def _flatten(params: dict[str, object]) -> list[tuple[str, str]]:
+    """Query parameters with repeats (RT takes several `orderby`/`order`)."""
+    out: list[tuple[str, str]] = []
+    for key, value in params.items():
+        values: Iterable[object] = value if isinstance(value, list) else [value]
+        out.extend((key, str(v)) for v in values)
+    return out
+
+
+def _messages(response: httpx.Response) -> list[str]:
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    if isinstance(data, list):
+        return [str(m) for m in data if isinstance(m, (str, int))]
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return [data["message"]]
+    return []
+
+
+def _messages_text(response: httpx.Response) -> str:
+    return "; ".join(_messages(response))[:300] or "no reason given"

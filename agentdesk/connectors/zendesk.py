@@ -1,0 +1,683 @@
+"""Zendesk Support: vendor JSON in, agentdesk records out (read side).
+
+Tickets come from the incremental cursor export (`include=users,groups` sideloads the people
+and groups they mention), with each ticket's comments fetched page by page under the shared
+HTTP policy's concurrency bound. An agent-role token is refused the export (403); the
+connector then falls back to the Search API ordered by `updated_at`, so an ordinary agent
+still gets an incremental sync.
+
+Cursors stored by sync: Zendesk's opaque `after_cursor` for the export, or
+`search:<ISO time>` (the last `updated_at` seen) for the search fallback.
+
+Writes (reply, note, status, assign... with `safe_update` + `updated_stamp` and
+`Idempotency-Key`) come in a later issue: see the "writes" section at the bottom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import html2text
+import httpx
+import phonenumbers
+
+from agentdesk.connectors.base import (
+    AccountSettings,
+    AuthError,
+    Capabilities,
+    ConnectorError,
+    NotFound,
+    PermissionDenied,
+)
+from agentdesk.connectors.http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    Fields,
+    HttpPolicy,
+    Params,
+)
+from agentdesk.model import (
+    AgentRecord,
+    Attachment,
+    AttributeValue,
+    AuthorKind,
+    Channel,
+    ContactRecord,
+    ConversationRecord,
+    Identity,
+    MessageRecord,
+    Page,
+    Priority,
+    Role,
+    Status,
+    TeamRecord,
+    WhoAmI,
+)
+from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
+SEARCH_PATH = "/api/v2/search.json"
+SEARCH_PREFIX = "search:"
+
+_STATUS: dict[str, Status] = {
+    "new": "new",
+    "open": "open",
+    "pending": "pending",
+    "hold": "on_hold",
+    "on-hold": "on_hold",
+    "solved": "solved",
+    "closed": "closed",
+}
+_PRIORITY: dict[str, Priority] = {
+    "low": "low",
+    "normal": "normal",
+    "high": "high",
+    "urgent": "urgent",
+}
+# Zendesk's via.channel values (ticket "via" object docs) → agentdesk channels.
+_CHANNEL: dict[str, Channel] = {
+    "email": "email",
+    "mail": "email",
+    "web": "web",
+    "web_form": "web",
+    "web_widget": "web",
+    "web_service": "web",
+    "help_center": "web",
+    "mobile": "web",
+    "mobile_sdk": "web",
+    "api": "web",  # API-created tickets are almost always forms and integrations
+    "chat": "chat",
+    "chat_transcript": "chat",
+    "native_messaging": "chat",
+    "messaging": "chat",
+    "sunshine_conversations_api": "chat",
+    "sms": "sms",
+    "text": "sms",
+    "twitter": "social",
+    "twitter_dm": "social",
+    "facebook": "social",
+    "facebook_post": "social",
+    "facebook_messenger": "social",
+    "instagram": "social",
+    "instagram_dm": "social",
+    "whatsapp": "social",
+    "line": "social",
+    "wechat": "social",
+    "telegram": "social",
+    "any_channel": "social",
+    "voice": "voice",
+    "phone": "voice",
+    "voicemail": "voice",
+}
+# A phone number without a country code is read in the user's locale's country.
+_LOCALE_REGION = {
+    "ja": "JP", "en": "US", "de": "DE", "fr": "FR", "es": "ES", "pt": "BR", "it": "IT",
+    "nl": "NL", "ko": "KR", "zh": "CN", "sv": "SE", "da": "DK", "fi": "FI", "pl": "PL",
+}  # fmt: skip
+
+
+def map_channel(value: str | None) -> Channel:
+    if not value:
+        return "email"
+    return _CHANNEL.get(value.lower(), "email")  # Zendesk's default channel is email
+
+
+def map_status(value: str) -> Status:
+    return _STATUS.get(value.lower(), "open")
+
+
+def map_priority(value: str | None) -> Priority:
+    return _PRIORITY.get((value or "normal").lower(), "normal")
+
+
+def map_role(value: str | None) -> Role | None:
+    """Zendesk's user role → agentdesk's; None for end-users (they are customers)."""
+    if value == "admin":
+        return "admin"
+    if value == "agent":
+        return "agent"
+    return None
+
+
+def normalise_email(value: str | None) -> str | None:
+    if not value or "@" not in value:
+        return None
+    return value.strip().lower()
+
+
+def normalise_phone(value: str | None, locale: str | None = None) -> str | None:
+    """E.164 (`+819012345678`), reading a national number in the locale's country."""
+    if not value or not value.strip():
+        return None
+    language, _, country = (locale or "").replace("_", "-").partition("-")
+    region = (country.upper() or _LOCALE_REGION.get(language.lower())) or None
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0  # no hard wrapping: the screen wraps
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.single_line_break = True
+    return "\n".join(line.rstrip() for line in converter.handle(html).strip().splitlines())
+
+
+@dataclass(frozen=True, slots=True)
+class _User:
+    """What the mapping needs to know about a Zendesk user seen in any sideload."""
+
+    id: str
+    name: str
+    email: str
+    role: str
+    fields: Fields
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The records of one page of tickets, before they become a `Page`."""
+
+    conversations: tuple[ConversationRecord, ...]
+    contacts: tuple[ContactRecord, ...]
+    agents: tuple[AgentRecord, ...]
+    teams: tuple[TeamRecord, ...]
+    deleted: tuple[str, ...]
+
+    def page(self, cursor: str | None, more: bool) -> Page:
+        return Page(
+            "tickets",
+            cursor=cursor,
+            more=more,
+            conversations=self.conversations,
+            contacts=self.contacts,
+            agents=self.agents,
+            teams=self.teams,
+            deleted_conversation_ids=self.deleted,
+        )
+
+
+class ZendeskConnector:
+    kind: ClassVar[str] = "zendesk"
+    label: ClassVar[str] = "Zendesk"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        can_snooze=False,
+        can_safe_update=True,
+        has_idempotency_keys=True,
+        has_incremental_export=True,
+    )
+    resources: ClassVar[tuple[str, ...]] = ("groups", "agents", "tickets")
+
+    def __init__(
+        self,
+        settings: AccountSettings,
+        token: str,
+        *,
+        per_page: int = 100,
+        policy: HttpPolicy = DEFAULT_POLICY,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.per_page = per_page
+        self.base_url = settings.base_url.rstrip("/")
+        # Zendesk API-token auth: Basic base64("{email}/token:{token}"); held by httpx only.
+        self._http = ApiClient(
+            settings,
+            vendor=self.label,
+            auth=httpx.BasicAuth(f"{settings.user}/token", token),
+            policy=policy,
+            transport=transport,
+        )
+        self._export_forbidden = False
+        self._users: dict[str, _User] = {}
+
+    def __repr__(self) -> str:
+        return f"ZendeskConnector(account={self.settings.name!r}, url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ helpers
+    def _fields(self, data: object, what: str) -> Fields:
+        return Fields(data, what, lambda problem: self._http.malformed(f"read {what}", problem))
+
+    def _time(self, fields: Fields, key: str) -> datetime:
+        text = fields.text(key)
+        try:
+            return parse_timestamp(text)
+        except ValueError:
+            raise self._http.malformed("read a timestamp", f"{key}={text[:40]!r}") from None
+
+    async def _pages(
+        self, path: str, params: Params, *, key: str, action: str
+    ) -> AsyncIterator[Fields]:
+        """Every page of a list endpoint: cursor pagination (`meta.has_more`, `links.next`,
+        `meta.after_cursor`) or offset pagination (`next_page`)."""
+        url: str = path
+        query: Params | None = params
+        seen: set[str] = set()
+        while True:
+            page = self._fields(await self._http.get_json(url, params=query, action=action), key)
+            yield page
+            meta = page.obj("meta")
+            links = page.obj("links")
+            next_url: str | None = None
+            if meta is not None and meta.has("has_more"):
+                if not meta.flag("has_more"):
+                    return
+                link = links.opt_text("next") if links is not None else None
+                after = meta.opt_text("after_cursor")
+                if link:
+                    next_url, query = self._http.same_origin(link), None
+                elif after:
+                    base = list(params.items()) if isinstance(params, Mapping) else list(params)
+                    next_url = path
+                    query = [(k, str(v)) for k, v in base if v is not None] + [
+                        ("page[after]", after)
+                    ]
+                else:
+                    raise self._http.malformed(action, "has_more without a next cursor")
+            else:
+                link = page.opt_text("next_page")
+                if not link:
+                    return
+                next_url, query = self._http.same_origin(link), None
+            marker = f"{next_url}?{query}"
+            if marker in seen:  # a server repeating a page must not loop us forever
+                raise self._http.malformed(action, "the next page points back at a seen page")
+            seen.add(marker)
+            url = next_url
+
+    def _remember_users(self, users: Iterable[Fields]) -> list[_User]:
+        out: list[_User] = []
+        for fields in users:
+            user = _User(
+                id=fields.id(),
+                name=fields.text("name", ""),
+                email=fields.text("email", ""),
+                role=fields.text("role", "end-user"),
+                fields=fields,
+            )
+            self._users[user.id] = user
+            out.append(user)
+        return out
+
+    # ------------------------------------------------------------ whoami
+    async def whoami(self) -> WhoAmI:
+        data = await self._http.get_json("/api/v2/users/me.json", action="check who is signed in")
+        user = self._fields(data, "users/me").obj("user")
+        if user is None:
+            raise self._http.malformed("check who is signed in", "no user object")
+        role = map_role(user.opt_text("role"))
+        if role is None or not user.has("id"):
+            raise AuthError(
+                f"the token for {self.settings.user} on account {self.settings.name} signs in "
+                "as a Zendesk end-user, not an agent — use the API token of an agent or admin "
+                f"(`agentdesk accounts add {self.settings.name}`)"
+            )
+        return WhoAmI(
+            external_id=user.id(),
+            name=user.text("name", ""),
+            email=user.text("email", self.settings.user),
+            role=role,
+        )
+
+    # ------------------------------------------------------------ pull
+    def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:
+        if resource == "groups":
+            return self._pull_groups()
+        if resource == "agents":
+            return self._pull_agents()
+        if resource == "tickets":
+            return self._pull_tickets(cursor)
+        raise ConnectorError(
+            f"the Zendesk connector has no resource {resource!r} "
+            f"(it has {', '.join(self.resources)})"
+        )
+
+    async def _pull_groups(self) -> AsyncIterator[Page]:
+        pages = self._pages(
+            "/api/v2/groups.json", {"page[size]": 100}, key="groups", action="list groups"
+        )
+        async for page in pages:
+            teams = tuple(
+                TeamRecord(g.id(), g.text("name", ""))
+                for g in page.objects("groups")
+                if not g.flag("deleted")
+            )
+            yield Page("groups", cursor=None, more=True, teams=teams)
+        yield Page("groups", cursor=None, more=False)
+
+    async def _pull_agents(self) -> AsyncIterator[Page]:
+        memberships: dict[str, list[str]] = {}
+        async for page in self._pages(
+            "/api/v2/group_memberships.json",
+            {"page[size]": 100},
+            key="group_memberships",
+            action="list group memberships",
+        ):
+            for m in page.objects("group_memberships"):
+                memberships.setdefault(m.id("user_id"), []).append(m.id("group_id"))
+        params: list[tuple[str, str]] = [
+            ("role[]", "agent"),
+            ("role[]", "admin"),
+            ("page[size]", "100"),
+        ]
+        async for page in self._pages(
+            "/api/v2/users.json", params, key="users", action="list agents"
+        ):
+            agents = tuple(
+                self._agent(user, tuple(memberships.get(user.id, ())))
+                for user in self._remember_users(page.objects("users"))
+                if map_role(user.role) is not None and user.fields.flag("active", True)
+            )
+            yield Page("agents", cursor=None, more=True, agents=agents)
+        yield Page("agents", cursor=None, more=False)
+
+    def _agent(self, user: _User, teams: tuple[str, ...] = ()) -> AgentRecord:
+        return AgentRecord(
+            external_id=user.id,
+            name=user.name,
+            email=normalise_email(user.email) or "",
+            role=map_role(user.role) or "agent",
+            team_external_ids=teams,
+        )
+
+    # ------------------------------------------------------------ tickets
+    async def _pull_tickets(self, cursor: str | None) -> AsyncIterator[Page]:
+        searching = cursor is not None and cursor.startswith(SEARCH_PREFIX)
+        if not self._export_forbidden:
+            params: dict[str, str | int] = {"per_page": self.per_page, "include": "users,groups"}
+            if cursor and not searching:
+                params["cursor"] = cursor
+            else:
+                params["start_time"] = int(self._since(cursor).timestamp())
+            try:
+                first = await self._export_request(params)
+            except PermissionDenied:
+                # Agent tokens may not use the export; search works for them.
+                log.info("%s: incremental export refused, using search", self.settings.name)
+                self._export_forbidden = True
+            else:
+                async for page in self._export_pages(first, cursor if not searching else None):
+                    yield page
+                return
+        async for page in self._search_pages(cursor):
+            yield page
+
+    def _since(self, cursor: str | None) -> datetime:
+        """Where a time-based pull starts: the search cursor, else the cache window."""
+        if cursor and cursor.startswith(SEARCH_PREFIX):
+            try:
+                return parse_timestamp(cursor.removeprefix(SEARCH_PREFIX))
+            except ValueError:
+                log.warning("%s: unreadable search cursor, starting over", self.settings.name)
+        # Zendesk refuses a start_time within the last minute.
+        return utcnow() - timedelta(days=max(1, self.settings.cache_days), minutes=1)
+
+    async def _export_request(self, params: Params) -> Fields:
+        data = await self._http.get_json(
+            EXPORT_PATH, params=params, action="read the incremental ticket export"
+        )
+        return self._fields(data, "incremental ticket export")
+
+    async def _export_pages(self, page: Fields, cursor: str | None) -> AsyncIterator[Page]:
+        while True:
+            after = page.opt_text("after_cursor")
+            end = page.flag("end_of_stream", default=after is None)
+            batch = await self._batch(
+                page.objects("tickets"), page.objects("users"), page.objects("groups")
+            )
+            cursor = after or cursor
+            yield batch.page(cursor, more=not end)
+            if end:
+                return
+            if not after:
+                raise self._http.malformed(
+                    "read the incremental ticket export", "more pages but no after_cursor"
+                )
+            page = await self._export_request(
+                {"cursor": after, "per_page": self.per_page, "include": "users,groups"}
+            )
+
+    async def _search_pages(self, cursor: str | None) -> AsyncIterator[Page]:
+        """Tickets updated since the cursor, oldest first, via the Search API.
+
+        Search returns at most 1,000 results per query, so when a query is exhausted with
+        results left over it starts again from the last `updated_at` seen.
+        """
+        since = self._since(cursor)
+        while True:
+            query_since = since
+            # One second of overlap: replays are harmless upserts, a missed ticket is not.
+            query = f"type:ticket updated>{to_iso(since - timedelta(seconds=1))}"
+            params = {
+                "query": query,
+                "sort_by": "updated_at",
+                "sort_order": "asc",
+                "per_page": self.per_page,
+                "include": "tickets(users,groups)",
+            }
+            fetched = 0
+            total = 0
+            pages = self._pages(SEARCH_PATH, params, key="search results", action="search tickets")
+            buffered: tuple[_Batch, str] | None = None
+            async for page in pages:
+                tickets = [
+                    r
+                    for r in page.objects("results")
+                    if r.opt_text("result_type") in (None, "ticket")
+                ]
+                total = page.number("count", 0)
+                fetched += len(tickets)
+                for ticket in tickets:
+                    since = max(since, self._time(ticket, "updated_at"))
+                batch = await self._batch(tickets, page.objects("users"), page.objects("groups"))
+                # Yield one behind, so the last page of the stream can say more=False.
+                if buffered is not None:
+                    yield buffered[0].page(buffered[1], more=True)
+                buffered = (batch, SEARCH_PREFIX + to_iso(since))
+            again = fetched < total and since > query_since
+            if buffered is not None:
+                yield buffered[0].page(buffered[1], more=again)
+            elif not again:
+                yield Page("tickets", cursor=SEARCH_PREFIX + to_iso(since), more=False)
+            if not again:
+                return
+
+    async def _batch(
+        self, tickets: list[Fields], users: list[Fields], groups: list[Fields]
+    ) -> _Batch:
+        """Conversations (with their threads), contacts, agents and teams of one page."""
+        sideloaded = self._remember_users(users)
+        live = [t for t in tickets if t.text("status", "open").lower() != "deleted"]
+        deleted = tuple(t.id() for t in tickets if t.text("status", "open").lower() == "deleted")
+        requesters = {t.opt_id("requester_id") for t in live} - {None}
+        await self._fill_users({r for r in requesters if r is not None and r not in self._users})
+        threads = await asyncio.gather(*(self._thread(t) for t in live))
+        conversations = tuple(
+            self._conversation(ticket, messages) for ticket, messages in zip(live, threads)
+        )
+        seen: set[str] = set()
+        contacts: list[ContactRecord] = []
+        agents: list[AgentRecord] = []
+        for user in sideloaded + [self._users[r] for r in requesters if r in self._users]:
+            if user.id in seen:
+                continue
+            seen.add(user.id)
+            if map_role(user.role) is None or user.id in requesters:
+                contacts.append(self._contact(user))
+            else:
+                agents.append(self._agent(user))
+        teams = tuple(
+            TeamRecord(g.id(), g.text("name", "")) for g in groups if not g.flag("deleted")
+        )
+        return _Batch(conversations, tuple(contacts), tuple(agents), teams, deleted)
+
+    async def _fill_users(self, ids: set[str]) -> None:
+        """Requesters the page did not sideload (search fallback): fetch them in batches."""
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 100):
+            batch = ordered[start : start + 100]
+            try:
+                data = await self._http.get_json(
+                    "/api/v2/users/show_many.json",
+                    params={"ids": ",".join(batch)},
+                    action="read customers",
+                )
+            except (NotFound, PermissionDenied):
+                return  # the store keeps a stub customer; their profile fills in later
+            self._remember_users(self._fields(data, "users").objects("users"))
+
+    def _contact(self, user: _User) -> ContactRecord:
+        fields = user.fields
+        locale = fields.opt_text("locale")
+        identities: list[Identity] = []
+        email = normalise_email(user.email)
+        if email:
+            identities.append(Identity("email", email))
+        for key in ("phone", "shared_phone_number"):
+            phone = normalise_phone(fields.opt_text(key), locale)
+            if phone and Identity("phone", phone) not in identities:
+                identities.append(Identity("phone", phone))
+        attributes: dict[str, AttributeValue] = {
+            k: v for k, v in fields.scalars("user_fields").items() if v not in (None, "")
+        }
+        if locale:
+            attributes["language"] = locale
+        time_zone = fields.opt_text("time_zone")
+        if time_zone:
+            attributes["time_zone"] = time_zone
+        return ContactRecord(
+            external_id=user.id,
+            name=user.name or email or f"Zendesk user {user.id}",
+            identities=tuple(identities),
+            attributes=attributes,
+            created_at=self._time(fields, "created_at") if fields.has("created_at") else None,
+            updated_at=self._time(fields, "updated_at") if fields.has("updated_at") else None,
+        )
+
+    def _conversation(
+        self, ticket: Fields, messages: tuple[MessageRecord, ...] | None
+    ) -> ConversationRecord:
+        ticket_id = ticket.id()
+        via = ticket.obj("via")
+        vendor_status = ticket.text("status", "open")
+        subject = ticket.opt_text("subject") or ticket.opt_text("raw_subject") or ""
+        if not subject:
+            description = (ticket.opt_text("description") or "").strip()
+            subject = description.splitlines()[0][:120] if description else ""
+        rating = ticket.obj("satisfaction_rating")
+        score = rating.opt_text("score") if rating is not None else None
+        return ConversationRecord(
+            external_id=ticket_id,
+            channel=map_channel(via.opt_text("channel") if via is not None else None),
+            subject=subject,
+            status=map_status(vendor_status),
+            vendor_status=vendor_status,
+            priority=map_priority(ticket.opt_text("priority")),
+            created_at=self._time(ticket, "created_at"),
+            updated_at=self._time(ticket, "updated_at"),
+            # safe_update compares `updated_stamp` with the ticket's updated_at, verbatim.
+            version=ticket.text("updated_at"),
+            customer_external_id=ticket.opt_id("requester_id"),
+            assignee_external_id=ticket.opt_id("assignee_id"),
+            team_external_id=ticket.opt_id("group_id"),
+            tags=ticket.texts("tags"),
+            web_url=f"{self.base_url}/agent/tickets/{ticket_id}",
+            satisfaction=score if score not in (None, "", "unoffered") else None,
+            messages=messages,
+        )
+
+    async def _thread(self, ticket: Fields) -> tuple[MessageRecord, ...] | None:
+        """Every comment of a ticket, oldest first; None if the ticket vanished meanwhile."""
+        ticket_id = ticket.id()
+        via = ticket.obj("via")
+        channel = map_channel(via.opt_text("channel") if via is not None else None)
+        requester = ticket.opt_id("requester_id")
+        messages: list[MessageRecord] = []
+        try:
+            async for page in self._pages(
+                f"/api/v2/tickets/{ticket_id}/comments.json",
+                {"page[size]": 100, "include": "users"},
+                key="comments",
+                action=f"read the comments of ticket {ticket_id}",
+            ):
+                self._remember_users(page.objects("users"))
+                messages.extend(
+                    self._message(c, channel, requester) for c in page.objects("comments")
+                )
+        except NotFound:
+            return None
+        messages.sort(key=lambda m: m.created_at)
+        return tuple(messages)
+
+    def _message(self, comment: Fields, channel: Channel, requester: str | None) -> MessageRecord:
+        author_id = comment.opt_id("author_id")
+        author = self._users.get(author_id) if author_id else None
+        via = comment.obj("via")
+        via_channel = (via.opt_text("channel") if via is not None else None) or ""
+        name = author.name if author is not None else ""
+        author_kind: AuthorKind
+        if author_id in (None, "-1"):
+            author_kind = "system"
+        elif "Bot" in name or "bot" in via_channel.lower():
+            author_kind = "bot"
+        elif author is not None:
+            author_kind = "customer" if map_role(author.role) is None else "agent"
+        else:
+            author_kind = "customer" if author_id == requester else "agent"
+        body = comment.opt_text("body") or comment.opt_text("plain_body")
+        if not body:
+            html = comment.opt_text("html_body")
+            body = html_to_text(html) if html else ""
+        attachments = tuple(
+            Attachment(
+                name=a.text("file_name", "attachment"),
+                size=a.number("size"),
+                content_type=a.text("content_type", "application/octet-stream"),
+                url=a.text("content_url", ""),
+            )
+            for a in comment.objects("attachments")
+        )
+        return MessageRecord(
+            external_id=comment.id(),
+            kind="reply" if comment.flag("public", True) else "note",
+            author_kind=author_kind,
+            author_name=name or ("Zendesk" if author_kind == "system" else f"user {author_id}"),
+            body=body.strip(),
+            created_at=self._time(comment, "created_at"),
+            channel="voice" if comment.opt_text("type") == "VoiceComment" else channel,
+            author_external_id=author_id,
+            attachments=attachments,
+        )
+
+    # ------------------------------------------------------------ writes
+    # The later issue adds push here: `apply(mutation) -> MutationResult`, sending
+    # `PUT /api/v2/tickets/{id}.json` with `safe_update: true` and `updated_stamp` = the
+    # record's `version` (a 409 becomes ConflictError) and an `Idempotency-Key` header equal
+    # to the mutation's UUID on comment-creating requests, through `self._http.request_json`.
+
+
+__all__ = [
+    "ZendeskConnector",
+    "html_to_text",
+    "map_channel",
+    "map_priority",
+    "map_status",
+    "normalise_email",
+    "normalise_phone",
+]

@@ -1,0 +1,246 @@
+"""Sync in the background: what the TUI runs in a thread worker and `agentdesk sync` calls.
+
+`BackgroundSync.run` owns a thread: it opens its own `Store` (SQLite connections stay in the
+thread that made them), builds connectors through the registry, and runs an asyncio loop
+that syncs every account at once, then again every `interval` seconds until `stop` is set.
+When a backend cannot be reached it reports "offline" and retries sooner (backing off up to
+the interval), and says so when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from agentdesk.connectors import registry
+from agentdesk.connectors.base import AccountSettings, Connector, ConnectorError
+from agentdesk.store import Store, StoreError
+from agentdesk.sync.engine import AccountSyncResult, EventSink, SyncEngine
+from agentdesk.syncapi import SyncEvent
+from agentdesk.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+AccountPair = tuple[AccountSettings, str]
+AccountSource = Sequence[AccountPair] | Callable[[], Sequence[AccountPair]]
+ConnectorFactory = Callable[[AccountSettings, str], Connector]
+
+
+def build_connector(settings: AccountSettings, token: str) -> Connector:
+    """The registry's connector for `settings.connector`, built with the token."""
+    return registry.get(settings.connector)(settings, token)
+
+
+def _safe_emit(on_event: EventSink | None, event: SyncEvent) -> None:
+    if on_event is None:
+        return
+    try:
+        on_event(event)
+    except Exception:
+        log.exception("sync event listener failed")
+
+
+class _Session:
+    """Connectors for one set of accounts, plus the accounts that could not be built."""
+
+    def __init__(
+        self,
+        store: Store,
+        pairs: Sequence[AccountPair],
+        factory: ConnectorFactory,
+        on_event: EventSink | None,
+    ) -> None:
+        self.connectors: dict[str, Connector] = {}
+        self.failures: list[AccountSyncResult] = []
+        for settings, token in pairs:
+            # Records reference the account row: mirror it (the config stays authoritative).
+            store.upsert_account(
+                settings.name, settings.connector, settings.base_url, settings.user
+            )
+            try:
+                self.connectors[settings.name] = factory(settings, token)
+            except ConnectorError as exc:
+                message = str(exc)
+            except Exception as exc:  # a plugin's constructor must not take sync down
+                log.error("building connector for %s failed", settings.name, exc_info=exc)
+                message = (
+                    f"the {settings.connector} connector could not start for account "
+                    f"{settings.name} ({type(exc).__name__}); details are in the log file"
+                )
+            else:
+                continue
+            store.record_sync_info(settings.name, error=message)
+            self.failures.append(AccountSyncResult(settings.name, ok=False, error=message))
+            _safe_emit(on_event, SyncEvent("error", settings.name, message, at=utcnow()))
+
+    async def aclose(self) -> None:
+        for name, connector in self.connectors.items():
+            try:
+                await connector.aclose()
+            except Exception:
+                log.exception("closing the connector of %s failed", name)
+
+
+async def sync_once(
+    store_path: Path | str,
+    accounts: Sequence[AccountPair],
+    on_event: EventSink | None = None,
+    *,
+    connector_factory: ConnectorFactory = build_connector,
+) -> dict[str, object]:
+    """One sync of every account (for `agentdesk sync --once`); a JSON-able summary.
+
+    `{"ok": bool, "accounts": [AccountSyncResult.as_dict(), ...]}`; never raises for an
+    account's failure (a store that cannot be opened is reported the same way).
+    """
+    try:
+        store = Store.open(store_path)
+    except StoreError as exc:
+        _safe_emit(on_event, SyncEvent("error", None, str(exc), at=utcnow()))
+        return {
+            "ok": False,
+            "accounts": [
+                AccountSyncResult(s.name, ok=False, error=str(exc)).as_dict() for s, _ in accounts
+            ],
+        }
+    session = _Session(store, accounts, connector_factory, on_event)
+    try:
+        engine = SyncEngine(store, session.connectors, on_event)
+        results = session.failures + await engine.sync_all()
+    finally:
+        await session.aclose()
+        store.close()
+    return {"ok": all(r.ok for r in results), "accounts": [r.as_dict() for r in results]}
+
+
+class BackgroundSync:
+    """A `agentdesk.syncapi.SyncRunner`: syncs all accounts now, then every `interval` s.
+
+    `accounts` is a list of `(AccountSettings, token)` or a callable returning one (called
+    at each round, so accounts added meanwhile are picked up). `connector_factory` defaults
+    to the registry.
+    """
+
+    def __init__(
+        self,
+        store_path: Path | str,
+        accounts: AccountSource,
+        *,
+        interval: float = 30.0,
+        offline_retry: float = 2.0,
+        connector_factory: ConnectorFactory = build_connector,
+        stop_poll: float = 0.05,
+    ) -> None:
+        self.store_path = Path(store_path)
+        self._accounts = accounts
+        self.interval = max(0.0, interval)
+        self.offline_retry = offline_retry
+        self._factory = connector_factory
+        self._stop_poll = stop_poll
+        self.rounds = 0
+
+    def __repr__(self) -> str:  # the account list carries tokens: never show it
+        return f"BackgroundSync(store={str(self.store_path)!r}, interval={self.interval})"
+
+    def _pairs(self) -> Sequence[AccountPair]:
+        return self._accounts() if callable(self._accounts) else self._accounts
+
+    # ------------------------------------------------------------ SyncRunner
+    def run(self, on_event: Callable[[SyncEvent], None], stop: threading.Event) -> None:
+        """Blocking; call from a worker thread. Returns once `stop` is set (promptly)."""
+        try:
+            asyncio.run(self.run_async(on_event, stop))
+        except Exception as exc:  # the last line of defence: an event, never a traceback
+            log.error("background sync crashed", exc_info=exc)
+            _safe_emit(
+                on_event,
+                SyncEvent(
+                    "error",
+                    None,
+                    f"background sync stopped after an unexpected {type(exc).__name__}; "
+                    "details are in the log file — restart agentdesk to resume syncing",
+                    at=utcnow(),
+                ),
+            )
+
+    async def run_async(self, on_event: Callable[[SyncEvent], None], stop: threading.Event) -> None:
+        try:
+            store = Store.open(self.store_path)
+        except StoreError as exc:
+            _safe_emit(on_event, SyncEvent("error", None, str(exc), at=utcnow()))
+            return
+        session: _Session | None = None
+        built_from: list[tuple[AccountSettings, int]] = []
+        offline_delay = self.offline_retry
+        was_offline = False
+        try:
+            while not stop.is_set():
+                pairs = list(self._pairs())
+                fingerprint = [(s, hash(t)) for s, t in pairs]
+                if session is None or fingerprint != built_from:
+                    if session is not None:
+                        await session.aclose()
+                    session = _Session(store, pairs, self._factory, on_event)
+                    built_from = fingerprint
+                engine = SyncEngine(store, session.connectors, on_event)
+                results = await self._until_stopped(engine.sync_all(), stop)
+                if results is None:
+                    return
+                self.rounds += 1
+                offline = any(r.offline for r in results)
+                if offline:
+                    delay = min(offline_delay, self.interval) if self.interval else offline_delay
+                    offline_delay = min(offline_delay * 2, max(self.interval, self.offline_retry))
+                    message = f"offline; retrying in {delay:.0f} s"
+                else:
+                    delay = self.interval
+                    offline_delay = self.offline_retry
+                    message = "back online; up to date" if was_offline else "up to date"
+                was_offline = offline
+                _safe_emit(
+                    on_event,
+                    SyncEvent(
+                        "idle",
+                        None,
+                        message,
+                        records=sum(r.conversations for r in results),
+                        at=utcnow(),
+                        extra={"online": not offline, "next_in": delay, "round": self.rounds},
+                    ),
+                )
+                if await self._sleep(delay, stop):
+                    return
+        finally:
+            if session is not None:
+                await session.aclose()
+            store.close()
+
+    async def _until_stopped(
+        self, work: Awaitable[list[AccountSyncResult]], stop: threading.Event
+    ) -> list[AccountSyncResult] | None:
+        """Run a round, cancelling it as soon as `stop` is set (None when stopped)."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            if stop.is_set():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                return None
+            await asyncio.wait({task}, timeout=self._stop_poll)
+        return task.result()
+
+    async def _sleep(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait up to `seconds`; True if `stop` was set meanwhile (checked every stop_poll)."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(left, self._stop_poll))
+        return True

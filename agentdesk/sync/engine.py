@@ -1,0 +1,329 @@
+"""Pull sync: connector pages → the store, one transaction per page (page + cursor together).
+
+The engine owns no network code and no SQL: it asks a connector for pages from the stored
+cursor and hands each page to `Store.apply_page`, which commits the records and the new
+cursor atomically. A crash (or a failure) between two pages therefore resumes at the last
+committed cursor, and a replayed page is a harmless upsert.
+
+Fetching and committing overlap: a producer task pulls the next page while the previous
+one is being written (in a worker thread, so the event loop keeps serving HTTP). Writes are
+serialised by one lock because a `Store` is one SQLite connection.
+
+Every failure becomes a `SyncEvent` with the connector's human sentence and is recorded as
+the account's last error; nothing propagates to the caller, and one failing account never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TypeVar
+
+from agentdesk.connectors.base import (
+    AccountSettings,
+    BackendError,
+    Connector,
+    ConnectorError,
+    MalformedResponse,
+    RateLimited,
+)
+from agentdesk.connectors.http import RateLimitWait, report_waits_to
+from agentdesk.model import Page
+from agentdesk.store import PageStats, Store, StoreError
+from agentdesk.syncapi import SyncEvent, SyncEventKind
+from agentdesk.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[SyncEvent], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSyncResult:
+    """What one account's sync did; `error` is the human sentence when `ok` is False."""
+
+    account: str
+    ok: bool
+    pages: int = 0
+    conversations: int = 0
+    messages: int = 0
+    contacts: int = 0
+    agents: int = 0
+    teams: int = 0
+    deleted: int = 0
+    role: str | None = None
+    error: str | None = None
+    offline: bool = False
+    """The backend could not be reached (network, timeouts, 5xx): try again later."""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class _Totals:
+    __slots__ = ("agents", "contacts", "conversations", "deleted", "messages", "pages", "teams")
+
+    def __init__(self) -> None:
+        self.pages = self.conversations = self.messages = 0
+        self.contacts = self.agents = self.teams = self.deleted = 0
+
+    def add(self, stats: PageStats) -> None:
+        self.pages += 1
+        self.conversations += stats.conversations
+        self.messages += stats.messages
+        self.contacts += stats.contacts
+        self.agents += stats.agents
+        self.teams += stats.teams
+        self.deleted += stats.deleted
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: Exception
+
+
+_DONE = object()
+
+
+def is_offline(exc: BaseException) -> bool:
+    """A failure that means "the backend is unreachable right now", not "something is wrong"."""
+    return (
+        isinstance(exc, BackendError)
+        and not isinstance(exc, MalformedResponse)
+        and not isinstance(exc, RateLimited)
+    )
+
+
+class SyncEngine:
+    """Pulls every resource of every account into `store`.
+
+    `connectors` maps account names (as in the store's `accounts` table) to built connectors;
+    the engine does not close them (whoever built them does).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        connectors: Mapping[str, Connector],
+        on_event: EventSink | None = None,
+        *,
+        prefetch: int = 2,
+    ) -> None:
+        self.store = store
+        self.connectors = dict(connectors)
+        self._on_event = on_event
+        self._prefetch = max(1, prefetch)
+        self._db_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ plumbing
+    def _emit(
+        self, kind: SyncEventKind, account: str | None, message: str = "", **kw: object
+    ) -> None:
+        if self._on_event is None:
+            return
+        records = kw.pop("records", 0)
+        event = SyncEvent(
+            kind=kind,
+            account=account,
+            message=message,
+            records=records if isinstance(records, int) else 0,
+            at=utcnow(),
+            extra=dict(kw),
+        )
+        try:
+            self._on_event(event)
+        except Exception:  # a broken listener must not break sync
+            log.exception("sync event listener failed")
+
+    async def _db(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run a store call off the event loop, one at a time (one SQLite connection)."""
+        async with self._db_lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # ------------------------------------------------------------ public API
+    async def sync_all(self) -> list[AccountSyncResult]:
+        """Sync every account concurrently; never raises for an account's failure."""
+        return list(await asyncio.gather(*(self.sync_account(n) for n in self.connectors)))
+
+    async def sync_account(self, name: str) -> AccountSyncResult:
+        started = time.monotonic()
+        totals = _Totals()
+        role: str | None = None
+        connector = self.connectors.get(name)
+        if connector is None:
+            message = f"no connector was built for account {name}"
+            self._emit("error", name, message)
+            return AccountSyncResult(name, ok=False, error=message)
+        self._emit("started", name, f"syncing {name}")
+        try:
+            await self._ensure_account(name, connector)
+            me = await connector.whoami()
+            role = me.role
+            await self._db(
+                self.store.record_sync_info,
+                name,
+                role=me.role,
+                user_external_id=me.external_id,
+                capabilities=type(connector).capabilities.as_flags(),
+            )
+            for resource in type(connector).resources:
+                await self._pull(name, connector, resource, totals)
+            await self._db(self.store.record_sync_info, name, synced_at=utcnow(), clear_error=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an event
+            return await self._failed(name, exc, totals, role, time.monotonic() - started)
+        result = AccountSyncResult(
+            account=name,
+            ok=True,
+            pages=totals.pages,
+            conversations=totals.conversations,
+            messages=totals.messages,
+            contacts=totals.contacts,
+            agents=totals.agents,
+            teams=totals.teams,
+            deleted=totals.deleted,
+            role=role,
+            seconds=time.monotonic() - started,
+        )
+        self._emit(
+            "account_done",
+            name,
+            f"{name}: up to date ({totals.conversations} conversations, "
+            f"{totals.messages} messages changed)",
+            records=totals.conversations,
+            result=result.as_dict(),
+        )
+        return result
+
+    # ------------------------------------------------------------ steps
+    async def _ensure_account(self, name: str, connector: Connector) -> None:
+        """Records reference the account row; make sure it exists (the config is authoritative
+        and normally mirrored already — this covers connectors built directly, e.g. in tests)."""
+        settings = getattr(connector, "settings", None)
+        if not isinstance(settings, AccountSettings):
+            return
+
+        def ensure() -> None:
+            exists = self.store.conn.execute(
+                "SELECT 1 FROM accounts WHERE name = ?", (name,)
+            ).fetchone()
+            if exists is None:
+                self.store.upsert_account(
+                    name, settings.connector, settings.base_url, settings.user
+                )
+
+        await self._db(ensure)
+
+    async def _pull(self, name: str, connector: Connector, resource: str, totals: _Totals) -> None:
+        cursor = await self._db(self.store.get_cursor, name, resource)
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._prefetch)
+
+        def on_wait(wait: RateLimitWait) -> None:
+            if wait.reason == "429" or (wait.reason == "budget" and wait.seconds >= 1):
+                why = "asked to slow down" if wait.reason == "429" else "near its rate limit"
+                self._emit(
+                    "page",
+                    name,
+                    f"{name}: the server {why}; waiting {wait.seconds:.0f} s",
+                    rate_limit_wait=wait.seconds,
+                    reason=wait.reason,
+                    resource=resource,
+                )
+
+        async def produce() -> None:
+            try:
+                async for page in connector.pull(resource, cursor):
+                    await queue.put(page)
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+                await queue.put(_Failed(exc))
+            else:
+                await queue.put(_DONE)
+
+        with report_waits_to(on_wait):  # the producer task inherits this context
+            producer = asyncio.create_task(produce(), name=f"pull {name}/{resource}")
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.error
+                if not isinstance(item, Page):
+                    raise TypeError(f"connector yielded {type(item).__name__}, not a Page")
+                page = item if item.resource == resource else _with_resource(item, resource)
+                stats = await self._db(self.store.apply_page, name, page)
+                totals.add(stats)
+                self._emit(
+                    "page",
+                    name,
+                    f"{name}: {resource} +{_count(stats)}",
+                    records=_count(stats),
+                    resource=resource,
+                    conversations=stats.conversations,
+                    messages=stats.messages,
+                    more=page.more,
+                )
+        finally:
+            if not producer.done():
+                producer.cancel()
+            # Its failure, if any, was already delivered through the queue.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+
+    async def _failed(
+        self, name: str, exc: Exception, totals: _Totals, role: str | None, seconds: float
+    ) -> AccountSyncResult:
+        offline = is_offline(exc)
+        if isinstance(exc, (ConnectorError, StoreError)):
+            message = str(exc)
+            log.warning("sync of %s failed: %s", name, message)
+        else:
+            log.error("sync of %s failed unexpectedly", name, exc_info=exc)
+            message = (
+                f"syncing {name} failed unexpectedly ({type(exc).__name__}); the details are "
+                "in the log file — please report it"
+            )
+        try:
+            await self._db(self.store.record_sync_info, name, error=message)
+        except Exception:
+            log.exception("could not record the sync error of %s", name)
+        self._emit("offline" if offline else "error", name, message, offline=offline)
+        return AccountSyncResult(
+            account=name,
+            ok=False,
+            pages=totals.pages,
+            conversations=totals.conversations,
+            messages=totals.messages,
+            contacts=totals.contacts,
+            agents=totals.agents,
+            teams=totals.teams,
+            deleted=totals.deleted,
+            role=role,
+            error=message,
+            offline=offline,
+            seconds=seconds,
+        )
+
+
+def _count(stats: PageStats) -> int:
+    return stats.conversations + stats.contacts + stats.agents + stats.teams + stats.deleted
+
+
+def _with_resource(page: Page, resource: str) -> Page:
+    """The cursor is stored under the resource that was pulled, whatever the page says."""
+    return Page(
+        resource,
+        cursor=page.cursor,
+        more=page.more,
+        conversations=page.conversations,
+        contacts=page.contacts,
+        agents=page.agents,
+        teams=page.teams,
+        deleted_conversation_ids=page.deleted_conversation_ids,
+    )
