@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import urlparse
 
 from agentdesk import __version__
@@ -107,10 +108,12 @@ def _mirror_accounts(store, config) -> None:
 
 
 def _run_app(profile, runner, labels: str) -> int:
-    from agentdesk.tui.app import AgentDeskApp
+    from agentdesk.tui.app import DEMO_RESULT, AgentDeskApp
 
     app = AgentDeskApp(profile.store_file, sync=runner, account_labels=labels)
-    app.run()
+    result = app.run()
+    if result == DEMO_RESULT:  # chosen on the first-run screen
+        return cmd_demo(build_parser().parse_args(["demo"]))
     return app.return_code or 0
 
 
@@ -157,9 +160,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             store = _open_store(profile)
             store.upsert_account(account.name, account.connector, account.url, account.user)
             store.close()
-            runner = BackgroundSync(
-                profile.store_file, [(_settings(account), sim.token)], interval=5
-            )
+            # The whole simulated history, not just the default 90 days.
+            settings = replace(_settings(account), cache_days=3650)
+            runner = BackgroundSync(profile.store_file, [(settings, sim.token)], interval=5)
             return _run_app(profile, runner, "demo (Zendesk simulator)")
     finally:
         if throwaway:
