@@ -1,0 +1,240 @@
+"""Serving the simulator: in a background thread (tests, demo) or in the foreground (CLI).
+
+    with start_in_thread(seed=7, scale=500) as sim:
+        httpx.get(f"{sim.base_url}/api/v2/users/me.json", auth=(f"{sim.user}/token", sim.token))
+
+The listening socket is bound before uvicorn starts, so port 0 resolves to a real port at
+once and the handle never races the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Self, TextIO
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from agentdesk.sim.world import World, generate_world
+
+DIALECTS = ("zendesk",)
+ROLES = ("admin", "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class SimCredentials:
+    user: str  # the agent's email
+    token: str  # the agent's API token
+
+    def __repr__(self) -> str:  # never print a token by accident
+        return f"SimCredentials(user={self.user!r}, token='***')"
+
+
+def build_app(
+    dialect: str,
+    seed: int,
+    scale: int,
+    role: str = "admin",
+    *,
+    now: datetime | None = None,
+    world: World | None = None,
+) -> tuple[ASGIApp, SimCredentials]:
+    """The ASGI app of one simulated backend and the credentials of its signed-in agent.
+
+    `role="admin"` gives an admin's token (may use the incremental export), `"agent"` an
+    ordinary agent's (gets 403 there and must fall back to search).
+    """
+    app, credentials, _world = _build(dialect, seed, scale, role, now=now, world=world)
+    return app, credentials
+
+
+def _build(
+    dialect: str,
+    seed: int,
+    scale: int,
+    role: str,
+    *,
+    now: datetime | None = None,
+    world: World | None = None,
+) -> tuple[ASGIApp, SimCredentials, World]:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}: choose one of {', '.join(DIALECTS)}")
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    world = world or generate_world(seed, scale, instance=dialect, now=now)
+    from agentdesk.sim.zendesk import create_app  # one module per dialect
+
+    app = create_app(world)
+    agent = world.agent_with_role(role)
+    assert agent.email is not None and agent.token is not None
+    return app, SimCredentials(user=agent.email, token=agent.token), world
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that reports when it listens and leaves signals to whoever owns the process."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()
+
+
+def _config(app: ASGIApp) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="h11",  # pure Python, always installed; the asyncio transport sets TCP_NODELAY
+        timeout_graceful_shutdown=2,
+    )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
+    # TCP, and without it small responses wait ~40 ms for delayed ACKs (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@dataclass(frozen=True)
+class SimHandle:
+    """A running simulator. `stop()` (or leaving the `with` block) shuts it down."""
+
+    base_url: str
+    user: str
+    token: str = field(repr=False)
+    world: World = field(repr=False, compare=False)
+    _server: _Server = field(repr=False, compare=False)
+    _thread: threading.Thread = field(repr=False, compare=False)
+
+    @property
+    def credentials(self) -> SimCredentials:
+        return SimCredentials(self.user, self.token)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_in_thread(
+    dialect: str = "zendesk",
+    seed: int = 1,
+    scale: int = 2000,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    role: str = "admin",
+    *,
+    now: datetime | None = None,
+    world: World | None = None,
+    timeout: float = 15.0,
+) -> SimHandle:
+    """Serve a simulator on `host:port` (0 = a free port) from a daemon thread."""
+    app, credentials, built = _build(dialect, seed, scale, role, now=now, world=world)
+    sock = _listen(host, port)
+    real_port = sock.getsockname()[1]
+    ready = threading.Event()
+    server = _Server(_config(app), ready.set)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            # Not the main thread: uvicorn installs no signal handlers here.
+            asyncio.run(server.serve(sockets=[sock]))
+        except (Exception, SystemExit) as problem:  # noqa: BLE001 - re-raised by the caller
+            failure.append(problem)
+        finally:
+            ready.set()
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"agentdesk-sim-{real_port}", daemon=True)
+    thread.start()
+    if not ready.wait(timeout) or failure or not server.started:
+        server.should_exit = True
+        thread.join(5)
+        raise RuntimeError(f"the simulator did not start on {host}:{real_port}") from (
+            failure[0] if failure else None
+        )
+    return SimHandle(
+        base_url=_url(host, real_port),
+        user=credentials.user,
+        token=credentials.token,
+        world=built,
+        _server=server,
+        _thread=thread,
+    )
+
+
+def serve_forever(
+    dialect: str = "zendesk",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 1,
+    scale: int = 2000,
+    role: str = "admin",
+    out: TextIO | None = None,
+) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (`agentdesk sim`).
+
+    Once listening, prints exactly `base_url: ...`, `user: ...`, `token: ...` (one line each).
+    """
+    out = out if out is not None else sys.stdout
+    app, credentials = build_app(dialect, seed, scale, role)
+    sock = _listen(host, port)
+    real_port = sock.getsockname()[1]
+
+    def announce() -> None:
+        out.write(f"base_url: {_url(host, real_port)}\n")
+        out.write(f"user: {credentials.user}\n")
+        out.write(f"token: {credentials.token}\n")
+        out.flush()
+
+    server = _Server(_config(app), announce)
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # uvicorn's own signal capture would re-raise SIGINT after shutdown; ours just stops.
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
