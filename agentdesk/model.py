@@ -112,6 +112,8 @@ class ConversationRecord:
     tags: tuple[str, ...] = ()
     web_url: str | None = None
     satisfaction: str | None = None
+    snoozed_until: datetime | None = None
+    """The vendor's own snooze (accounts whose connector can_snooze); otherwise snooze is local."""
     messages: tuple[MessageRecord, ...] | None = None
     """None: messages were not fetched with this record; a tuple: upsert these."""
 

@@ -392,6 +392,8 @@ class Store(Outbox):
             "web_url": record.web_url,
             "version": record.version,
         }
+        if self._vendor_snoozes(account):
+            values["snoozed_until"] = to_iso(record.snoozed_until) if record.snoozed_until else None
         if existing is None:
             columns = ", ".join(values)
             marks = ", ".join("?" for _ in values)
@@ -526,6 +528,13 @@ class Store(Outbox):
                 conversation_id,
             ),
         )
+
+    def _vendor_snoozes(self, account: str) -> bool:
+        row = self.conn.execute(
+            "SELECT json_extract(capabilities, '$.can_snooze') FROM accounts WHERE name = ?",
+            (account,),
+        ).fetchone()
+        return bool(row and row[0])
 
     def _tombstone(self, account: str, external_id: str) -> None:
         self.conn.execute(
