@@ -183,6 +183,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agentdesk.serve import run
+
+    return run(args)
+
+
 def cmd_accounts(args: argparse.Namespace) -> int:
     profile = _profile()
     action = args.accounts_action
@@ -527,6 +533,14 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("action")
     do.add_argument("words", nargs=argparse.REMAINDER)
     do.set_defaults(func=cmd_do)
+
+    serve = sub.add_parser(
+        "serve", help="serve the app to a web browser (loopback unless protected)"
+    )
+    from agentdesk import serve as serve_module
+
+    serve_module.add_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
 
     parser.set_defaults(func=cmd_app)
     return parser
