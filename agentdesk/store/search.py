@@ -16,6 +16,7 @@ from agentdesk.store.textindex import query_terms
 from agentdesk.timeutil import to_iso, utcnow
 
 BEST_MATCH_WINDOW = 2000
+SCORED_MESSAGES = 5000
 _OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
 _NOT_SNOOZED = "(c.snoozed_until IS NULL OR c.snoozed_until <= :now)"
 _ME = (
@@ -173,29 +174,28 @@ def _best_match(conn: sqlite3.Connection, compiled: CompiledQuery) -> list[int]:
     window = newest[:BEST_MATCH_WINDOW]
     if not window:
         return []
-    marks = ",".join("?" for _ in window)
+    in_window = set(window)
     # Rank a conversation by its best-scoring message or subject (bm25: lower is better).
+    # bm25 is computed only for the newest SCORED_MESSAGES matching messages (FTS5 walks its
+    # doclist by rowid, newest first, and stops): a full bm25 sort of a common word over 1M
+    # messages takes seconds, this takes milliseconds. Older matches rank by recency.
     scores: dict[int, float] = {}
-    owner = dict(
-        conn.execute(
-            f"SELECT id, conversation_id FROM messages WHERE conversation_id IN ({marks})", window
-        ).fetchall()
-    )
-    for start in range(0, len(owner), 30000):  # stay under SQLite's bound-parameter limit
-        chunk = list(owner)[start : start + 30000]
-        for message_id, score in conn.execute(
-            f"""SELECT rowid, bm25(search_bodies) FROM search_bodies
-                WHERE search_bodies MATCH ? AND rowid IN ({",".join("?" for _ in chunk)})""",
-            (compiled.text_match, *chunk),
-        ):
-            conversation_id = owner[message_id]
+    for conversation_id, score in conn.execute(
+        """SELECT m.conversation_id, s.score FROM (
+               SELECT rowid, bm25(search_bodies) AS score FROM search_bodies
+               WHERE search_bodies MATCH ? ORDER BY rowid DESC LIMIT ?) s
+           JOIN messages m ON m.id = s.rowid""",
+        (compiled.text_match, SCORED_MESSAGES),
+    ):
+        if conversation_id in in_window:
             scores[conversation_id] = min(score, scores.get(conversation_id, 0.0))
     for conversation_id, score in conn.execute(
-        f"""SELECT rowid, bm25(search_subjects) * 2 FROM search_subjects
-            WHERE search_subjects MATCH ? AND rowid IN ({marks})""",
-        (compiled.text_match, *window),
+        """SELECT rowid, bm25(search_subjects) * 2 FROM search_subjects
+           WHERE search_subjects MATCH ? ORDER BY rowid DESC LIMIT ?""",
+        (compiled.text_match, SCORED_MESSAGES),
     ):
-        scores[conversation_id] = min(score, scores.get(conversation_id, 0.0))
+        if conversation_id in in_window:
+            scores[conversation_id] = min(score, scores.get(conversation_id, 0.0))
     position = {cid: i for i, cid in enumerate(window)}
     ranked = sorted(window, key=lambda cid: (scores.get(cid, 0.0), position[cid]))
     return ranked + newest[BEST_MATCH_WINDOW:]

@@ -1,0 +1,1 @@
+"""agentdesk's benchmark suite: `python -m bench [--quick] [--json PATH] [--only NAME]`."""

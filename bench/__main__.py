@@ -1,0 +1,214 @@
+"""`python -m bench [--quick] [--json PATH] [--only NAME]`: the benchmark table.
+
+Each scenario runs several times beside its floor (the raw limit, measured in the same run);
+the table gives median, min and max, the floor's median, their ratio, the target and a verdict.
+Screen scenarios run in child processes with TEXTUAL_FPS=1000 (the frame timer's wait is the
+framework's, not ours; the floor app gets the same setting) and gc.freeze() after start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import scenarios
+from bench.dataset import dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Row:
+    scenario: str
+    unit: str
+    median: float
+    low: float
+    high: float
+    baseline: float | None
+    target: str
+    ok: bool | None
+    extra: dict[str, object]
+
+    @property
+    def ratio(self) -> float | None:
+        return self.median / self.baseline if self.baseline else None
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _ms(values: Sequence[float]) -> list[float]:
+    return [v * 1000 for v in values]
+
+
+def _child(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full = {**os.environ, "TEXTUAL_FPS": "1000", **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=full
+    )
+
+
+def cold_start(store: Path, runs: int) -> list[Row]:
+    def once(args: list[str]) -> float:
+        started = time.perf_counter()
+        child = _child(args, env={"TEXTUAL_FPS": "60"})
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        elapsed = time.perf_counter() - started
+        child.wait(30)
+        if line.strip() != "painted":
+            raise RuntimeError(f"{' '.join(args)} never painted")
+        return elapsed
+
+    once(["-m", "bench.coldstart", "floor"])  # warm the OS file cache for both
+    once(["-m", "bench.coldstart", "app", str(store)])
+    app: list[float] = []
+    floor: list[float] = []
+    for _ in range(runs):
+        floor.append(once(["-m", "bench.coldstart", "floor"]))
+        app.append(once(["-m", "bench.coldstart", "app", str(store)]))
+    a, f = _ms(app), _ms(floor)
+    med = statistics.median(a)
+    return [Row("cold start → inbox painted", "ms", med, min(a), max(a), statistics.median(f),
+                "ratio ≤ 1.25", med / statistics.median(f) <= 1.25, {})]  # fmt: skip
+
+
+def screen(store: Path, runs: int, presses: int) -> list[Row]:
+    results: list[dict[str, object]] = []
+    floors: list[dict[str, object]] = []
+    for _ in range(runs):
+        for which, bucket in (("floor", floors), ("app", results)):
+            child = _child(["-m", "bench.tuiprobe", str(store), str(presses), which])
+            out, _ = child.communicate(timeout=900)
+            if child.returncode:
+                raise RuntimeError(f"bench.tuiprobe {which} failed ({child.returncode})")
+            bucket.append(json.loads(out))
+    floor = _ms([x for f in floors for x in f["keys"]["latencies"]])  # type: ignore[index]
+    floor_median = statistics.median(floor)
+    rows: list[Row] = []
+    for name, label in (("inbox", "inbox"), ("thread", "thread"), ("history", "history")):
+        lat = _ms([x for r in results for x in r[name]["latencies"]])  # type: ignore[index]
+        if not lat:
+            continue
+        med, p99 = statistics.median(lat), _pct(lat, 0.99)
+        answered = sum(len(r[name]["latencies"]) for r in results)  # type: ignore[index]
+        asked = sum(r[name]["presses"] for r in results)  # type: ignore[index]
+        rows.append(Row(
+            f"keypress → frame: {label}", "ms", med, min(lat), max(lat), floor_median,
+            "≤ 2× floor, p99 ≤ 20", med <= 2 * floor_median and p99 <= 20,
+            {"p99": round(p99, 2), "answered": f"{answered}/{asked}"},
+        ))  # fmt: skip
+    held = _ms([r["inbox_held"]["last_frame_after"] for r in results])  # type: ignore[index]
+    held_floor = _ms([f["held"]["last_frame_after"] for f in floors])  # type: ignore[index]
+    rows.append(Row("held key 30/s 3 s: last frame after last press", "ms",
+                    statistics.median(held), min(held), max(held),
+                    statistics.median(held_floor), "≤ 100", max(held) <= 100, {}))  # fmt: skip
+    opens = _ms([x for r in results for x in r["open"]])  # type: ignore[union-attr]
+    if opens:
+        picked = results[0]["picked"]
+        rows.append(Row("open conversation + customer (200 convs)", "ms",
+                        statistics.median(opens), min(opens), max(opens), floor_median,
+                        "≤ 30", statistics.median(opens) <= 30,
+                        {"customer_conversations": picked["customer_conversations"]}))  # type: ignore[index]  # fmt: skip
+    rss = [float(r["rss_peak_mb"]) for r in results]  # type: ignore[arg-type]
+    rows.append(Row("memory: peak RSS browsing", "MB", statistics.median(rss), min(rss),
+                    max(rss), None, "≤ 200", max(rss) <= 200, {}))  # fmt: skip
+    return rows
+
+
+def search(store: Path, rounds: int) -> list[Row]:
+    result = scenarios.search(store, rounds)
+    s, b = _ms(result["samples"]), _ms(result["baseline"])  # type: ignore[arg-type]
+    p95 = _pct(s, 0.95)
+    return [Row("search: 20 queries, top 50 shown", "ms", statistics.median(s), min(s), max(s),
+                statistics.median(b), "p95 ≤ 50", p95 <= 50,
+                {"p95": round(p95, 1), "slowest": result["slowest"]})]  # fmt: skip
+
+
+def outbox(rounds: int) -> list[Row]:
+    result = scenarios.outbox(rounds)
+    s, b = _ms(result["samples"]), _ms(result["baseline"])  # type: ignore[arg-type]
+    med, base = statistics.median(s), statistics.median(b)
+    return [Row("outbox: action → durable commit", "ms", med, min(s), max(s), base,
+                "≤ 1.5× floor", med <= 1.5 * base, {})]  # fmt: skip
+
+
+def ingest(conversations: int) -> list[Row]:
+    result = scenarios.ingest(conversations)
+    s, b = _ms(result["samples"]), _ms(result["baseline"])  # type: ignore[arg-type]
+    med, base = statistics.median(s), statistics.median(b)
+    total_s = sum(result["samples"]) / 1000 * 1000  # type: ignore[arg-type]
+    return [Row("ingest into store (apply_page), per 1k msgs", "ms", med, min(s), max(s), base,
+                "≥ ½ floor's rate", med <= 2 * base,
+                {"messages": result["messages"],
+                 "messages_per_s": round(1000 / (med / 1000))})]  # fmt: skip
+    del total_s
+
+
+def print_table(rows: list[Row]) -> None:
+    header = f"{'scenario':<48} {'median':>9} {'min':>9} {'max':>9} {'baseline':>9} " \
+             f"{'ratio':>6}  {'target':<22} verdict"  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        base = f"{r.baseline:9.2f}" if r.baseline is not None else f"{'-':>9}"
+        ratio = f"{r.ratio:6.2f}" if r.ratio is not None else f"{'-':>6}"
+        verdict = {True: "ok", False: "MISS", None: "-"}[r.ok]
+        extra = "  " + " ".join(f"{k}={v}" for k, v in r.extra.items()) if r.extra else ""
+        print(f"{r.scenario:<48} {r.median:9.2f} {r.low:9.2f} {r.high:9.2f} {base} {ratio}  "
+              f"{r.target:<22} {verdict}{extra}")  # fmt: skip
+    units = sorted({r.unit for r in rows})
+    print(f"(units: {', '.join(units)}; baseline = the raw floor measured in this run)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="10k conversations (CI size)")
+    parser.add_argument("--size", type=int, help="conversations in the dataset (default 100k)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--only", action="append", default=[],
+                        choices=["cold", "screen", "search", "outbox", "ingest"])  # fmt: skip
+    args = parser.parse_args(argv)
+    size = args.size or (10_000 if args.quick else 100_000)
+    quick = args.quick or size <= 10_000
+    store = dataset(size)
+    plan: dict[str, Callable[[], list[Row]]] = {
+        "cold": lambda: cold_start(store, 5 if quick else 10),
+        "screen": lambda: screen(store, 1 if quick else 3, 120 if quick else 300),
+        "search": lambda: search(store, 2 if quick else 5),
+        "outbox": lambda: outbox(50 if quick else 200),
+        "ingest": lambda: ingest(min(size, 2_000 if quick else 20_000)),
+    }
+    rows: list[Row] = []
+    for name, run in plan.items():
+        if args.only and name not in args.only:
+            continue
+        started = time.perf_counter()
+        print(f"  running {name}…", file=sys.stderr, flush=True)
+        rows.extend(run())
+        print(f"  {name} done in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    print(f"\nagentdesk bench · {size:,} conversations · python {platform.python_version()} "
+          f"· {os.cpu_count()} cpus")  # fmt: skip
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "size": size, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "python": platform.python_version(),
+            "rows": [{**asdict(r), "ratio": r.ratio} for r in rows],
+        }, indent=2, ensure_ascii=False))  # fmt: skip
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
