@@ -14,16 +14,20 @@
 #   check    exit 0 when the RT packages are installed, 1 otherwise
 #
 # Knobs: RT_DIR (default ${TMPDIR:-/tmp}/agentdesk-rt), RT_PORT (default 18080),
-#        RT_WORKERS (default 2), RT_START_TIMEOUT seconds (default 60).
-# Outputs in $RT_DIR: token (for "Authorization: token ..."), server.pid, server.log, url.
+#        RT_WORKERS (default 2), RT_START_TIMEOUT seconds (default 60),
+#        AGENTDESK_RT_SERVER: the rt-server program (default: the Debian package's); tests
+#        point it at a missing path to prove that a missing RT skips (or fails under CI).
+# Outputs in $RT_DIR: token (root's, for "Authorization: token ..."), token-bob (a second
+#        agent's, to change tickets behind agentdesk's back), server.pid, server.log, url.
 set -eu
 
 RT_DIR=${RT_DIR:-${TMPDIR:-/tmp}/agentdesk-rt}
+export RT_DIR
 RT_PORT=${RT_PORT:-18080}
 RT_WORKERS=${RT_WORKERS:-2}
 RT_START_TIMEOUT=${RT_START_TIMEOUT:-60}
 RT_LIB=/usr/share/request-tracker5/lib
-RT_SERVER=/usr/share/request-tracker5/libexec/rt-server
+RT_SERVER=${AGENTDESK_RT_SERVER:-/usr/share/request-tracker5/libexec/rt-server}
 PACKAGES="request-tracker5 rt5-db-sqlite rt5-standalone"
 
 say() { echo "rt-fixture: $*" >&2; }
@@ -48,6 +52,9 @@ use_instance() {
 
 cmd_install() {
     if installed; then say "install: already installed"; return 0; fi
+    if [ -n "${AGENTDESK_RT_SERVER:-}" ]; then
+        die "AGENTDESK_RT_SERVER=$AGENTDESK_RT_SERVER is not an rt-server program; installing cannot fix that"
+    fi
     [ "$(id -u)" = 0 ] || die "install needs root (apt-get); RT packages are missing"
     t=$(stamp)
     DEBIAN_FRONTEND=noninteractive
@@ -134,11 +141,21 @@ cmd_init() {
             my ($ok, $msg) = $user->Create(Name => $u->[0], RealName => $u->[1],
                 EmailAddress => $u->[2], Privileged => 1, Timezone => "UTC");
             die "user $u->[0]: $msg\n" unless $ok;
+            # bob also plays the supervisor who reassigns tickets behind the agent: a token too.
+            my @extra = $u->[0] eq "bob" ? qw(ReassignTicket) : ();
             for my $right (qw(OwnTicket ShowTicket SeeQueue ModifyTicket ReplyToTicket
-                              CommentOnTicket ShowTicketComments)) {
+                              CommentOnTicket ShowTicketComments), @extra) {
                 my ($rok, $rmsg) = $user->PrincipalObj->GrantRight(
                     Object => RT->System, Right => $right);
                 die "grant $right to $u->[0]: $rmsg\n" unless $rok;
+            }
+            if ($u->[0] eq "bob") {
+                my ($bid, $bmsg, $btoken) = RT::AuthToken->new($sys)
+                    ->Create(Owner => $user->id, Description => "agentdesk tests (bob)");
+                die "token for bob: $bmsg\n" unless $bid;
+                open my $fh, ">", "$ENV{RT_DIR}/token-bob" or die "token-bob: $!\n";
+                print $fh "$btoken\n";
+                close $fh;
             }
         }
         # Customers may open tickets and reply by mail, as in a stock RT setup.
@@ -189,6 +206,9 @@ Set(\$DatabaseName, '$RT_DIR/rt.sqlite');
 Set(\$DatabaseUser, '');
 Set(\$DatabasePassword, '');
 Set(\$Timezone, 'UTC');
+# Tokens are checked with bcrypt on EVERY REST2 request: RT's default cost 12 spends ~0.2 s
+# of CPU per call. A throwaway test instance needs no such protection.
+Set(\$BcryptCost, 4);
 Set(\$LogToSyslog, undef);
 Set(\$LogToSTDERR, 'error');
 Set(\$MailCommand, 'testfile');

@@ -104,3 +104,28 @@ def test_bad_actions_are_refused_with_a_reason_and_queue_nothing(store, action, 
 def test_unknown_conversation_is_its_own_error(store):
     with pytest.raises(UnknownConversation):
         store.queue(999, "note", {"text": "hi"})
+
+
+def test_pull_replacing_a_sent_reply_with_the_servers_text_keeps_the_index_sound(store):
+    mutation = store.queue(1, "reply", {"text": "Refund sent\n"})
+    assert [r[0] for r in store.conn.execute(
+        "SELECT rowid FROM search_bodies WHERE search_bodies MATCH 'refund'")]
+    store.mark_applied(mutation.id, message_external_id="54")
+    from agentdesk.model import MessageRecord
+    server_copy = MessageRecord("54", "reply", "agent", "Me Myself", "Refund sent", T0, "email")
+    store.apply_page("acme", Page("tickets", "c2", False, conversations=(
+        _ticket().__class__(**{**_ticket().__dict__} if False else {}) if False else
+        ConversationRecord(external_id="100", channel="email", subject="Refund for order 4411",
+                           status="open", vendor_status="open", priority="normal", created_at=T0,
+                           updated_at=T0, version="v2", assignee_external_id="a1",
+                           tags=("billing",), messages=(server_copy,)),)))
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.conn.execute("INSERT INTO search_bodies(search_bodies) VALUES ('integrity-check')")
+    assert [m.body for m in store.thread(1)] == ["Refund sent"]
+
+
+def test_cancelled_reply_leaves_no_search_hit(store):
+    mutation = store.queue(1, "reply", {"text": "zebra crossing"})
+    store.cancel(mutation.id)
+    assert store.conn.execute(
+        "SELECT count(*) FROM search_bodies WHERE search_bodies MATCH 'zebra'").fetchone()[0] == 0

@@ -13,6 +13,10 @@ RT facts this module is built around (all checked against RT 5.0.3, see tests/rt
   when stale. `/ticket/N/correspond` and `/comment` have no ETag at all, so RT answers 412 to
   *every* `If-Match` there: replies and notes are sent without it (a new message on the
   ticket is not a conflict for a reply anyway).
+* A reply/note's 201 carries `Location: /REST/2.0/transaction/N` (the body only says
+  "Correspondence added"): that N is the message's id. REST2 keeps nothing else of ours with a
+  message (no custom headers), so check-before-resend matches by kind, author, text (RT
+  stores it exactly, CRLF becoming LF) and a transaction id above the request's base ETag.
 * `PUT /ticket/N` answers 200 even when a change failed (bad status, unknown owner or queue);
   the error is only in the message list. Every update is therefore verified by reading the
   ticket back, and a change that did not take raises `Invalid` with RT's own words.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -52,11 +57,14 @@ from agentdesk.model import (
     Identity,
     MessageKind,
     MessageRecord,
+    MutationRequest,
     Page,
     Priority,
+    RemoteState,
     Status,
     TeamRecord,
     WhoAmI,
+    WriteResult,
 )
 from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
 
@@ -458,13 +466,8 @@ class RTConnector:
 
     async def _ticket(self, ident: str) -> ConversationRecord | str:
         """One ticket with its thread; a deleted ticket becomes its id (a tombstone)."""
-        response = await self._api.request(
-            "GET", f"{REST}/ticket/{ident}", action=f"read ticket {ident}"
-        )
-        # Fields and ETag come from the same response, so the version never runs ahead of
-        # the fields it guards (the thread may: newer messages are harmless).
-        version = (response.headers.get("etag") or "").strip('"')
-        ticket = self._f(response.json(), f"ticket {ident}")
+        # The thread may run ahead of the version read here: newer messages are harmless.
+        ticket, version = await self._read_ticket(ident)
         vendor_status = ticket.text("Status")
         if vendor_status == "deleted":
             return ident
@@ -630,84 +633,194 @@ class RTConnector:
             sql += f" AND id != {int(exclude)}"
         return sorted(await self.search_ticket_ids(sql), key=int, reverse=True)
 
-    # ------------------------------------------------------------ writes
-    async def reply(self, external_id: str, text: str, base_version: str | None = None) -> str:
-        """Public reply (RT Correspond). Returns the ticket's new version (ETag).
-
-        No If-Match: RT answers 412 to any If-Match on /correspond (that resource has no ETag),
-        and a reply is not made wrong by a newer customer message.
-        """
-        return await self._message_write(external_id, "correspond", text)
-
-    async def note(self, external_id: str, text: str, base_version: str | None = None) -> str:
-        """Internal note (RT Comment): never mailed to the requestor."""
-        return await self._message_write(external_id, "comment", text)
-
-    async def set_status(self, external_id: str, status: str, base_version: str | None) -> str:
-        """`status` is an agentdesk status (new, open, on_hold, solved, ...) or an RT status."""
-        vendor = STATUS_TO_RT.get(status, status)
-        return await self._update(external_id, {"Status": vendor}, base_version)
-
-    async def set_owner(
-        self, external_id: str, agent_external_id: str | None, base_version: str | None
-    ) -> str:
-        return await self._update(external_id, {"Owner": agent_external_id or NOBODY}, base_version)
-
-    async def set_queue(
-        self, external_id: str, team_external_id: str, base_version: str | None
-    ) -> str:
-        return await self._update(external_id, {"Queue": team_external_id}, base_version)
-
-    async def set_priority(
-        self, external_id: str, priority: Priority, base_version: str | None
-    ) -> str:
-        return await self._update(external_id, {"Priority": PRIORITY_TO_RT[priority]}, base_version)
-
+    # ------------------------------------------------------------ writes (push)
     async def version(self, external_id: str) -> str:
         """The ticket's current ETag (what a write's base_version is compared with)."""
-        response = await self._api.request(
-            "GET", f"{REST}/ticket/{external_id}", action=f"read ticket {external_id}"
-        )
-        return (response.headers.get("etag") or "").strip('"')
+        _, etag = await self._read_ticket(external_id)
+        return etag
 
-    async def _message_write(self, external_id: str, kind: str, text: str) -> str:
+    async def fetch_state(self, external_id: str) -> RemoteState:
+        """The ticket's conflict-relevant fields and its ETag; NotFound once it is deleted."""
+        ticket, etag = await self._read_ticket(external_id)
+        if ticket.text("Status", "") == "deleted":
+            raise NotFound(f"ticket {external_id} was deleted in Request Tracker")
+        owner = ticket.obj("Owner")
+        owner_name = owner.id() if owner else NOBODY
+        queue = ticket.obj("Queue")
+        by = ticket.obj("LastUpdatedBy")
+        updated = ticket.opt_text("LastUpdated")
+        vendor_status = ticket.text("Status", "")
+        return RemoteState(
+            version=etag,
+            status=STATUS_FROM_RT.get(vendor_status, "open"),
+            priority=priority_from_rt(_int(ticket, "Priority")),
+            assignee_external_id=None if owner_name == NOBODY else owner_name,
+            team_external_id=queue.id() if queue else None,
+            tags=(),  # RT has no tags
+            snoozed_until=None,  # nor snooze: agentdesk snoozes locally
+            updated_by=by.id() if by else None,
+            updated_at=parse_timestamp(updated) if updated else None,
+        )
+
+    async def apply(self, request: MutationRequest, current: RemoteState) -> WriteResult:
+        """One write. Field changes carry `If-Match: current.version` (stale -> RT's 412 ->
+        ConflictError, and the push engine re-reads); replies and notes cannot (see above)."""
+        ident = request.conversation_external_id
+        payload = request.payload
+        if request.action in ("reply", "note"):
+            text = payload.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise Invalid(f"a {request.action} to ticket {ident} needs some text")
+            kind = "correspond" if request.action == "reply" else "comment"
+            txn = await self._post_message(ident, kind, text, after=current.version)
+            return WriteResult(version=await self.version(ident), message_external_id=txn)
+        changes: dict[str, str | int]
+        if request.action == "status":
+            status = str(payload.get("status"))
+            if status not in STATUS_TO_RT:
+                raise Invalid(f"{status!r} is not a status agentdesk can set in Request Tracker")
+            changes = {"Status": STATUS_TO_RT[status]}
+        elif request.action == "priority":
+            priority = payload.get("priority")
+            if priority not in PRIORITY_TO_RT:
+                raise Invalid(f"{priority!r} is not a priority")
+            changes = {"Priority": PRIORITY_TO_RT[priority]}  # type: ignore[index]
+        elif request.action == "assign":
+            if payload.get("unassign"):
+                changes = {"Owner": NOBODY}
+            elif payload.get("agent_external_id"):
+                changes = {"Owner": str(payload["agent_external_id"])}
+            elif payload.get("team_external_id"):
+                changes = {"Queue": str(payload["team_external_id"])}
+            else:
+                raise Invalid(f"an assignment of ticket {ident} needs an agent or a queue")
+        elif request.action == "tags":
+            raise Invalid(
+                "Request Tracker has no tags, so agentdesk cannot tag ticket "
+                f"{ident} (custom fields are not mapped as tags)"
+            )
+        else:
+            raise Invalid(f"Request Tracker has no {request.action}; agentdesk keeps it locally")
+        return WriteResult(version=await self._update(ident, changes, current.version))
+
+    async def find_sent(self, request: MutationRequest) -> str | None:
+        """Check-before-resend: the transaction a lost reply/note already created, or None.
+
+        REST2 keeps nothing of ours but the text (no custom headers survive, a Subject would be
+        mailed to the customer, transaction custom fields need an admin to create one), so
+        the match is: same kind, by this user, after the version the request was based on
+        (an ETag is a transaction id, and ids only grow), with the same text.
+        """
+        if request.action not in ("reply", "note"):
+            return None
+        text = request.payload.get("text")
+        if not isinstance(text, str):
+            return None
+        kind = "correspond" if request.action == "reply" else "comment"
+        return await self._find_message(
+            request.conversation_external_id, kind, text, after=request.base_version
+        )
+
+    async def _read_ticket(self, ident: str) -> tuple[Fields, str]:
+        """A ticket and its ETag from one response, so the version never runs ahead of the
+        fields it guards."""
+        response = await self._api.request(
+            "GET", f"{REST}/ticket/{ident}", action=f"read ticket {ident}"
+        )
+        etag = (response.headers.get("etag") or "").strip().removeprefix("W/").strip('"')
+        return self._f(response.json(), f"ticket {ident}"), etag
+
+    async def _post_message(self, ident: str, kind: str, text: str, *, after: str) -> str:
+        """POST a Correspond/Comment; the id of the transaction it created.
+
+        RT answers 201 with `Location: /REST/2.0/transaction/N` (the body is only a message
+        list such as ["Correspondence added"]); the history is the fallback.
+        """
         what = "reply to" if kind == "correspond" else "add a note to"
+        # No If-Match: RT answers 412 to any If-Match here (the resource has no ETag), and a
+        # newer customer message does not make a reply wrong anyway.
         response = await self._api.request(
             "POST",
-            f"{REST}/ticket/{external_id}/{kind}",
+            f"{REST}/ticket/{ident}/{kind}",
             json_body={"Content": text, "ContentType": "text/plain"},
-            action=f"{what} ticket {external_id}",
+            action=f"{what} ticket {ident}",
         )
         if response.status_code != 201:
             raise Invalid(
-                f"Request Tracker did not {what} ticket {external_id} "
+                f"Request Tracker did not {what} ticket {ident} "
                 f"(HTTP {response.status_code}: {_messages_text(response)})"
             )
-        return await self.version(external_id)
+        found = re.search(r"/transaction/(\d+)/?$", response.headers.get("location", ""))
+        if found:
+            return found.group(1)
+        txn = await self._find_message(ident, kind, text, after=after)
+        if txn is None:
+            raise self._api.malformed(
+                f"{what} ticket {ident}", "the new message is not in its history"
+            )
+        return txn
+
+    async def _find_message(self, ident: str, kind: str, text: str, *, after: str) -> str | None:
+        me = await self._whoami()
+        rt_type = "Correspond" if kind == "correspond" else "Comment"
+        query: list[dict[str, str]] = [{"field": "Type", "operator": "=", "value": rt_type}]
+        if after.isdigit():
+            query.append({"field": "id", "operator": ">", "value": after})
+        wanted = _comparable(text)
+        async for items, _ in self._collection(
+            f"/ticket/{ident}/history",
+            {"query": json.dumps(query), "fields": "Type,Creator", "orderby": "id"},
+            action=f"look for a message already sent to ticket {ident}",
+        ):
+            for txn in items:
+                creator = txn.obj("Creator")
+                if creator is None or creator.id() != me.name:
+                    continue
+                if _comparable(await self._plain_text(txn.id())) == wanted:
+                    return txn.id()
+        return None
+
+    async def _plain_text(self, txn_id: str) -> str:
+        """The text/plain body of a transaction exactly as RT stored it (no attachments)."""
+        parts: list[str] = []
+        async for items, _ in self._collection(
+            f"/transaction/{txn_id}/attachments",
+            {"fields": "ContentType,Content,Filename"},
+            action=f"read the message of transaction {txn_id}",
+        ):
+            for part in items:
+                ctype = (part.opt_text("ContentType") or "").lower()
+                if ctype == "text/plain" and not part.opt_text("Filename"):
+                    parts.append(part.opt_text("Content") or "")
+        return "\n".join(parts)
 
     async def _update(
-        self, external_id: str, changes: dict[str, str | int], base_version: str | None
+        self, ident: str, changes: dict[str, str | int], base_version: str | None
     ) -> str:
-        action = f"update ticket {external_id}"
+        """PUT field changes guarded by If-Match; the ticket's new ETag.
+
+        RT answers 200 even when a change failed (unknown owner, bad status): the error is
+        only in the message list, so the ticket is read back and a change that did not take
+        is an Invalid with RT's own words.
+        """
         headers = {"If-Match": f'"{base_version}"'} if base_version else None
         response = await self._api.request(
             "PUT",
-            f"{REST}/ticket/{external_id}",
+            f"{REST}/ticket/{ident}",
             json_body=changes,
             headers=headers,
-            action=action,
+            action=f"update ticket {ident}",
         )
         said = _messages(response)
-        # RT says 200 even when a change failed; the ticket itself is the only truth.
-        after = await self._get(f"/ticket/{external_id}", action=f"read ticket {external_id}")
+        after, etag = await self._read_ticket(ident)
         failed = [k for k, v in changes.items() if not self._took(after, k, v)]
         if failed:
             reason = "; ".join(said) or "no reason given"
             raise Invalid(
-                f"Request Tracker did not change {', '.join(failed)} of ticket {external_id}: "
-                f"{reason}"
+                f"Request Tracker did not change {', '.join(failed)} of ticket {ident}: "
+                f"{reason[:300]}"
             )
-        return await self.version(external_id)
+        return etag
 
     def _took(self, ticket: Fields, key: str, wanted: str | int) -> bool:
         if key in ("Owner", "Queue"):
@@ -781,3 +894,9 @@ def _messages(response: httpx.Response) -> list[str]:
 
 def _messages_text(response: httpx.Response) -> str:
     return "; ".join(_messages(response))[:300] or "no reason given"
+
+
+def _comparable(text: str) -> str:
+    """Text as RT stores it, for matching: RT turns CRLF into LF and keeps the rest, so only
+    line endings and the whitespace around the whole text are normalised."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()

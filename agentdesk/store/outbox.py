@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 from agentdesk.model import PRIORITIES, STATUSES
+from agentdesk.store.textindex import index_text
 from agentdesk.timeutil import from_iso, to_iso, utcnow
 
 Action = Literal["reply", "note", "status", "priority", "tags", "assign", "snooze"]
@@ -238,10 +239,10 @@ class Outbox:
                    AND ag.external_id = ac.user_external_id WHERE ac.name = ?""",
                 (row["account"],),
             ).fetchone()
-            conn.execute(
+            inserted = conn.execute(
                 """INSERT OR IGNORE INTO messages (conversation_id, account, external_id, kind,
                      author_kind, author_name, channel, body, created_at)
-                   VALUES (?, ?, ?, ?, 'agent', ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, 'agent', ?, ?, ?, ?) RETURNING id""",
                 (
                     conversation_id,
                     row["account"],
@@ -252,7 +253,13 @@ class Outbox:
                     payload["text"],
                     now,
                 ),
-            )
+            ).fetchone()
+            if inserted is not None:
+                # Indexed like any message, so a later pull can replace it consistently.
+                conn.execute(
+                    "INSERT INTO search_bodies (rowid, body) VALUES (?, ?)",
+                    (inserted[0], index_text(str(payload["text"]))),
+                )
             if action == "reply":
                 conn.execute(
                     """UPDATE conversations SET waiting_since = NULL, first_response_due = NULL,
@@ -441,10 +448,16 @@ class Outbox:
     def _revert(self, mutation: Mutation) -> None:
         conn = self.conn
         if mutation.action in ("reply", "note"):
-            conn.execute(
-                "DELETE FROM messages WHERE account = ? AND external_id = ?",
+            local = conn.execute(
+                "DELETE FROM messages WHERE account = ? AND external_id = ? RETURNING id, body",
                 (mutation.account, LOCAL_MESSAGE_PREFIX + mutation.id),
-            )
+            ).fetchone()
+            if local is not None:
+                conn.execute(
+                    "INSERT INTO search_bodies (search_bodies, rowid, body) "
+                    "VALUES ('delete', ?, ?)",
+                    (local[0], index_text(local[1])),
+                )
             # The agent's words are never lost: back to the drafts.
             now = to_iso(utcnow())
             conn.execute(

@@ -12,17 +12,17 @@ fly only as root with `CI=true` or `AGENTDESK_RT_INSTALL=1`.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "rt-fixture.sh"
+from tests.rt.backend import RTServer, launch_rt, rt_installed, run_script
+
+__all__ = ["RTServer", "rt", "rt_clean"]
+
 INSTALL_HINT = (
     "run `sudo sh scripts/rt-fixture.sh install` (Debian/Ubuntu), or set AGENTDESK_RT_INSTALL=1 "
     "and run the tests as root"
@@ -31,18 +31,6 @@ INSTALL_HINT = (
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rt: needs a real Request Tracker 5 server (tests/rt)")
-
-
-@dataclass(frozen=True, slots=True)
-class RTServer:
-    url: str
-    token: str
-    directory: Path
-    port: int
-    env: dict[str, str]
-
-    def script(self, command: str, timeout: float = 120) -> None:
-        _run(command, self.env, timeout)
 
 
 def _in_ci() -> bool:
@@ -55,64 +43,39 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"Request Tracker not available: {reason}")
 
 
-def _run(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["sh", str(SCRIPT), command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+def _may_install() -> bool:
+    """Only root may apt-get, only when asked (CI or AGENTDESK_RT_INSTALL=1), never with =0."""
+    wanted = os.environ.get("AGENTDESK_RT_INSTALL")
+    return (
+        hasattr(os, "geteuid")
+        and os.geteuid() == 0
+        and wanted != "0"
+        and (_in_ci() or wanted == "1")
     )
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise RuntimeError(f"rt-fixture.sh {command} failed (exit {result.returncode}):\n{tail}")
-    return result
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RTServer]:
     env = dict(os.environ)
-    if subprocess.run(["sh", str(SCRIPT), "check"], env=env, check=False).returncode != 0:
-        may_install = (
-            hasattr(os, "geteuid")
-            and os.geteuid() == 0
-            and (_in_ci() or os.environ.get("AGENTDESK_RT_INSTALL") == "1")
+    if not rt_installed(env):
+        where = env.get("AGENTDESK_RT_SERVER")
+        missing = (
+            f"AGENTDESK_RT_SERVER={where} is not an rt-server program"
+            if where
+            else "the Debian packages request-tracker5 are not installed"
         )
-        if not may_install:
-            _unavailable(f"the Debian packages request-tracker5 are not installed — {INSTALL_HINT}")
+        if not _may_install():
+            _unavailable(f"{missing} — {INSTALL_HINT}")
         try:
-            _run("install", env, timeout=900)
+            run_script("install", env, timeout=900)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             _unavailable(f"installing it failed: {exc}")
-    directory = tmp_path_factory.mktemp("rt-instance")
-    port = _free_port()
-    env.update(RT_DIR=str(directory), RT_PORT=str(port))
-    try:
-        _run("init", env, timeout=180)
-        _run("start", env, timeout=120)
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+    with contextlib.ExitStack() as stack:
         try:
-            _run("stop", env, timeout=30)
-        finally:
+            server = stack.enter_context(launch_rt(tmp_path_factory.mktemp("rt-instance"), env))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
             _unavailable(f"it did not start: {exc}")
-    server = RTServer(
-        url=(directory / "url").read_text().strip(),
-        token=(directory / "token").read_text().strip(),
-        directory=directory,
-        port=port,
-        env=env,
-    )
-    try:
         yield server
-    finally:
-        _run("stop", env, timeout=30)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 
 from agentdesk.connectors.base import AccountSettings, AuthError, ConflictError, Invalid
 from agentdesk.connectors.rt import RTConnector, rt_sql_date
+from agentdesk.model import MutationAction, MutationRequest, WriteResult
 from agentdesk.store import Store
-from tests.rt.conftest import RTServer
+from tests.rt.backend import RTServer
 
 pytestmark = pytest.mark.rt
 
@@ -51,6 +53,18 @@ async def sync(store: Store, connector: RTConnector) -> None:
         return
     result = await SyncEngine(store, {ACCOUNT: connector}).sync_account(ACCOUNT)
     assert result.ok, result.error
+
+
+def request(ident: str, action: MutationAction, **payload: object) -> MutationRequest:
+    return MutationRequest(str(uuid.uuid4()), action, ident, payload, base_version="")
+
+
+async def write(
+    connector: RTConnector, ident: str, action: MutationAction, **payload: object
+) -> WriteResult:
+    """One write the way the push engine makes it: read the state, apply on it."""
+    current = await connector.fetch_state(ident)
+    return await connector.apply(request(ident, action, **payload), current)
 
 
 def open_store(tmp_path: Path, server: RTServer) -> Store:
@@ -178,7 +192,7 @@ async def test_incremental_sync_fetches_only_changes_in_the_users_time_zone(
         cursor = store.get_cursor(ACCOUNT, "tickets")
         assert cursor is not None
         before = datetime.now(UTC).replace(microsecond=0)
-        await connector.reply("2", "We refunded the second charge.")
+        await write(connector, "2", "reply", text="We refunded the second charge.")
         # Proof of the quirk: the same moment written in UTC finds nothing in this zone.
         naive_utc = before.strftime("%Y-%m-%d %H:%M:%S")
         assert await connector.search_ticket_ids(f"LastUpdated >= '{naive_utc}'") == []
@@ -208,9 +222,10 @@ async def test_reply_and_note_appear_in_rt_history_as_reply_and_internal_note(
     try:
         await sync(store, connector)
         old = await connector.version("1")
-        new = await connector.reply("1", "A technician is on the way.", old)
-        assert new != old
-        await connector.note("1", "Called facilities, <b>not</b> markup.", new)
+        sent = await write(connector, "1", "reply", text="A technician is on the way.")
+        assert sent.version != old and sent.message_external_id is not None
+        assert int(sent.message_external_id) > int(old)  # a transaction id: ids only grow
+        await write(connector, "1", "note", text="Called facilities, <b>not</b> markup.")
         # root has no time zone of its own here: the incremental pull measures the server's
         await sync(store, connector)
         assert connector._zone is not None and connector._zone.utcoffset(None).total_seconds() == 0
@@ -230,11 +245,10 @@ async def test_status_owner_queue_and_priority_writes_show_up_after_sync(
 ) -> None:
     connector = RTConnector(settings(rt_clean), rt_clean.token)
     try:
-        version = await connector.version("1")
-        version = await connector.set_owner("1", "alice", version)
-        version = await connector.set_status("1", "on_hold", version)
-        version = await connector.set_queue("1", "4", version)  # Billing
-        version = await connector.set_priority("1", "urgent", version)
+        await write(connector, "1", "assign", agent_external_id="alice")
+        await write(connector, "1", "status", status="on_hold")
+        await write(connector, "1", "assign", team_external_id="4")  # Billing
+        version = (await write(connector, "1", "priority", priority="urgent")).version
         store = open_store(tmp_path, rt_clean)
         await sync(store, connector)
     finally:
@@ -260,10 +274,10 @@ async def test_write_based_on_a_stale_etag_is_a_conflict_and_changes_nothing(
 ) -> None:
     connector = RTConnector(settings(rt_clean), rt_clean.token)
     try:
-        seen = await connector.version("2")
-        await connector.set_owner("2", "bob", seen)  # a supervisor reassigns meanwhile
+        seen = await connector.fetch_state("2")
+        await write(connector, "2", "assign", agent_external_id="bob")  # reassigned meanwhile
         with pytest.raises(ConflictError, match="412"):
-            await connector.set_owner("2", "alice", seen)
+            await connector.apply(request("2", "assign", agent_external_id="alice"), seen)
         async with raw(rt_clean) as client:
             ticket = (await client.get("/ticket/2")).json()
         assert ticket["Owner"]["id"] == "bob"
@@ -280,10 +294,10 @@ async def test_update_rt_answers_with_200_but_refuses_is_reported_as_invalid(
     assert "does not exist" in " ".join(answer.json())
     connector = RTConnector(settings(rt_clean), rt_clean.token)
     try:
-        version = await connector.version("2")
         with pytest.raises(Invalid, match="did not change Owner of ticket 2"):
-            await connector.set_owner("2", "nosuchuser", version)
+            await write(connector, "2", "assign", agent_external_id="nosuchuser")
+        # agentdesk never sends an unknown status; RT's answer to one, straight:
         with pytest.raises(Invalid, match="did not change Status"):
-            await connector.set_status("2", "bogus", version)
+            await connector._update("2", {"Status": "bogus"}, await connector.version("2"))
     finally:
         await connector.aclose()

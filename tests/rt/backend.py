@@ -1,0 +1,387 @@
+"""A real Request Tracker as a test backend, for the RT tests and the shared behaviour suite.
+
+    async with start_rt_backend(server) as backend:   # server: the `rt` fixture, or None
+        connector = backend.connector                 # an RTConnector (root) via a proxy
+        backend.settings                              # its AccountSettings
+        await backend.set_field_as_other("1", "assignee", "bob")   # a colleague's change
+        backend.lose_next_response("/correspond")     # RT applies it, the reply is lost
+        backend.break_token()                         # every request now gets RT's 401
+        backend.restore_token()
+        backend.before_next_request("/ticket/2", hook, method="PUT")  # race a write
+        state = await backend.oracle()                # RT's own view: tickets + history
+        backend.proxy.log                             # (method, path, status) seen
+
+What it is made of:
+* `server`: the RT 5 instance. Pass the session's `rt` fixture (tests/rt/conftest.py) to
+  share it; with None a fresh instance is initialised in a temporary directory, started on a
+  free loopback port and stopped at the end (about 5 s; RT must be installed —
+  `sh scripts/rt-fixture.sh install`).
+* `proxy`: a small HTTP/1.1 proxy on 127.0.0.1 (asyncio + h11) in front of RT. The connector
+  talks to RT only through it, so a test can drop the response of a chosen request after RT
+  applied it (an ambiguous send), run a hook just before a request is forwarded (a
+  colleague's change racing our write, giving RT's 412), or swap the token for a wrong one.
+* The "other" user is `bob`, a second agent with his own token and ReassignTicket: what he
+  does goes straight to RT, never through the proxy.
+
+Field names for `set_field_as_other`: agentdesk's `status` (new/open/pending/on_hold/solved/
+closed), `priority` (low/normal/high/urgent), `assignee` (an agent's RT user name or None),
+`team` (a queue id or name) — or any RT ticket field name (`Owner`, `Queue`, `Subject`...),
+sent as is. Tests that use it should use `rt_clean`, which restores RT's database after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h11
+import httpx
+
+from agentdesk.connectors.base import AccountSettings
+from agentdesk.connectors.http import DEFAULT_POLICY, HttpPolicy
+from agentdesk.connectors.rt import NOBODY, PRIORITY_TO_RT, STATUS_TO_RT, RTConnector
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "rt-fixture.sh"
+ACCOUNT = "rt"
+OTHER_USER = "bob"
+
+Hook = Callable[[], Awaitable[object]]
+
+
+# ---------------------------------------------------------------- the server
+@dataclass(frozen=True, slots=True)
+class RTServer:
+    url: str
+    token: str
+    """root's token."""
+    bob_token: str
+    directory: Path
+    port: int
+    env: dict[str, str]
+
+    def script(self, command: str, timeout: float = 120) -> None:
+        run_script(command, self.env, timeout)
+
+
+def run_script(command: str, env: dict[str, str], timeout: float) -> None:
+    result = subprocess.run(
+        ["sh", str(SCRIPT), command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"rt-fixture.sh {command} failed (exit {result.returncode}):\n{tail}")
+
+
+def rt_installed(env: dict[str, str]) -> bool:
+    return subprocess.run(["sh", str(SCRIPT), "check"], env=env, check=False).returncode == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def launch_rt(directory: Path, env: dict[str, str] | None = None) -> Iterator[RTServer]:
+    """Initialise a throwaway instance in `directory`, start it, stop it afterwards.
+
+    Raises RuntimeError (with the script's last lines) if it cannot be set up.
+    """
+    env = dict(os.environ if env is None else env)
+    env.update(RT_DIR=str(directory), RT_PORT=str(free_port()))
+    try:
+        run_script("init", env, timeout=180)
+        run_script("start", env, timeout=120)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        run_script("stop", env, timeout=30)
+        raise
+    try:
+        yield RTServer(
+            url=(directory / "url").read_text().strip(),
+            token=(directory / "token").read_text().strip(),
+            bob_token=(directory / "token-bob").read_text().strip(),
+            directory=directory,
+            port=int(env["RT_PORT"]),
+            env=env,
+        )
+    finally:
+        run_script("stop", env, timeout=30)
+
+
+# ---------------------------------------------------------------- the proxy
+@dataclass(slots=True)
+class _Rule:
+    fragment: str
+    method: str | None
+    drop: bool = False
+    hook: Hook | None = None
+
+    def matches(self, method: str, target: str) -> bool:
+        path = target.split("?", 1)[0]
+        return self.fragment in path and (self.method is None or self.method == method)
+
+
+_HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"content-length",
+    b"host",
+    b"accept-encoding",
+    b"content-encoding",
+}
+
+
+@dataclass(slots=True)
+class LoopbackProxy:
+    """HTTP/1.1 forwarder on 127.0.0.1: one request per connection, RT in the back."""
+
+    upstream: str
+    log: list[tuple[str, str, int | None]] = field(default_factory=list)
+    """(method, path, status RT gave); status None when the response was dropped."""
+    token: str | None = None
+    """When set, replaces the client's Authorization token (break_token)."""
+    _rules: list[_Rule] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+    _client: httpx.AsyncClient | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=60, trust_env=False)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def add(self, rule: _Rule) -> None:
+        self._rules.append(rule)
+
+    def _take(self, method: str, target: str) -> list[_Rule]:
+        """The rules this request consumes (each applies once)."""
+        hit = [r for r in self._rules if r.matches(method, target)]
+        taken: list[_Rule] = []
+        for kind in ("hook", "drop"):
+            rule = next((r for r in hit if (r.hook is not None) == (kind == "hook")), None)
+            if rule is not None:
+                self._rules.remove(rule)
+                taken.append(rule)
+        return taken
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._one(reader, writer)
+        except (ConnectionError, h11.ProtocolError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER)
+        request: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            else:  # closed before a whole request arrived
+                return
+        assert request is not None and self._client is not None
+        method, target = request.method.decode(), request.target.decode()
+        headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_BY_HOP]
+        if self.token is not None:
+            headers = [(k, v) for k, v in headers if k.lower() != b"authorization"]
+            headers.append((b"authorization", f"token {self.token}".encode()))
+        rules = self._take(method, target)
+        for rule in rules:
+            if rule.hook is not None:
+                await rule.hook()
+        upstream = await self._client.request(
+            method,
+            self.upstream + target,
+            headers=[(k.decode(), v.decode()) for k, v in headers],
+            content=bytes(body),
+        )
+        if any(rule.drop for rule in rules):
+            # RT has done it; the client never hears: close without a byte of response.
+            self.log.append((method, target.split("?", 1)[0], None))
+            return
+        self.log.append((method, target.split("?", 1)[0], upstream.status_code))
+        out = [(k, v) for k, v in upstream.headers.raw if k.lower() not in _HOP_BY_HOP]
+        out += [(b"content-length", str(len(upstream.content)).encode()), (b"connection", b"close")]
+        data = conn.send(
+            h11.Response(
+                status_code=upstream.status_code, headers=out, reason=upstream.reason_phrase
+            )
+        )
+        data += conn.send(h11.Data(data=upstream.content)) or b""
+        data += conn.send(h11.EndOfMessage()) or b""
+        writer.write(data)
+        await writer.drain()
+
+
+# ---------------------------------------------------------------- the backend
+_FIELD_NAMES = {"status": "Status", "priority": "Priority", "assignee": "Owner", "team": "Queue"}
+
+
+@dataclass(slots=True)
+class RTBackend:
+    server: RTServer
+    proxy: LoopbackProxy
+    settings: AccountSettings
+    connector: RTConnector
+    other_user: str = OTHER_USER
+
+    def client(self, *, as_other: bool = False) -> httpx.AsyncClient:
+        """Plain REST2 access straight to RT (not through the proxy), as root or bob."""
+        token = self.server.bob_token if as_other else self.server.token
+        return httpx.AsyncClient(
+            base_url=f"{self.server.url}/REST/2.0",
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+            trust_env=False,
+        )
+
+    def make_connector(self, policy: HttpPolicy = DEFAULT_POLICY) -> RTConnector:
+        """Another connector through the same proxy (the caller closes it)."""
+        return RTConnector(self.settings, self.server.token, policy=policy)
+
+    async def set_field_as_other(self, external_id: str, field: str, value: object) -> str:
+        """Change one ticket field as bob, behind agentdesk's back; RT's new ETag."""
+        name = _FIELD_NAMES.get(field, field)
+        if field == "status":
+            value = STATUS_TO_RT.get(str(value), value)
+        elif field == "priority":
+            value = PRIORITY_TO_RT.get(value, value)  # type: ignore[call-overload]
+        elif field == "assignee" and value is None:
+            value = NOBODY
+        async with self.client(as_other=True) as client:
+            answer = await client.put(f"/ticket/{external_id}", json={name: value})
+            answer.raise_for_status()
+            ticket = await client.get(f"/ticket/{external_id}")
+        got = ticket.json()[name]
+        got = got.get("id") if isinstance(got, dict) else got
+        if str(got) != str(value) and not (name == "Queue" and field == "team"):
+            raise AssertionError(f"RT did not set {name} to {value!r}: {answer.json()}")
+        return ticket.headers["etag"].strip('"')
+
+    def lose_next_response(self, path_fragment: str, method: str | None = "POST") -> None:
+        """The next matching request reaches RT, but its response never reaches the client."""
+        self.proxy.add(_Rule(path_fragment, method, drop=True))
+
+    def before_next_request(
+        self, path_fragment: str, hook: Hook, method: str | None = None
+    ) -> None:
+        """Run `hook` (e.g. a colleague's change) just before the next matching request."""
+        self.proxy.add(_Rule(path_fragment, method, hook=hook))
+
+    def break_token(self) -> None:
+        """From now on the proxy sends a wrong token: RT answers 401 to everything."""
+        self.proxy.token = "1-14-" + "0" * 32
+
+    def restore_token(self) -> None:
+        self.proxy.token = None
+
+    async def oracle(self) -> dict[str, dict[str, object]]:
+        """RT's own view, read as root straight from RT: every ticket by id with its fields
+        and its transactions (id, type, creator, field, old, new, and the text of Create/
+        Correspond/Comment exactly as RT stored it)."""
+        tickets: dict[str, dict[str, object]] = {}
+        async with self.client() as client:
+            found = await client.get(
+                "/tickets", params={"query": "id > 0", "orderby": "id", "per_page": 100}
+            )
+            found.raise_for_status()
+            for item in found.json()["items"]:
+                ident = str(item["id"])
+                read = await client.get(f"/ticket/{ident}")
+                ticket = read.json()
+                history = await client.get(
+                    f"/ticket/{ident}/history",
+                    params={
+                        "fields": "Type,Creator,Field,OldValue,NewValue",
+                        "per_page": 100,
+                        "orderby": "id",
+                    },
+                )
+                transactions = []
+                for txn in history.json()["items"]:
+                    entry: dict[str, object] = {
+                        "id": str(txn["id"]),
+                        "type": txn.get("Type"),
+                        "creator": (txn.get("Creator") or {}).get("id"),
+                        "field": txn.get("Field") or None,
+                        "old": txn.get("OldValue") or None,
+                        "new": txn.get("NewValue") or None,
+                    }
+                    if txn.get("Type") in ("Create", "Correspond", "Comment"):
+                        parts = await client.get(
+                            f"/transaction/{txn['id']}/attachments",
+                            params={"fields": "ContentType,Content,Filename"},
+                        )
+                        entry["content"] = "\n".join(
+                            p.get("Content") or ""
+                            for p in parts.json()["items"]
+                            if p.get("ContentType") == "text/plain" and not p.get("Filename")
+                        )
+                    transactions.append(entry)
+                tickets[ident] = {
+                    "subject": ticket.get("Subject"),
+                    "status": ticket.get("Status"),
+                    "owner": ticket["Owner"]["id"],
+                    "queue": ticket["Queue"]["id"],
+                    "priority": int(ticket.get("Priority") or 0),
+                    "etag": read.headers.get("etag", "").strip('"'),
+                    "transactions": transactions,
+                }
+        return tickets
+
+
+@contextlib.asynccontextmanager
+async def start_rt_backend(server: RTServer | None = None) -> AsyncIterator[RTBackend]:
+    """An RTBackend over `server` (or over a fresh instance, started and stopped here)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if server is None:
+            if not rt_installed(dict(os.environ)):
+                raise RuntimeError(
+                    "Request Tracker is not installed: sudo sh scripts/rt-fixture.sh install"
+                )
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rt-")))
+            server = stack.enter_context(launch_rt(directory))
+        proxy = LoopbackProxy(server.url)
+        await proxy.start()
+        stack.push_async_callback(proxy.close)
+        settings = AccountSettings(ACCOUNT, "rt", proxy.url, "root")
+        connector = RTConnector(settings, server.token)
+        stack.push_async_callback(connector.aclose)
+        yield RTBackend(server, proxy, settings, connector)
