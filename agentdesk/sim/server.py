@@ -23,19 +23,25 @@ from typing import Self, TextIO
 import uvicorn
 from starlette.types import ASGIApp
 
+from agentdesk.sim.activity import Activity
+from agentdesk.sim.control import SimRuntime, create_control_app
+from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
 from agentdesk.sim.world import World, generate_world
 
-DIALECTS = ("zendesk",)
+DIALECTS = ("zendesk", "freshdesk", "chatwoot")
 ROLES = ("admin", "agent")
+TICK_SECONDS = 0.25
+CHATWOOT_ACCOUNT_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
 class SimCredentials:
     user: str  # the agent's email
-    token: str  # the agent's API token
+    token: str  # Zendesk: API token; Freshdesk: API key; Chatwoot: api_access_token
+    account_id: int | None = None  # Chatwoot only: its URLs carry the account id
 
     def __repr__(self) -> str:  # never print a token by accident
-        return f"SimCredentials(user={self.user!r}, token='***')"
+        return f"SimCredentials(user={self.user!r}, token='***', account_id={self.account_id})"
 
 
 def build_app(
@@ -46,14 +52,36 @@ def build_app(
     *,
     now: datetime | None = None,
     world: World | None = None,
+    faults: str | None = None,
+    rate_limit: int | None = None,
+    activity: float = 0.0,
 ) -> tuple[ASGIApp, SimCredentials]:
     """The ASGI app of one simulated backend and the credentials of its signed-in agent.
 
     `role="admin"` gives an admin's token (may use the incremental export), `"agent"` an
     ordinary agent's (gets 403 there and must fall back to search).
     """
-    app, credentials, _world = _build(dialect, seed, scale, role, now=now, world=world)
+    app, credentials, _runtime = _build(
+        dialect, seed, scale, role, now=now, world=world, faults=faults,
+        rate_limit=rate_limit, activity=activity,
+    )  # fmt: skip
     return app, credentials
+
+
+def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
+    # Imported lazily: one module per dialect, each written against the same World.
+    if dialect == "zendesk":
+        from agentdesk.sim import zendesk
+
+        return zendesk.create_app(world)
+    if dialect == "freshdesk":
+        from agentdesk.sim import freshdesk
+
+        # Its own rate limit stays off: the shared gate applies one in Freshdesk's style.
+        return freshdesk.build_app(world, role=role)
+    from agentdesk.sim import chatwoot
+
+    return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID)
 
 
 def _build(
@@ -64,31 +92,70 @@ def _build(
     *,
     now: datetime | None = None,
     world: World | None = None,
-) -> tuple[ASGIApp, SimCredentials, World]:
+    faults: str | None = None,
+    rate_limit: int | None = None,
+    activity: float = 0.0,
+) -> tuple[ASGIApp, SimCredentials, SimRuntime]:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}: choose one of {', '.join(DIALECTS)}")
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    spec = FaultSpec.parse(faults)  # a bad spec fails before the world is generated
     world = world or generate_world(seed, scale, instance=dialect, now=now)
-    from agentdesk.sim.zendesk import create_app  # one module per dialect
-
-    app = create_app(world)
     agent = world.agent_with_role(role)
     assert agent.email is not None and agent.token is not None
-    return app, SimCredentials(user=agent.email, token=agent.token), world
+    limiter = RateLimiter(world.clock)
+    limiter.configure(rate_limit)
+    runtime = SimRuntime(
+        world=world, dialect=dialect, user=agent, faults=Faults(spec, seed=world.seed),
+        limiter=limiter, activity=Activity(world, activity, exclude=(agent.id,)),
+    )  # fmt: skip
+
+    async def catch_up() -> None:
+        if runtime.activity.rate:
+            runtime.activity.catch_up()
+
+    app = VendorGate(
+        _dialect_app(dialect, world, role), create_control_app(runtime),
+        style=STYLES[dialect], faults=runtime.faults, limiter=limiter, on_request=catch_up,
+    )  # fmt: skip
+    account = CHATWOOT_ACCOUNT_ID if dialect == "chatwoot" else None
+    return app, SimCredentials(agent.email, agent.token, account), runtime
 
 
 class _Server(uvicorn.Server):
     """uvicorn that reports when it listens and leaves signals to whoever owns the process."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_started: Callable[[], None],
+        runtime: SimRuntime | None = None,
+    ) -> None:
         super().__init__(config)
         self._on_started = on_started
+        self._runtime = runtime
+        self._ticker: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
+            if self._runtime is not None:
+                self._ticker = asyncio.create_task(self._tick(self._runtime))
             self._on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await super().shutdown(sockets=sockets)
+
+    @staticmethod
+    async def _tick(runtime: SimRuntime) -> None:
+        """Live activity follows the simulated clock as real time moves it."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if runtime.activity.rate and not runtime.world.clock.frozen:
+                runtime.activity.catch_up()
 
 
 def _config(app: ASGIApp) -> uvicorn.Config:
@@ -132,10 +199,12 @@ class SimHandle:
     world: World = field(repr=False, compare=False)
     _server: _Server = field(repr=False, compare=False)
     _thread: threading.Thread = field(repr=False, compare=False)
+    account_id: int | None = None  # Chatwoot's account id (its URLs carry one)
+    runtime: SimRuntime | None = field(default=None, repr=False, compare=False)
 
     @property
     def credentials(self) -> SimCredentials:
-        return SimCredentials(self.user, self.token)
+        return SimCredentials(self.user, self.token, self.account_id)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._server.should_exit = True
@@ -163,14 +232,20 @@ def start_in_thread(
     *,
     now: datetime | None = None,
     world: World | None = None,
+    faults: str | None = None,
+    rate_limit: int | None = None,
+    activity: float = 0.0,
     timeout: float = 15.0,
 ) -> SimHandle:
     """Serve a simulator on `host:port` (0 = a free port) from a daemon thread."""
-    app, credentials, built = _build(dialect, seed, scale, role, now=now, world=world)
+    app, credentials, runtime = _build(
+        dialect, seed, scale, role, now=now, world=world, faults=faults,
+        rate_limit=rate_limit, activity=activity,
+    )  # fmt: skip
     sock = _listen(host, port)
     real_port = sock.getsockname()[1]
     ready = threading.Event()
-    server = _Server(_config(app), ready.set)
+    server = _Server(_config(app), ready.set, runtime)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -195,9 +270,11 @@ def start_in_thread(
         base_url=_url(host, real_port),
         user=credentials.user,
         token=credentials.token,
-        world=built,
+        world=runtime.world,
         _server=server,
         _thread=thread,
+        account_id=credentials.account_id,
+        runtime=runtime,
     )
 
 
@@ -209,13 +286,23 @@ def serve_forever(
     scale: int = 2000,
     role: str = "admin",
     out: TextIO | None = None,
+    *,
+    faults: str | None = None,
+    rate_limit: int | None = None,
+    activity: float = 0.0,
 ) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (`agentdesk sim`).
 
-    Once listening, prints exactly `base_url: ...`, `user: ...`, `token: ...` (one line each).
+    Once listening, prints exactly `base_url: ...`, `user: ...`, `token: ...` (one line each),
+    and for Chatwoot a fourth, `account_id: ...`. `faults` is a spec such as
+    "429=0.1,500=0.05,drop=0.02,timeout=0.01,lost=0.02,latency=50ms" (a bad one raises
+    `ValueError` before anything is generated); `rate_limit` requests per simulated minute;
+    `activity` live events per simulated minute.
     """
     out = out if out is not None else sys.stdout
-    app, credentials = build_app(dialect, seed, scale, role)
+    app, credentials, runtime = _build(
+        dialect, seed, scale, role, faults=faults, rate_limit=rate_limit, activity=activity
+    )
     sock = _listen(host, port)
     real_port = sock.getsockname()[1]
 
@@ -223,9 +310,11 @@ def serve_forever(
         out.write(f"base_url: {_url(host, real_port)}\n")
         out.write(f"user: {credentials.user}\n")
         out.write(f"token: {credentials.token}\n")
+        if credentials.account_id is not None:
+            out.write(f"account_id: {credentials.account_id}\n")
         out.flush()
 
-    server = _Server(_config(app), announce)
+    server = _Server(_config(app), announce, runtime)
 
     def stop(signum: int, frame: object) -> None:
         server.should_exit = True

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,6 +139,7 @@ class Comment:
     attachments: tuple[Attachment, ...] = ()
     data: dict[str, str | int] | None = None  # VoiceComment call data
     marker: str | None = None  # idempotency key or marker a write carried (issue 3)
+    custom: dict[str, object] | None = None  # the write's custom metadata (Zendesk audits)
 
 
 @dataclass(slots=True)
@@ -193,6 +195,10 @@ class World:
     by_requester: dict[int, list[int]] = field(default_factory=dict)
     users_by_email: dict[str, int] = field(default_factory=dict)
     next_comment_id: int = _WRITTEN_COMMENT_BASE
+    # The oracle of writes: ticket id -> what each write did, who did it, and its marker.
+    writes: dict[int, list[dict[str, object]]] = field(default_factory=dict)
+    # Serialises writers that are not on the server's event loop (tests, the CLI).
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     # ------------------------------------------------------------- reads
     def user_by_token(self, email: str, token: str) -> User | None:
@@ -234,7 +240,10 @@ class World:
     def touch(self, ticket: Ticket, at: int | None = None) -> None:
         """Bump `updated_at` (and the export position) after a change to the ticket."""
         at = self.clock.timestamp() if at is None else at
-        at = max(at, ticket.updated_at)
+        # Strictly later than before, even within one second or on a frozen clock: a write
+        # must always change the `updated_at` that `safe_update` compares (real Zendesk can
+        # miss a collision inside one second; a test backend should not).
+        at = max(at, ticket.updated_at + 1)
         key = (ticket.updated_at, ticket.id)
         pos = bisect.bisect_left(self.export_index, key)
         if pos < len(self.export_index) and self.export_index[pos] == key:
@@ -251,23 +260,140 @@ class World:
         public: bool = True,
         channel: str = "web",
         marker: str | None = None,
+        custom: dict[str, object] | None = None,
+        html_body: str | None = None,
     ) -> Comment:
         now = self.clock.timestamp()
         comment = Comment(
             id=self.next_comment_id,
             author_id=author_id,
             body=body,
-            html_body=text.html_paragraphs(body),
+            html_body=html_body if html_body is not None else text.html_paragraphs(body),
             public=public,
             created_at=max(now, ticket.last_comment_at),
             channel=channel,
             marker=marker,
+            custom=dict(custom) if custom else None,
         )
         self.next_comment_id += 1
         ticket.extra.append(comment)
         ticket.last_comment_at = comment.created_at
         self.touch(ticket, comment.created_at)
         return comment
+
+    def line(self, ticket: Ticket, kind: str, rng: Random, agent_id: int | None = None) -> str:
+        """A fresh message for live activity, in the ticket's language and about its topic:
+        `kind` is "followup" (the customer), "reply" or "note" (an agent), or "thanks"."""
+        lang = ticket.lang
+        topic = text.TOPICS[lang][ticket.topic]
+        requester = self.users[ticket.requester_id]
+        person = self.people[requester.person] if requester.person is not None else None
+        agent = self.users.get(agent_id or ticket.assignee_id or self.agent_ids[0])
+        assert agent is not None
+        slots = _slots_for(ticket.seed, lang, self.now)
+        first = person.first if person else requester.name
+        parts = agent.name.split(" ")
+        org = self.organizations.get(requester.organization_id or 0)
+        slots.update(
+            first=first, last=person.last if person else requester.name,
+            first_ja=person.first_native if person else first, email=requester.email or "",
+            phone=requester.phone or "",
+            company=org.name if org else ("個人" if lang == "ja" else "my company"),
+            agent=agent.name, agent_first=parts[-1] if lang == "en" else parts[0],
+            agent_last=parts[0], bot=text.BOT_NAME, article=text.pick(rng, text.ARTICLES[lang]),
+        )  # fmt: skip
+        pools = {
+            "followup": topic.followups, "reply": topic.replies, "note": topic.notes,
+            "thanks": text.THANKS[lang], "opening": topic.openings, "short": topic.short,
+            "subject": topic.subjects,
+        }  # fmt: skip
+        return text.fill(text.pick(rng, pools[kind]), slots)
+
+    def record_write(
+        self,
+        ticket: Ticket,
+        actor_id: int | None,
+        source: str,
+        changes: dict[str, object],
+        *,
+        marker: str | None = None,
+        comment_id: int | None = None,
+    ) -> None:
+        """Remember a write for the `/_sim/state` oracle ("nothing lost, nothing twice")."""
+        self.writes.setdefault(ticket.id, []).append(
+            {
+                "at": self.clock.timestamp(),
+                "actor_id": actor_id,
+                "source": source,  # "zendesk", "control", "activity", ...
+                "marker": marker,
+                "comment_id": comment_id,
+                "changes": changes,
+            }
+        )
+
+    def create_ticket(
+        self,
+        requester: User,
+        *,
+        subject: str,
+        channel: str,
+        via: str | None = None,
+        status: str = "new",
+        priority: str | None = None,
+        ticket_type: str | None = None,
+        tags: list[str] | None = None,
+        assignee_id: int | None = None,
+        group_id: int | None = None,
+        submitter_id: int | None = None,
+    ) -> Ticket:
+        """A new, empty conversation (its first message comes from `add_comment`)."""
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}")
+        now = self.clock.timestamp()
+        number = (self.ticket_ids[-1] if self.ticket_ids else 0) + 1
+        person = self.people[requester.person] if requester.person is not None else None
+        lang = person.lang if person is not None else "en"
+        ticket = Ticket(
+            id=number, subject=subject, status=status, priority=priority, type=ticket_type,
+            requester_id=requester.id, submitter_id=submitter_id or requester.id,
+            assignee_id=assignee_id, group_id=group_id,
+            organization_id=requester.organization_id, channel=channel,
+            via=via or ZENDESK_VIA[channel], tags=list(tags or []), lang=lang, topic=0,
+            created_at=now, updated_at=now, last_comment_at=now, n_generated=0,
+            seed=(self.seed * 1_000_003 + number) & ((1 << 48) - 1), bot=False,
+            satisfaction=None,
+        )  # fmt: skip
+        self.tickets[number] = ticket
+        self.ticket_ids.append(number)
+        self.by_requester.setdefault(requester.id, []).append(number)
+        bisect.insort(self.export_index, (now, number))
+        return ticket
+
+    def add_end_user(self, email: str | None, name: str | None, phone: str | None = None) -> User:
+        """The customer with this email, created if the helpdesk does not know them yet."""
+        if email:
+            known = self.users_by_email.get(email.strip().lower())
+            if known is not None:
+                return self.users[known]
+        now = self.clock.timestamp()
+        person = None
+        if email:  # someone of the shared population, if the email is theirs
+            person = next((p for p in self.people if p.email == email.strip().lower()), None)
+        user = User(
+            id=max(self.users) + 1,
+            name=name or (person.name if person else (email or phone or "Customer")),
+            email=email.strip().lower() if email else None,
+            phone=phone or (person.phone if person else None),
+            role="end-user", organization_id=None,
+            locale=person.locale if person else "en-US",
+            time_zone=person.time_zone if person else "UTC",
+            iana_time_zone=person.iana_time_zone if person else "Etc/UTC",
+            created_at=now, updated_at=now, person=person.index if person else None,
+        )  # fmt: skip
+        self.users[user.id] = user
+        if user.email:
+            self.users_by_email[user.email] = user.id
+        return user
 
 
 def _same(a: str, b: str) -> bool:
@@ -516,7 +642,10 @@ def generate_world(
     drafts: list[tuple[int, User, int]] = []  # (created_at, requester, customer slot)
     for i, user in enumerate(customers):
         for _ in range(counts[i]):
-            age = int(HISTORY_DAYS * DAY * (r() ** 1.3))
+            if r() < 0.22:  # the live backlog: hours to a few days old
+                age = int(4 * DAY * r() ** 1.5)
+            else:
+                age = int(HISTORY_DAYS * DAY * (r() ** 1.3))
             drafts.append((now_ts - age, user, i))
     drafts.sort(key=lambda d: (d[0], d[1].id))  # ticket ids grow with creation time
 
@@ -615,16 +744,21 @@ def _pick_channel(r: Rand, person: Person | None) -> str:
 
 
 def _pick_status(r: Rand, age: int) -> str:
+    # Open work is recent (an inbox's backlog is hours to days old, SLA-relevant); old
+    # conversations are almost all solved or closed.
     x = r()
     if age < DAY:
-        table = ((0.25, "new"), (0.7, "open"), (0.9, "pending"), (0.95, "hold"), (1.0, "solved"))
+        table = ((0.3, "new"), (0.72, "open"), (0.9, "pending"), (0.95, "hold"), (1.0, "solved"))
+    elif age < 4 * DAY:
+        table = ((0.08, "new"), (0.45, "open"), (0.7, "pending"), (0.78, "hold"), (1.0, "solved"))
     elif age < 7 * DAY:
-        table = ((0.05, "new"), (0.4, "open"), (0.65, "pending"), (0.73, "hold"), (1.0, "solved"))
+        table = ((0.02, "new"), (0.25, "open"), (0.4, "pending"), (0.45, "hold"),
+                 (1.0, "solved"))  # fmt: skip
     elif age < 28 * DAY:
-        table = ((0.1, "open"), (0.18, "pending"), (0.22, "hold"), (0.82, "solved"),
+        table = ((0.04, "open"), (0.07, "pending"), (0.09, "hold"), (0.8, "solved"),
                  (1.0, "closed"))  # fmt: skip
     else:
-        table = ((0.02, "open"), (0.03, "pending"), (0.2, "solved"), (1.0, "closed"))
+        table = ((0.005, "open"), (0.01, "pending"), (0.15, "solved"), (1.0, "closed"))
     for bound, status in table:
         if x < bound:
             return status

@@ -15,7 +15,8 @@ Faithful to Zendesk's documented behaviour where a client can notice it:
 * errors: 404 `{"error": "RecordNotFound", "description": "Not found"}`, unknown endpoints
   `InvalidEndpoint`, bad parameters 400.
 
-`/_sim/clock` and `/_sim/state` form the control API (loopback clients only, no vendor auth).
+Writes: ticket update (`safe_update` + `updated_stamp` → 409), create (`Idempotency-Key`),
+tags add/remove/set. The control API (`/_sim/...`) is dialect-neutral: see `sim.control`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import hashlib
+import html
+import inspect
 import json
 import re
 import time
@@ -56,6 +60,11 @@ _LOCALE_ID = {"en-US": 1, "ja": 67, "en-GB": 1176}
 # Zendesk's custom ticket statuses: one system status id per status category.
 _CUSTOM_STATUS = {"new": 1001, "open": 1002, "pending": 1003, "hold": 1004, "solved": 1005,
                   "closed": 1005}  # fmt: skip
+SAFE_UPDATE_CONFLICT = (
+    "Safe Update prevented the update due to outdated ticket data. "
+    "Please fetch the latest ticket data and try again."
+)
+IDEMPOTENCY_TTL = 2 * 3600  # Zendesk keeps idempotency keys for two hours
 _ORDER_FIELD = 360_001_000_001  # custom field: order number
 _PLAN_FIELD = 360_001_000_002  # custom field: customer plan
 
@@ -73,6 +82,21 @@ def error(status: int, name: str, description: str | None = None) -> JSONRespons
 
 def not_found() -> JSONResponse:
     return error(404, "RecordNotFound", "Not found")
+
+
+class Invalid(Exception):
+    """A write Zendesk refuses with 422 RecordInvalid; `details` maps a field to its errors."""
+
+    def __init__(self, field: str, description: str, code: str = "InvalidValue") -> None:
+        super().__init__(description)
+        self.details: JsonDict = {field: [{"description": description, "error": code}]}
+
+
+def invalid(details: JsonDict) -> JSONResponse:
+    return JSONResponse(
+        {"error": "RecordInvalid", "description": "Record validation errors", "details": details},
+        status_code=422,
+    )
 
 
 class _StripJson:
@@ -137,6 +161,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 class ZendeskDialect:
     def __init__(self, world: World) -> None:
         self.world = world
+        # Idempotency-Key → (first seen, request digest, status, response body), kept 2 hours.
+        self._idempotency: dict[str, tuple[int, str, int, bytes]] = {}
 
     # -------------------------------------------------------------- plumbing
     def app(self) -> ASGIApp:
@@ -152,9 +178,14 @@ class ZendeskDialect:
                 if admin and user.role != "admin":
                     return error(403, "Forbidden", FORBIDDEN)
                 try:
-                    return handler(request, user)
+                    result = handler(request, user)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    return result
                 except BadRequest as problem:
                     return error(400, problem.name, problem.description)
+                except Invalid as problem:
+                    return invalid(problem.details)
 
             return endpoint
 
@@ -171,12 +202,17 @@ class ZendeskDialect:
             Route("/api/v2/organizations/{org_id:int}", api(self.organization_show)),
             Route("/api/v2/tickets/show_many", api(self.tickets_show_many)),
             Route("/api/v2/tickets/{ticket_id:int}/comments", api(self.comments_list)),
-            Route("/api/v2/tickets/{ticket_id:int}", api(self.ticket_show)),
-            Route("/api/v2/tickets", api(self.tickets_list)),
+            Route(
+                "/api/v2/tickets/{ticket_id:int}/tags",
+                api(self.tags_endpoint),
+                methods=["GET", "POST", "PUT", "DELETE"],
+            ),
+            Route("/api/v2/tickets/{ticket_id:int}", api(self.ticket_show), methods=["GET"]),
+            Route("/api/v2/tickets/{ticket_id:int}", api(self.ticket_update), methods=["PUT"]),
+            Route("/api/v2/tickets", api(self.tickets_list), methods=["GET"]),
+            Route("/api/v2/tickets", api(self.ticket_create), methods=["POST"]),
             Route("/api/v2/incremental/tickets/cursor", api(self.export, admin=True)),
             Route("/api/v2/search", api(self.search)),
-            Route("/_sim/clock", self.sim_clock, methods=["GET", "POST"]),
-            Route("/_sim/state", self.sim_state),
         ]
 
         async def unknown(request: Request, exc: Exception) -> Response:
@@ -369,7 +405,7 @@ class ZendeskDialect:
             "audit_id": c.id + 1_000_000_000_000,
             "via": {"channel": c.channel, "source": source},
             "created_at": iso(c.created_at),
-            "metadata": {"system": {}, "custom": {}},
+            "metadata": {"system": {}, "custom": dict(c.custom or {})},
         }
         if c.data is not None:
             out["data"] = dict(c.data)
@@ -798,104 +834,289 @@ class ZendeskDialect:
         body.update(self._sideload(request, chunk))
         return JSONResponse(body)
 
-    # -------------------------------------------------------------- control API
-    @staticmethod
-    def _loopback(request: Request) -> bool:
-        host = request.client.host if request.client else ""
-        return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    # -------------------------------------------------------------- writes
+    async def _payload(self, request: Request, key: str | None) -> JsonDict:
+        raw = await request.body()
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("InvalidJSON", "The request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("InvalidJSON", "The request body must be a JSON object")
+        if key is None:
+            return data
+        inner = data.get(key)
+        if not isinstance(inner, dict):
+            raise BadRequest("ParameterMissing", f"param is missing or the value is empty: {key}")
+        return inner
 
-    def _clock_json(self) -> JsonDict:
-        clock = self.world.clock
-        now = clock.now()
-        return {
-            "now": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "timestamp": now.timestamp(),
-            "frozen": clock.frozen,
-        }
+    def _stale(self, t: Ticket, payload: JsonDict) -> Response | None:
+        """409 when `safe_update` is on and `updated_stamp` is not the ticket's `updated_at`."""
+        if not _truthy(payload.get("safe_update")):
+            return None
+        stamp = payload.get("updated_stamp")
+        if stamp is None:
+            return None  # Zendesk only compares when a stamp is given
+        if _parse_stamp(stamp) == t.updated_at:
+            return None
+        return error(409, "UpdateConflict", SAFE_UPDATE_CONFLICT)
 
-    async def sim_clock(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return error(403, "Forbidden", "The simulator control API is loopback only")
-        if request.method == "POST":
-            try:
-                data = await request.json()
-            except ValueError:
-                return error(400, "InvalidValue", "the body must be a JSON object")
-            if not isinstance(data, dict):
-                return error(400, "InvalidValue", "the body must be a JSON object")
-            clock = self.world.clock
-            try:
-                if "set" in data:
-                    moment = datetime.fromisoformat(str(data["set"]))
-                    if moment.tzinfo is None:
-                        moment = moment.replace(tzinfo=UTC)
-                    clock.set(moment)
-                if "freeze" in data:
-                    clock.freeze(bool(data["freeze"]))
-                if "advance_seconds" in data:
-                    clock.advance(float(data["advance_seconds"]))
-            except (TypeError, ValueError) as problem:
-                return error(400, "InvalidValue", str(problem))
-        return JSONResponse(self._clock_json())
+    def _agent(self, raw: object, field: str) -> User:
+        uid = _maybe_int(str(raw)) if raw is not None else None
+        found = self.world.users.get(uid) if uid is not None else None
+        if found is None or found.role == "end-user" or found.is_bot:
+            raise Invalid(field, "Assignee is not an agent", "InvalidValue")
+        return found
 
-    async def sim_state(self, request: Request) -> Response:
-        if not self._loopback(request):
-            return error(403, "Forbidden", "The simulator control API is loopback only")
+    def _changes(self, t: Ticket, payload: JsonDict, user: User) -> JsonDict:
+        """Validate a ticket update; the field → new value it makes (nothing applied yet)."""
         world = self.world
-        q = request.query_params
-        with_messages = q.get("messages", "1").lower() not in ("0", "false", "no")
-        wanted = _id_list(q.get("ids", "")) if q.get("ids") else None
-        tickets = (
-            [world.tickets[i] for i in wanted if i in world.tickets]
-            if wanted is not None
-            else list(world.tickets.values())
-        )
-        conversations = []
-        for t in tickets:
-            row: JsonDict = {
-                "id": t.id,
-                "subject": t.subject,
-                "status": t.status,
-                "priority": t.priority,
-                "channel": t.channel,
-                "via": t.via,
-                "requester_id": t.requester_id,
-                "assignee_id": t.assignee_id,
-                "group_id": t.group_id,
-                "tags": list(t.tags),
-                "created_at": iso(t.created_at),
-                "updated_at": iso(t.updated_at),
-                "message_count": world.comment_count(t),
-            }
-            if with_messages:
-                row["messages"] = [
-                    {
-                        "id": c.id,
-                        "author_id": c.author_id,
-                        "public": c.public,
-                        "body": c.body,
-                        "created_at": iso(c.created_at),
-                        "channel": c.channel,
-                        "marker": c.marker,
-                    }
-                    for c in world.comments(t)
-                ]
-            conversations.append(row)
-        agents = [
-            {"id": u.id, "name": u.name, "email": u.email, "role": u.role}
-            for u in (world.users[i] for i in world.agent_ids)
-        ]
-        return JSONResponse(
-            {
-                "dialect": "zendesk",
-                "seed": world.seed,
-                "scale": world.scale,
-                "instance": world.instance,
-                "now": self._clock_json()["now"],
-                "agents": agents,
-                "conversations": conversations,
-            }
-        )
+        out: JsonDict = {}
+        if "status" in payload:
+            status = str(payload["status"] or "").lower()
+            if status not in _STATUS_ORDER:
+                raise Invalid("status", f"Status: {payload['status']!r} is not valid")
+            if status == "new" and t.status != "new":
+                raise Invalid("status", "Status: new is not valid for a ticket already opened")
+            out["status"] = status
+        if "priority" in payload:
+            prio = payload["priority"]
+            if prio is not None and str(prio).lower() not in ("low", "normal", "high", "urgent"):
+                raise Invalid("priority", f"Priority: {prio!r} is not valid")
+            out["priority"] = str(prio).lower() if prio else None
+        if "group_id" in payload:
+            gid = payload["group_id"]
+            if gid is not None and _maybe_int(str(gid)) not in world.groups:
+                raise Invalid("group", "Group: is invalid")
+            out["group_id"] = _maybe_int(str(gid)) if gid is not None else None
+        if "assignee_email" in payload and "assignee_id" not in payload:
+            email = str(payload["assignee_email"] or "").lower()
+            payload = {**payload, "assignee_id": world.users_by_email.get(email, -1)}
+        if "assignee_id" in payload:
+            raw = payload["assignee_id"]
+            if raw is None:
+                out["assignee_id"] = None
+            else:
+                agent = self._agent(raw, "assignee")
+                out["assignee_id"] = agent.id
+                group = out.get("group_id", t.group_id)
+                groups = {m.group_id for m in world.memberships if m.user_id == agent.id}
+                if "group_id" in out and group is not None and group not in groups:
+                    raise Invalid("assignee", "Assignee is not a member of the group")
+                if group not in groups:  # Zendesk moves the ticket to the agent's group
+                    out["group_id"] = agent.default_group_id
+        if "tags" in payload:
+            out["tags"] = _tag_list(payload["tags"])
+        if out.get("status") in ("solved", "closed"):
+            assignee = out.get("assignee_id", t.assignee_id)
+            if assignee is None:  # solving an unassigned ticket assigns it to the solver
+                out["assignee_id"] = user.id
+                if out.get("group_id", t.group_id) is None:
+                    out["group_id"] = user.default_group_id
+        return out
+
+    def _comment_of(self, payload: JsonDict) -> tuple[str, str | None, bool] | None:
+        comment = payload.get("comment")
+        if comment is None:
+            return None
+        if isinstance(comment, str):
+            comment = {"body": comment}
+        if not isinstance(comment, dict):
+            raise Invalid("comment", "Comment: is invalid")
+        html_body = comment.get("html_body")
+        body = comment.get("body")
+        if body is None and isinstance(html_body, str):
+            body = _html_text(html_body)
+        if not isinstance(body, str) or not body.strip():
+            raise Invalid("comment", "Comment: value is blank", "BlankValue")
+        public = _truthy(comment.get("public", True))
+        return body, html_body if isinstance(html_body, str) else None, public
+
+    def _apply(
+        self,
+        t: Ticket,
+        user: User,
+        changes: JsonDict,
+        comment: tuple[str, str | None, bool] | None,
+        *,
+        marker: str | None,
+        custom: JsonDict | None,
+        source: str = "zendesk",
+    ) -> tuple[JsonDict, Comment | None]:
+        """Apply validated changes; returns the audit Zendesk answers with, and the comment."""
+        world = self.world
+        events: list[JsonDict] = []
+        written: Comment | None = None
+        previous = {k: getattr(t, k) for k in changes}
+        if (
+            t.status == "new"
+            and "status" not in changes
+            and (changes.get("assignee_id") or (comment is not None and comment[2]))
+        ):
+            changes = {**changes, "status": "open"}  # an agent's touch opens a new ticket
+            previous["status"] = "new"
+        for name, value in changes.items():
+            if previous[name] == value:
+                continue
+            setattr(t, name, list(value) if name == "tags" else value)
+            events.append(
+                {"id": world.next_comment_id + 500_000_000 + len(events), "type": "Change",
+                 "field_name": name.removesuffix("_id") if name != "group_id" else "group_id",
+                 "value": _event_value(value), "previous_value": _event_value(previous[name])}
+            )  # fmt: skip
+        if comment is not None:
+            body, html_body, public = comment
+            written = world.add_comment(
+                t, user.id, body, public=public, channel="api", marker=marker,
+                custom=custom, html_body=html_body,
+            )  # fmt: skip
+            events.insert(
+                0,
+                {"id": written.id, "type": "Comment", "author_id": user.id, "body": body,
+                 "html_body": written.html_body, "plain_body": body, "public": public,
+                 "attachments": [], "audit_id": written.id + 1_000_000_000_000},
+            )  # fmt: skip
+        else:
+            world.touch(t)
+        applied = {e["field_name"]: e["value"] for e in events if e["type"] == "Change"}
+        if written is not None:
+            applied["comment"] = {"public": written.public, "body": written.body}
+        world.record_write(t, user.id, source, applied, marker=marker,
+                           comment_id=written.id if written else None)  # fmt: skip
+        audit: JsonDict = {
+            "id": (written.id if written else world.next_comment_id) + 1_000_000_000_000,
+            "ticket_id": t.id,
+            "created_at": iso(t.updated_at),
+            "author_id": user.id,
+            "metadata": {
+                "system": {"client": "agentdesk-sim", "ip_address": "127.0.0.1"},
+                "custom": dict(custom or {}),
+            },
+            "via": {
+                "channel": "api",
+                "source": {"from": {}, "to": {}},
+            },  # no null rel (spec's ViaObject)
+            "events": events,
+        }
+        return audit, written
+
+    async def ticket_update(self, request: Request, user: User) -> Response:
+        t = self.world.tickets.get(request.path_params["ticket_id"])
+        if t is None:
+            return not_found()
+        payload = await self._payload(request, "ticket")
+        if t.status == "closed":
+            raise Invalid("status", "Status: closed prevents ticket update", "ClosedTicket")
+        stale = self._stale(t, payload)
+        if stale is not None:
+            return stale
+        changes = self._changes(t, payload, user)
+        comment = self._comment_of(payload)
+        custom = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
+        # Zendesk ignores Idempotency-Key on updates (it is honoured on create only), but the
+        # key is what the oracle files the write under, so tests can count it.
+        marker = request.headers.get("idempotency-key") or _first_text(custom)
+        audit, _comment = self._apply(t, user, changes, comment, marker=marker, custom=custom)
+        return JSONResponse({"ticket": self.ticket_json(t, self._base(request)), "audit": audit})
+
+    async def ticket_create(self, request: Request, user: User) -> Response:
+        raw = await request.body()
+        key = request.headers.get("idempotency-key")
+        world = self.world
+        digest = hashlib.sha256(raw).hexdigest()
+        if key:
+            self._expire_keys()
+            seen = self._idempotency.get(key)
+            if seen is not None:
+                if seen[1] != digest:
+                    return error(400, "IdempotentRequestError",
+                                 "Request parameters do not match the original request")  # fmt: skip
+                return Response(seen[3], status_code=seen[2], media_type="application/json",
+                                headers={"x-idempotency-lookup": "hit"})  # fmt: skip
+        payload = await self._payload(request, "ticket")
+        comment = self._comment_of(payload)
+        if comment is None:
+            raise Invalid("comment", "Comment: value is blank", "BlankValue")
+        requester = user
+        if payload.get("requester_id") is not None:
+            found = world.users.get(_maybe_int(str(payload["requester_id"])) or -1)
+            if found is None:
+                raise Invalid("requester", "Requester: is invalid")
+            requester = found
+        elif isinstance(payload.get("requester"), dict):
+            req = payload["requester"]
+            email = req.get("email")
+            if not isinstance(email, str) or "@" not in email:
+                raise Invalid("requester", "Requester: Email is invalid")
+            requester = world.add_end_user(email, req.get("name"))
+        blank = Ticket.__new__(Ticket)  # a stand-in "current" ticket to validate against
+        for name in ("status", "priority", "assignee_id", "group_id", "tags"):
+            setattr(blank, name, {"status": "new", "tags": []}.get(name))
+        changes = self._changes(blank, {k: v for k, v in payload.items() if k != "status"}, user)
+        status = str(payload.get("status") or "").lower() or None
+        if status is not None and status not in _STATUS_ORDER:
+            raise Invalid("status", f"Status: {payload['status']!r} is not valid")
+        body, html_body, public = comment
+        subject = str(payload.get("subject") or payload.get("raw_subject") or "")
+        t = world.create_ticket(
+            requester, subject=subject, channel="web", via="api",
+            status=status or ("open" if changes.get("assignee_id") else "new"),
+            priority=changes.get("priority"), ticket_type=payload.get("type"),
+            tags=changes.get("tags"), assignee_id=changes.get("assignee_id"),
+            group_id=changes.get("group_id"), submitter_id=user.id,
+        )  # fmt: skip
+        custom = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
+        written = world.add_comment(
+            t, requester.id if requester is not user else user.id, body, public=public,
+            channel="api", marker=key, custom=custom, html_body=html_body,
+        )  # fmt: skip
+        world.record_write(t, user.id, "zendesk", {"created": True, "subject": subject},
+                           marker=key, comment_id=written.id)  # fmt: skip
+        audit = {
+            "id": written.id + 1_000_000_000_000, "ticket_id": t.id,
+            "created_at": iso(t.created_at), "author_id": user.id,
+            "metadata": {"system": {}, "custom": dict(custom or {})},
+            "via": {"channel": "api", "source": {"from": {}, "to": {}}},  # no null rel (spec's ViaObject)
+            "events": [{"id": written.id, "type": "Comment", "author_id": written.author_id,
+                        "body": body, "public": public, "attachments": []}],
+        }  # fmt: skip
+        content = json.dumps(
+            {"ticket": self.ticket_json(t, self._base(request)), "audit": audit}
+        ).encode()
+        headers = {"Location": f"{self._base(request)}/api/v2/tickets/{t.id}.json"}
+        if key:
+            self._idempotency[key] = (world.clock.timestamp(), digest, 201, content)
+            headers["x-idempotency-lookup"] = "miss"
+        return Response(content, status_code=201, media_type="application/json", headers=headers)
+
+    def _expire_keys(self) -> None:
+        horizon = self.world.clock.timestamp() - IDEMPOTENCY_TTL
+        for key in [k for k, v in self._idempotency.items() if v[0] < horizon]:
+            del self._idempotency[key]
+
+    async def tags_endpoint(self, request: Request, user: User) -> Response:
+        t = self.world.tickets.get(request.path_params["ticket_id"])
+        if t is None:
+            return not_found()
+        if request.method == "GET":
+            return JSONResponse({"tags": list(t.tags)})
+        payload = await self._payload(request, None)
+        if t.status == "closed":
+            raise Invalid("status", "Status: closed prevents ticket update", "ClosedTicket")
+        stale = self._stale(t, payload)
+        if stale is not None:
+            return stale
+        given = _tag_list(payload.get("tags", []))
+        if request.method == "PUT":  # add
+            tags = list(dict.fromkeys([*t.tags, *given]))
+        elif request.method == "DELETE":  # remove
+            tags = [x for x in t.tags if x not in set(given)]
+        else:  # POST: set
+            tags = given
+        marker = request.headers.get("idempotency-key")
+        self._apply(t, user, {"tags": tags}, None, marker=marker, custom=None)
+        return JSONResponse({"tags": list(t.tags)}, status_code=201 if request.method == "POST"
+                            else 200)  # fmt: skip
 
 
 # ------------------------------------------------------------------ search queries
@@ -1070,6 +1291,54 @@ def _id_list(raw: str) -> list[int]:
         if part.isdigit():
             out.append(int(part))
     return out
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _parse_stamp(value: object) -> int | None:
+    """An `updated_stamp` (ISO 8601, as `updated_at` is rendered) as Unix seconds."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _tag_list(raw: object) -> list[str]:
+    """Zendesk's tag normalisation: lower case, split on spaces, no duplicates."""
+    if isinstance(raw, str):
+        raw = raw.split()
+    if not isinstance(raw, list):
+        raise Invalid("tags", "Tags: is invalid")
+    out: dict[str, None] = {}
+    for item in raw:
+        for part in str(item).lower().split():
+            out[part.strip(",")] = None
+    return [t for t in out if t]
+
+
+def _event_value(value: object) -> object:
+    if isinstance(value, list):
+        return list(value)
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _first_text(custom: JsonDict | None) -> str | None:
+    for value in (custom or {}).values():
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _html_text(markup: str) -> str:
+    plain = re.sub(r"<br\s*/?>|</p>", "\n", markup, flags=re.IGNORECASE)
+    return html.unescape(re.sub(r"<[^>]+>", "", plain)).strip()
 
 
 def _maybe_int(raw: str | None) -> int | None:

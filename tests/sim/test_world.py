@@ -182,3 +182,12 @@ def test_generation_at_100k_is_well_under_a_minute() -> None:
     elapsed = time.perf_counter() - started
     assert elapsed < 20
     assert 900_000 < sum(t.n_generated for t in world.tickets.values()) < 1_300_000
+
+
+@pytest.mark.slow
+def test_scale_100k_generates_well_under_a_minute() -> None:
+    started = time.perf_counter()
+    big = generate_world(1, 100_000, now=NOW)
+    assert time.perf_counter() - started < 30
+    assert len(big.tickets) == 100_000
+    assert 800_000 <= sum(t.n_generated for t in big.tickets.values()) <= 1_300_000

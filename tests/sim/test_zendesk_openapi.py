@@ -176,3 +176,23 @@ def test_search_matches_the_spec(checked: tuple[httpx.Client, OpenAPI]) -> None:
         sort_order="asc",
     )
     assert body["results"]
+
+
+def _validate_write(
+    checked: tuple[httpx.Client, OpenAPI], method: str, url: str, body: dict[str, Any], status: int
+) -> dict[str, Any]:
+    client, openapi = checked
+    response = client.request(method, url, json=body)
+    assert response.status_code == status, response.text
+    openapi.validate_response(_Request(response.request), _Response(response))
+    return response.json()
+
+
+def test_writes_match_the_spec(sim: SimHandle, checked: tuple[httpx.Client, OpenAPI]) -> None:
+    ticket = next(t for t in sim.world.tickets.values() if t.status == "open")
+    path = f"/api/v2/tickets/{ticket.id}"
+    update = {"ticket": {"priority": "high", "comment": {"body": "On it", "public": True}}}
+    body = _validate_write(checked, "PUT", f"{path}.json", update, 200)
+    assert body["ticket"]["priority"] == "high"
+    _validate_write(checked, "PUT", f"{path}/tags.json", {"tags": ["spec"]}, 200)
+    _validate_write(checked, "POST", f"{path}/tags.json", {"tags": ["only"]}, 201)
