@@ -152,7 +152,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from agentdesk.sim.server import start_in_thread
         from agentdesk.sync import BackgroundSync
 
-        with start_in_thread(dialect="zendesk", seed=args.seed, scale=args.scale) as sim:
+        with start_in_thread(
+            dialect="zendesk", seed=args.seed, scale=args.scale, activity=args.activity
+        ) as sim:
             account = AccountConfig(
                 name="demo", connector="zendesk", url=sim.base_url, user=sim.user
             )
@@ -172,14 +174,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from agentdesk.sim.server import serve_forever
 
-    serve_forever(
-        dialect=args.dialect,
-        host=args.host,
-        port=args.port,
-        seed=args.seed,
-        scale=args.scale,
-        role=args.role,
-    )
+    try:
+        serve_forever(
+            dialect=args.dialect,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            scale=args.scale,
+            role=args.role,
+            faults=args.faults,
+            rate_limit=args.rate_limit,
+            activity=args.activity,
+        )
+    except ValueError as exc:  # a malformed --faults spec
+        raise CliError(str(exc), EXIT_USAGE) from None
     return EXIT_OK
 
 
@@ -478,15 +486,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="open the inbox on a simulated Zendesk (throwaway profile)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--scale", type=int, default=1500, help="conversations to simulate")
+    demo.add_argument(
+        "--activity", type=float, default=6.0, help="simulated events per minute (0: none)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("sim", help="serve a simulated helpdesk on loopback")
-    sim.add_argument("--dialect", choices=("zendesk",), default="zendesk")
+    sim.add_argument("--dialect", choices=("zendesk", "freshdesk", "chatwoot"), default="zendesk")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--scale", type=int, default=2000, help="conversations to generate")
-    sim.add_argument("--role", choices=("agent", "admin"), default="admin")
+    sim.add_argument(
+        "--role", choices=("agent", "admin"), default="admin", help="whose token to print"
+    )
+    sim.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="e.g. 429=0.1,500=0.05,drop=0.02,timeout=0.01,lost=0.02,latency=50ms",
+    )
+    sim.add_argument("--rate-limit", type=int, metavar="PER_MIN", help="requests per minute")
+    sim.add_argument(
+        "--activity", type=float, default=0.0, metavar="RATE", help="live events per minute"
+    )
     sim.set_defaults(func=cmd_sim)
 
     accounts = sub.add_parser("accounts", help="add, list, test and remove helpdesk accounts")
