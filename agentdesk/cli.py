@@ -556,6 +556,20 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("words", nargs=argparse.REMAINDER)
     do.set_defaults(func=cmd_do)
 
+    from agentdesk.supervisor import cli as supervisor_cli
+
+    reassign = sub.add_parser(
+        "reassign", help="move conversations matching a query to an agent or team (supervisors)"
+    )
+    supervisor_cli.add_reassign_arguments(reassign)
+    reassign.set_defaults(func=lambda a: supervisor_cli.cmd_reassign(a))
+    report = sub.add_parser("report", help="support metrics from the cache")
+    supervisor_cli.add_report_arguments(report)
+    report.set_defaults(func=lambda a: supervisor_cli.cmd_report(a))
+    audit = sub.add_parser("audit", help="every action taken from this machine, and its outcome")
+    supervisor_cli.add_audit_arguments(audit)
+    audit.set_defaults(func=lambda a: supervisor_cli.cmd_audit(a))
+
     serve = sub.add_parser(
         "serve", help="serve the app to a web browser (loopback unless protected)"
     )

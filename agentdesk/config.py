@@ -26,7 +26,7 @@ _ACCOUNT_KEYS = {
     "allow_insecure_http": bool,
 }
 _REQUIRED = ("connector", "url", "user")
-_TOP_KEYS = {"accounts", "ui", "keymap"}
+_TOP_KEYS = {"accounts", "ui", "keymap", "team"}
 _UI_KEYS = {"theme": str, "bell": bool, "sync_interval": int}
 
 

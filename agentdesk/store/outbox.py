@@ -173,6 +173,8 @@ class Outbox:
         """Turn names the user typed into the account's own ids, failing clearly."""
         if action != "assign":
             return payload
+        # Bookkeeping a supervisor's batch carries through (batch id, the batch it undoes).
+        extra = {k: payload[k] for k in ("batch", "undoes") if k in payload}
         account = row["account"]
         if email := payload.get("agent_email"):
             agent = self.conn.execute(
@@ -186,6 +188,7 @@ class Outbox:
                 "agent_external_id": agent["external_id"],
                 "agent_id": agent["id"],
                 "agent_name": agent["name"],
+                **extra,
             }
         if team := payload.get("team"):
             found = self.conn.execute(
@@ -194,9 +197,13 @@ class Outbox:
             ).fetchone()
             if found is None:
                 raise MutationError(f"no team {team!r} on account {account}")
-            return {"team": found["name"], "team_external_id": found["external_id"],
-                    "team_id": found["id"]}
-        return {"unassign": True}
+            return {
+                "team": found["name"],
+                "team_external_id": found["external_id"],
+                "team_id": found["id"],
+                **extra,
+            }
+        return {"unassign": True, **extra}
 
     def _base(self, row: sqlite3.Row, action: str) -> dict[str, object]:
         """The field values this action was based on, for per-field conflict checks."""
