@@ -166,6 +166,8 @@ class MutationRequest:
     payload: Mapping[str, object]
     base_version: str
     attempt: int = 1
+    created_at: datetime | None = None
+    """When the agent made it: check-before-resend looks only at messages after this."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,3 +37,7 @@ class SyncRunner(Protocol):
         called from this thread and must be thread-safe.
         """
         ...
+
+    def nudge(self) -> None:
+        """Send queued mutations now (thread-safe, non-blocking); call after store.queue()."""
+        ...

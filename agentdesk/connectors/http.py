@@ -108,7 +108,14 @@ def report_waits_to(listener: WaitListener) -> Iterator[None]:
 
 
 class Unreachable(BackendError):
-    """The backend could not be reached at all (DNS, refused connection, timeout, proxy)."""
+    """The backend could not be reached (DNS, refused connection, timeout, proxy), or the
+    connection broke before its answer arrived."""
+
+    def __init__(self, message: str, *, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
+        """The request may have reached the server (the answer was lost): not proof of
+        being offline, and a non-idempotent write may have been applied."""
 
 
 # ---------------------------------------------------------------- header parsing
@@ -312,7 +319,7 @@ class ApiClient:
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if last or (sent and not idempotent):
-                    raise self._unreachable(exc, action) from None
+                    raise self._unreachable(exc, action, sent=sent) from None
                 await self._wait(self._backoff(attempt), "retry")
                 continue
             self._note_budget(response.headers)
@@ -404,7 +411,9 @@ class ApiClient:
         """For connectors: a body that decoded but is not in the documented shape."""
         return self._malformed(action, f"an unexpected body ({problem})")
 
-    def _unreachable(self, exc: httpx.TransportError, action: str) -> Unreachable:
+    def _unreachable(
+        self, exc: httpx.TransportError, action: str, *, sent: bool = False
+    ) -> Unreachable:
         reason = {
             httpx.ConnectTimeout: "connection timed out",
             httpx.ReadTimeout: "no answer within the read timeout",
@@ -416,7 +425,8 @@ class ApiClient:
         return Unreachable(
             f"cannot reach {self.vendor} at {self._host} for account {self.settings.name} to "
             f"{action} ({reason}) — check the network or proxy; agentdesk keeps working "
-            "offline and will retry"
+            "offline and will retry",
+            sent=sent,
         )
 
     def _server_error(self, status: int, action: str) -> BackendError:

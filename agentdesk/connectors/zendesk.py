@@ -9,8 +9,9 @@ still gets an incremental sync.
 Cursors stored by sync: Zendesk's opaque `after_cursor` for the export, or
 `search:<ISO time>` (the last `updated_at` seen) for the search fallback.
 
-Writes (reply, note, status, assign... with `safe_update` + `updated_stamp` and
-`Idempotency-Key`) come in a later issue: see the "writes" section at the bottom.
+Writes (reply, note, status, priority, tags, assign) are ticket updates with `safe_update` +
+`updated_stamp`; tags go through the tags endpoints as set operations; snooze is local (Zendesk
+has none). See the "writes" section at the bottom for how a lost response is resolved.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from agentdesk.connectors.base import (
     AuthError,
     Capabilities,
     ConnectorError,
+    Invalid,
     NotFound,
     PermissionDenied,
 )
@@ -51,12 +53,15 @@ from agentdesk.model import (
     ConversationRecord,
     Identity,
     MessageRecord,
+    MutationRequest,
     Page,
     Priority,
+    RemoteState,
     Role,
     Status,
     TeamRecord,
     WhoAmI,
+    WriteResult,
 )
 from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
 
@@ -216,7 +221,8 @@ class ZendeskConnector:
     capabilities: ClassVar[Capabilities] = Capabilities(
         can_snooze=False,
         can_safe_update=True,
-        has_idempotency_keys=True,
+        # Zendesk takes Idempotency-Key on ticket create only; comments use check-before-resend.
+        has_idempotency_keys=False,
         has_incremental_export=True,
     )
     resources: ClassVar[tuple[str, ...]] = ("groups", "agents", "tickets")
@@ -243,6 +249,9 @@ class ZendeskConnector:
         )
         self._export_forbidden = False
         self._users: dict[str, _User] = {}
+        self._me: str | None = None
+        # When this process first sent each comment: bounds find_sent's body match.
+        self._first_sent: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return f"ZendeskConnector(account={self.settings.name!r}, url={self.base_url!r})"
@@ -328,8 +337,9 @@ class ZendeskConnector:
                 "as a Zendesk end-user, not an agent — use the API token of an agent or admin "
                 f"(`agentdesk accounts add {self.settings.name}`)"
             )
+        self._me = user.id()
         return WhoAmI(
-            external_id=user.id(),
+            external_id=self._me,
             name=user.text("name", ""),
             email=user.text("email", self.settings.user),
             role=role,
@@ -666,10 +676,208 @@ class ZendeskConnector:
         )
 
     # ------------------------------------------------------------ writes
-    # The later issue adds push here: `apply(mutation) -> MutationResult`, sending
-    # `PUT /api/v2/tickets/{id}.json` with `safe_update: true` and `updated_stamp` = the
-    # record's `version` (a 409 becomes ConflictError) and an `Idempotency-Key` header equal
-    # to the mutation's UUID on comment-creating requests, through `self._http.request_json`.
+    # Every ticket update carries `safe_update: true` + `updated_stamp` (the `updated_at` the
+    # per-field check passed on): Zendesk answers 409 when the ticket moved on, which the
+    # shared policy turns into ConflictError and the push engine answers by re-reading.
+    # Zendesk honours `Idempotency-Key` only when *creating* tickets; a comment is a ticket
+    # update, so a comment's idempotency rests on check-before-resend: the mutation id rides
+    # along invisibly as the audit's custom metadata (`ticket.metadata`), which Zendesk
+    # returns in the comment's `metadata.custom`, and `find_sent` looks for it.
+
+    async def fetch_state(self, external_id: str) -> RemoteState:
+        data = await self._http.get_json(
+            f"/api/v2/tickets/{external_id}.json",
+            action=f"read ticket {external_id} before changing it",
+        )
+        ticket = self._fields(data, "ticket").obj("ticket")
+        if ticket is None:
+            raise self._http.malformed(f"read ticket {external_id}", "no ticket object")
+        if ticket.text("status", "open").lower() == "deleted":
+            raise NotFound(f"Zendesk ticket {external_id} was deleted")
+        return RemoteState(
+            version=ticket.text("updated_at"),
+            status=map_status(ticket.text("status", "open")),
+            priority=map_priority(ticket.opt_text("priority")),
+            assignee_external_id=ticket.opt_id("assignee_id"),
+            team_external_id=ticket.opt_id("group_id"),
+            tags=ticket.texts("tags"),
+            updated_at=self._time(ticket, "updated_at"),
+        )
+
+    async def apply(self, request: MutationRequest, current: RemoteState) -> WriteResult:
+        ticket_id = request.conversation_external_id
+        payload = request.payload
+        action = request.action
+        if action in ("reply", "note"):
+            return await self._comment(request, current)
+        if action == "tags":
+            return await self._tags(request, current)
+        update: dict[str, object]
+        if action == "status":
+            update = {"status": vendor_status(str(payload["status"]))}
+        elif action == "priority":
+            update = {"priority": str(payload["priority"])}
+        elif action == "assign":
+            if payload.get("unassign"):
+                update = {"assignee_id": None}
+            elif "agent_external_id" in payload:
+                update = {"assignee_id": _zendesk_id(payload["agent_external_id"])}
+            else:
+                update = {"group_id": _zendesk_id(payload["team_external_id"])}
+        else:  # snooze: the capability says local; the push engine never sends it here
+            raise Invalid(
+                "Zendesk has no snooze: agentdesk snoozes Zendesk tickets locally "
+                "(this is a bug in agentdesk, please report it)"
+            )
+        data = await self._update(ticket_id, update, current, action=f"{action} ticket {ticket_id}")
+        return WriteResult(version=self._version_of(data))
+
+    async def find_sent(self, request: MutationRequest) -> str | None:
+        ticket_id = request.conversation_external_id
+        since = getattr(request, "created_at", None) or self._first_sent.get(request.id)
+        me = await self._my_id() if since is not None else None
+        body = str(request.payload.get("text", "")).strip()
+        public = request.action == "reply"
+        pages = self._pages(
+            f"/api/v2/tickets/{ticket_id}/comments.json",
+            {"page[size]": 100, "sort": "-created_at"},
+            key="comments",
+            action=f"check whether a comment on ticket {ticket_id} was already sent",
+        )
+        scanned = 0
+        async for page in pages:
+            for comment in page.objects("comments"):
+                scanned += 1
+                metadata = comment.obj("metadata")
+                custom = metadata.obj("custom") if metadata is not None else None
+                if custom is not None and custom.opt_text(MUTATION_MARKER) == request.id:
+                    return comment.id()
+                if since is None:
+                    continue  # without a time bound, a same-text older reply is no proof
+                created = self._time(comment, "created_at")
+                if created < since - SENT_CLOCK_SKEW:
+                    return None  # newest first: everything further is older than the request
+                if (
+                    comment.opt_id("author_id") == me
+                    and comment.flag("public", True) == public
+                    and (comment.opt_text("body") or "").strip() == body
+                ):
+                    return comment.id()
+            if scanned >= FIND_SENT_LIMIT:
+                break
+        return None
+
+    # ------------------------------------------------------------ write helpers
+    async def _my_id(self) -> str:
+        if self._me is None:
+            self._me = (await self.whoami()).external_id
+        return self._me
+
+    async def _update(
+        self,
+        ticket_id: str,
+        fields: Mapping[str, object],
+        current: RemoteState,
+        *,
+        action: str,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Fields:
+        body = {"ticket": {**fields, "safe_update": True, "updated_stamp": current.version}}
+        data = await self._http.request_json(
+            "PUT",
+            f"/api/v2/tickets/{ticket_id}.json",
+            json_body=body,
+            headers=headers,
+            action=action,
+            idempotent=idempotent,
+        )
+        return self._fields(data, "ticket update")
+
+    def _version_of(self, data: Fields) -> str | None:
+        ticket = data.obj("ticket")
+        return ticket.opt_text("updated_at") if ticket is not None else None
+
+    async def _comment(self, request: MutationRequest, current: RemoteState) -> WriteResult:
+        ticket_id = request.conversation_external_id
+        kind = "reply" if request.action == "reply" else "internal note"
+        self._first_sent.setdefault(request.id, utcnow())
+        data = await self._update(
+            ticket_id,
+            {
+                "comment": {
+                    "body": str(request.payload["text"]),
+                    "public": request.action == "reply",
+                },
+                "metadata": {MUTATION_MARKER: request.id},
+            },
+            current,
+            action=f"add a {kind} to ticket {ticket_id}",
+            # Harmless where Zendesk ignores it, and lets a gateway or the simulator dedupe.
+            headers={"Idempotency-Key": request.id},
+            # Adding a comment twice is not harmless: never blind-retry a lost response;
+            # the push engine calls find_sent before trying again.
+            idempotent=False,
+        )
+        message_id: str | None = None
+        audit = data.obj("audit")
+        if audit is not None:
+            for event in audit.objects("events"):
+                if event.opt_text("type") in ("Comment", "VoiceComment") and event.has("id"):
+                    message_id = event.id()
+                    break
+        if message_id is None:
+            # The response did not say which comment it made: look it up, so the local copy
+            # becomes the server's message instead of sitting beside it after the next pull.
+            message_id = await self.find_sent(request)
+        return WriteResult(version=self._version_of(data), message_external_id=message_id)
+
+    async def _tags(self, request: MutationRequest, current: RemoteState) -> WriteResult:
+        """Tags as set operations on the tags endpoints, so a colleague's tags survive."""
+        ticket_id = request.conversation_external_id
+        have = set(current.tags)
+        add = [t for t in _strings(request.payload.get("add")) if t not in have]
+        remove = [t for t in _strings(request.payload.get("remove")) if t in have]
+        path = f"/api/v2/tickets/{ticket_id}/tags.json"
+        if add:
+            await self._http.request_json(
+                "PUT",
+                path,
+                json_body={"tags": add, "safe_update": True, "updated_stamp": current.version},
+                action=f"add tags to ticket {ticket_id}",
+            )
+            if remove:  # the add moved updated_at on: the removal needs the new stamp
+                current = await self.fetch_state(ticket_id)
+        if remove:
+            await self._http.request_json(
+                "DELETE",
+                path,
+                json_body={"tags": remove, "safe_update": True, "updated_stamp": current.version},
+                action=f"remove tags from ticket {ticket_id}",
+            )
+        return WriteResult()
+
+
+MUTATION_MARKER = "agentdesk_mutation"
+"""Key of the mutation id in a comment's custom metadata (invisible to the customer)."""
+FIND_SENT_LIMIT = 300
+SENT_CLOCK_SKEW = timedelta(minutes=2)
+_VENDOR_STATUS: dict[str, str] = {"on_hold": "hold"}
+
+
+def vendor_status(status: str) -> str:
+    """agentdesk status → Zendesk's (`on_hold` is Zendesk's `hold`)."""
+    return _VENDOR_STATUS.get(status, status)
+
+
+def _zendesk_id(value: object) -> int | str:
+    """Zendesk ids are integers in JSON (the OAS says so); keep anything else as given."""
+    text = str(value)
+    return int(text) if text.isdigit() else text
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
 __all__ = [
@@ -680,4 +888,5 @@ __all__ = [
     "map_status",
     "normalise_email",
     "normalise_phone",
+    "vendor_status",
 ]

@@ -1,5 +1,7 @@
 """Sync in the background: what the TUI runs in a thread worker and `agentdesk sync` calls.
 
+A round per account is push (outbox → backend) then pull (backend → store).
+
 `BackgroundSync.run` owns a thread: it opens its own `Store` (SQLite connections stay in the
 thread that made them), builds connectors through the registry, and runs an asyncio loop
 that syncs every account at once, then again every `interval` seconds until `stop` is set.
@@ -19,6 +21,7 @@ from pathlib import Path
 from agentdesk.connectors import registry
 from agentdesk.connectors.base import AccountSettings, Connector, ConnectorError
 from agentdesk.store import Store, StoreError
+from agentdesk.store.outbox import LIVE_STATES
 from agentdesk.sync.engine import AccountSyncResult, EventSink, SyncEngine
 from agentdesk.syncapi import SyncEvent
 from agentdesk.timeutil import utcnow
@@ -120,6 +123,11 @@ async def sync_once(
 class BackgroundSync:
     """A `agentdesk.syncapi.SyncRunner`: syncs all accounts now, then every `interval` s.
 
+    A full round per account is push-then-pull. Between full rounds the runner also drains
+    the outbox promptly: at once when the app calls `nudge()` (the agent queued something),
+    and whenever a poll every `outbox_poll` s finds a due mutation (queued by `agentdesk do`
+    from another process, or whose back-off ran out). Those quick rounds only push.
+
     `accounts` is a list of `(AccountSettings, token)` or a callable returning one (called
     at each round, so accounts added meanwhile are picked up). `connector_factory` defaults
     to the registry.
@@ -132,6 +140,7 @@ class BackgroundSync:
         *,
         interval: float = 30.0,
         offline_retry: float = 2.0,
+        outbox_poll: float = 3.0,
         connector_factory: ConnectorFactory = build_connector,
         stop_poll: float = 0.05,
     ) -> None:
@@ -139,9 +148,12 @@ class BackgroundSync:
         self._accounts = accounts
         self.interval = max(0.0, interval)
         self.offline_retry = offline_retry
+        self.outbox_poll = max(stop_poll, outbox_poll)
         self._factory = connector_factory
         self._stop_poll = stop_poll
+        self._nudged = threading.Event()
         self.rounds = 0
+        self.push_rounds = 0
 
     def __repr__(self) -> str:  # the account list carries tokens: never show it
         return f"BackgroundSync(store={str(self.store_path)!r}, interval={self.interval})"
@@ -150,6 +162,10 @@ class BackgroundSync:
         return self._accounts() if callable(self._accounts) else self._accounts
 
     # ------------------------------------------------------------ SyncRunner
+    def nudge(self) -> None:
+        """Send queued mutations now instead of at the next poll (thread-safe, cheap)."""
+        self._nudged.set()
+
     def run(self, on_event: Callable[[SyncEvent], None], stop: threading.Event) -> None:
         """Blocking; call from a worker thread. Returns once `stop` is set (promptly)."""
         try:
@@ -177,6 +193,8 @@ class BackgroundSync:
         built_from: list[tuple[AccountSettings, int]] = []
         offline_delay = self.offline_retry
         was_offline = False
+        full = True  # the first round is a full one
+        next_full = 0.0
         try:
             while not stop.is_set():
                 pairs = list(self._pairs())
@@ -187,33 +205,57 @@ class BackgroundSync:
                     session = _Session(store, pairs, self._factory, on_event)
                     built_from = fingerprint
                 engine = SyncEngine(store, session.connectors, on_event)
-                results = await self._until_stopped(engine.sync_all(), stop)
+                self._nudged.clear()  # whatever was queued until now is sent by this round
+                work = engine.sync_all() if full else engine.push_all()
+                results = await self._until_stopped(work, stop)
                 if results is None:
                     return
-                self.rounds += 1
+                if full:
+                    self.rounds += 1
+                else:
+                    self.push_rounds += 1
                 offline = any(r.offline for r in results)
                 if offline:
                     delay = min(offline_delay, self.interval) if self.interval else offline_delay
                     offline_delay = min(offline_delay * 2, max(self.interval, self.offline_retry))
                     message = f"offline; retrying in {delay:.0f} s"
-                else:
+                elif full or was_offline:
                     delay = self.interval
                     offline_delay = self.offline_retry
                     message = "back online; up to date" if was_offline else "up to date"
+                else:
+                    delay = max(0.0, next_full - time.monotonic())
+                    message = "changes sent"
+                if full or offline or was_offline:
+                    next_full = time.monotonic() + delay
                 was_offline = offline
+                counts = {
+                    key: sum(getattr(r, key) for r in results)
+                    for key in ("sent", "conflicts", "failed_mutations", "retrying")
+                }
+                pending = await asyncio.to_thread(_pending_count, store)
                 _safe_emit(
                     on_event,
                     SyncEvent(
-                        "idle",
+                        "idle",  # the round is over; `online` says how it went
                         None,
                         message,
                         records=sum(r.conversations for r in results),
                         at=utcnow(),
-                        extra={"online": not offline, "next_in": delay, "round": self.rounds},
+                        extra={
+                            "online": not offline,
+                            "next_in": delay,
+                            "round": self.rounds,
+                            "full": full,
+                            "pending": pending,
+                            **counts,
+                        },
                     ),
                 )
-                if await self._sleep(delay, stop):
+                reason = await self._wait_for_work(next_full, stop, store, offline)
+                if reason == "stop":
                     return
+                full = reason == "timer"
         finally:
             if session is not None:
                 await session.aclose()
@@ -235,12 +277,36 @@ class BackgroundSync:
             await asyncio.wait({task}, timeout=self._stop_poll)
         return task.result()
 
-    async def _sleep(self, seconds: float, stop: threading.Event) -> bool:
-        """Wait up to `seconds`; True if `stop` was set meanwhile (checked every stop_poll)."""
-        deadline = time.monotonic() + seconds
+    async def _wait_for_work(
+        self, deadline: float, stop: threading.Event, store: Store, offline: bool
+    ) -> str:
+        """Until the next full round ("timer"), a nudge ("nudge"), a due mutation in the
+        outbox ("outbox") or `stop` ("stop"). Offline, only the timer's back-off counts:
+        a nudge then would only fail again, and the mutation stays safely queued."""
+        next_poll = time.monotonic() + self.outbox_poll
         while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            await asyncio.sleep(min(left, self._stop_poll))
-        return True
+            now = time.monotonic()
+            if now >= deadline:
+                return "timer"
+            if not offline:
+                if self._nudged.is_set():
+                    return "nudge"
+                if now >= next_poll:
+                    next_poll = now + self.outbox_poll
+                    if await asyncio.to_thread(_has_due, store):
+                        return "outbox"
+            await asyncio.sleep(min(deadline - now, self._stop_poll))
+        return "stop"
+
+
+def _has_due(store: Store) -> bool:
+    """A live mutation whose back-off (if any) has run out."""
+    now = utcnow()
+    return any(
+        m.next_attempt_at is None or m.next_attempt_at <= now
+        for m in store.mutations(states=LIVE_STATES)
+    )
+
+
+def _pending_count(store: Store) -> int:
+    return len(store.mutations(states=LIVE_STATES))

@@ -1,4 +1,10 @@
-"""Pull sync: connector pages → the store, one transaction per page (page + cursor together).
+"""A sync round per account: push the outbox, then pull (connector pages → the store).
+
+Push first (`sync.push.PushEngine`): what the agent did reaches the backend, conflicts are
+found per field. Pull after push reconciles: the server copy replaces the optimistic overlay
+of applied mutations, while the store re-applies overlays of mutations still in flight.
+
+Pull: one transaction per page (page + cursor together).
 
 The engine owns no network code and no SQL: it asks a connector for pages from the stored
 cursor and hands each page to `Store.apply_page`, which commits the records and the new
@@ -35,6 +41,7 @@ from agentdesk.connectors.base import (
 from agentdesk.connectors.http import RateLimitWait, report_waits_to
 from agentdesk.model import Page
 from agentdesk.store import PageStats, Store, StoreError
+from agentdesk.sync.push import PushEngine, PushResult
 from agentdesk.syncapi import SyncEvent, SyncEventKind
 from agentdesk.timeutil import utcnow
 
@@ -62,17 +69,36 @@ class AccountSyncResult:
     offline: bool = False
     """The backend could not be reached (network, timeouts, 5xx): try again later."""
     seconds: float = 0.0
+    sent: int = 0
+    """Mutations from the outbox applied on the server this round."""
+    conflicts: int = 0
+    """Mutations stopped in `conflict` this round (a colleague changed the same field)."""
+    failed_mutations: int = 0
+    """Mutations the server refused for good this round (reverted; text kept as a draft)."""
+    retrying: int = 0
+    """Mutations that met a transient failure and wait for their back-off."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 class _Totals:
-    __slots__ = ("agents", "contacts", "conversations", "deleted", "messages", "pages", "teams")
+    __slots__ = (
+        "agents", "contacts", "conversations", "deleted", "messages", "pages", "push", "teams",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.pages = self.conversations = self.messages = 0
         self.contacts = self.agents = self.teams = self.deleted = 0
+        self.push = PushResult()
+
+    def push_counts(self) -> dict[str, int]:
+        return {
+            "sent": self.push.applied,
+            "conflicts": self.push.conflicts,
+            "failed_mutations": self.push.failed,
+            "retrying": self.push.retrying,
+        }
 
     def add(self, stats: PageStats) -> None:
         self.pages += 1
@@ -121,8 +147,17 @@ class SyncEngine:
         self._on_event = on_event
         self._prefetch = max(1, prefetch)
         self._db_lock = asyncio.Lock()
+        self.pusher = PushEngine(store, self.connectors, self._emit_event, db=self._db)
 
     # ------------------------------------------------------------ plumbing
+    def _emit_event(self, event: SyncEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:  # a broken listener must not break sync
+            log.exception("sync event listener failed")
+
     def _emit(
         self, kind: SyncEventKind, account: str | None, message: str = "", **kw: object
     ) -> None:
@@ -152,6 +187,28 @@ class SyncEngine:
         """Sync every account concurrently; never raises for an account's failure."""
         return list(await asyncio.gather(*(self.sync_account(n) for n in self.connectors)))
 
+    async def push_all(self) -> list[AccountSyncResult]:
+        """Only drain the outboxes (a quick round after the agent queued something)."""
+        return list(await asyncio.gather(*(self.push_account(n) for n in self.connectors)))
+
+    async def push_account(self, name: str) -> AccountSyncResult:
+        """Send the account's due mutations; no pull. Never raises for a failure."""
+        started = time.monotonic()
+        totals = _Totals()
+        if name not in self.connectors:
+            message = f"no connector was built for account {name}"
+            self._emit("error", name, message)
+            return AccountSyncResult(name, ok=False, error=message)
+        try:
+            await self._push(name, totals)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an event
+            return await self._failed(name, exc, totals, None, time.monotonic() - started)
+        if totals.push.offline or totals.push.auth_failed:
+            return await self._push_failed(name, totals, time.monotonic() - started)
+        return AccountSyncResult(
+            name, ok=True, seconds=time.monotonic() - started, **totals.push_counts()
+        )
+
     async def sync_account(self, name: str) -> AccountSyncResult:
         started = time.monotonic()
         totals = _Totals()
@@ -173,6 +230,10 @@ class SyncEngine:
                 user_external_id=me.external_id,
                 capabilities=type(connector).capabilities.as_flags(),
             )
+            # Push before pull: the pull then brings the server copy of what was just sent.
+            await self._push(name, totals)
+            if totals.push.offline or totals.push.auth_failed:
+                return await self._push_failed(name, totals, time.monotonic() - started, role)
             for resource in type(connector).resources:
                 await self._pull(name, connector, resource, totals)
             await self._db(self.store.record_sync_info, name, synced_at=utcnow(), clear_error=True)
@@ -190,18 +251,53 @@ class SyncEngine:
             deleted=totals.deleted,
             role=role,
             seconds=time.monotonic() - started,
+            **totals.push_counts(),
+        )
+        pushed = totals.push
+        sent = (
+            f"; sent {pushed.applied}, conflicts {pushed.conflicts}, failed {pushed.failed}"
+            if pushed.applied or pushed.conflicts or pushed.failed or pushed.retrying
+            else ""
         )
         self._emit(
             "account_done",
             name,
             f"{name}: up to date ({totals.conversations} conversations, "
-            f"{totals.messages} messages changed)",
+            f"{totals.messages} messages changed{sent})",
             records=totals.conversations,
             result=result.as_dict(),
         )
         return result
 
     # ------------------------------------------------------------ steps
+    async def _push(self, name: str, totals: _Totals) -> None:
+        totals.push = await self.pusher.push_account(name)
+
+    async def _push_failed(
+        self, name: str, totals: _Totals, seconds: float, role: str | None = None
+    ) -> AccountSyncResult:
+        """The backend went away (or refused the token) while sending: stop the round."""
+        pushed = totals.push
+        message = pushed.errors[0] if pushed.errors else f"{name}: could not send changes"
+        await self._db(self.store.record_sync_info, name, error=message)
+        offline = pushed.offline and not pushed.auth_failed
+        self._emit(
+            "offline" if offline else "error",
+            name,
+            message,
+            offline=offline,
+            **totals.push_counts(),
+        )
+        return AccountSyncResult(
+            name,
+            ok=False,
+            role=role,
+            error=message,
+            offline=offline,
+            seconds=seconds,
+            **totals.push_counts(),
+        )
+
     async def _ensure_account(self, name: str, connector: Connector) -> None:
         """Records reference the account row; make sure it exists (the config is authoritative
         and normally mirrored already — this covers connectors built directly, e.g. in tests)."""
@@ -308,6 +404,7 @@ class SyncEngine:
             error=message,
             offline=offline,
             seconds=seconds,
+            **totals.push_counts(),
         )
 
 

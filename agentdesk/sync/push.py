@@ -14,9 +14,10 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from agentdesk.connectors.base import (
     AuthError,
@@ -27,6 +28,7 @@ from agentdesk.connectors.base import (
     PermissionDenied,
     RateLimited,
 )
+from agentdesk.connectors.http import Unreachable
 from agentdesk.model import MutationRequest, RemoteState
 from agentdesk.store import Mutation, Store
 from agentdesk.store.outbox import LIVE_STATES
@@ -38,6 +40,14 @@ log = logging.getLogger(__name__)
 MAX_STALE_RETRIES = 3
 MAX_BACKOFF_SECONDS = 300
 SERVER_AUTHORITATIVE = {"status": "status", "priority": "priority"}
+T = TypeVar("T")
+DbCall = Callable[..., Awaitable[Any]]
+"""Runs a store method: `await db(store.mark_applied, id)`. The sync engine passes its own,
+which serialises store access with the pull (one SQLite connection, several tasks)."""
+
+
+async def _direct(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    return fn(*args, **kwargs)
 
 
 @dataclass(slots=True)
@@ -47,6 +57,17 @@ class PushResult:
     failed: int = 0
     retrying: int = 0
     errors: list[str] = field(default_factory=list)
+    offline: bool = False
+    """A send failed because the backend could not be reached (network, timeout, 5xx)."""
+    auth_failed: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sent": self.applied,
+            "conflicts": self.conflicts,
+            "failed": self.failed,
+            "retrying": self.retrying,
+        }
 
 
 class _Transient(Exception):
@@ -63,6 +84,7 @@ def _request(mutation: Mutation) -> MutationRequest:
         payload=mutation.payload,
         base_version=mutation.base_version,
         attempt=mutation.attempts,
+        created_at=mutation.created_at,
     )
 
 
@@ -82,9 +104,7 @@ def _conflict(mutation: Mutation, current: RemoteState) -> dict[str, object] | N
                 return {"assignee": theirs}
         else:
             theirs = current.team_external_id
-            if theirs != base.get("team_external_id") and theirs != payload.get(
-                "team_external_id"
-            ):
+            if theirs != base.get("team_external_id") and theirs != payload.get("team_external_id"):
                 return {"team": theirs}
     elif action == "snooze":
         theirs = current.snoozed_until
@@ -119,19 +139,27 @@ class PushEngine:
         *,
         concurrency: int = 4,
         now: Callable[[], datetime] = utcnow,
+        db: DbCall = _direct,
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.on_event = on_event or (lambda event: None)
         self.concurrency = concurrency
         self.now = now
+        self.db = db
+
+    async def push_all(self) -> dict[str, PushResult]:
+        names = list(self.connectors)
+        results = await asyncio.gather(*(self.push_account(n) for n in names))
+        return dict(zip(names, results))
 
     async def push_account(self, account: str) -> PushResult:
         connector = self.connectors[account]
         result = PushResult()
         now = self.now()
         chains: dict[int, list[Mutation]] = defaultdict(list)
-        for mutation in self.store.mutations(account=account, states=LIVE_STATES):
+        live = await self.db(self.store.mutations, account=account, states=LIVE_STATES)
+        for mutation in live:
             chains[mutation.conversation_id].append(mutation)
         # A chain waits while its first mutation is backing off: order within a conversation.
         due = {
@@ -174,20 +202,20 @@ class PushEngine:
         result: PushResult,
         stop_account: asyncio.Event,
     ) -> bool:
-        store = self.store
-        store.mark_sending(mutation.id)
-        mutation = store.mutation(mutation.id) or mutation
+        store, db = self.store, self.db
+        await db(store.mark_sending, mutation.id)
+        mutation = await db(store.mutation, mutation.id) or mutation
         capabilities = getattr(connector, "capabilities", None)
         try:
             if mutation.action == "snooze" and not getattr(capabilities, "can_snooze", False):
-                store.mark_applied(mutation.id)  # local snooze: the vendor has none
+                await db(store.mark_applied, mutation.id)  # local snooze: the vendor has none
                 result.applied += 1
                 return True
             if mutation.action in ("reply", "note") and mutation.attempts > 1:
                 # A previous attempt may have landed with its response lost: look first.
                 found = await connector.find_sent(_request(mutation))
                 if found is not None:
-                    store.mark_applied(mutation.id, message_external_id=found)
+                    await db(store.mark_applied, mutation.id, message_external_id=found)
                     result.applied += 1
                     return True
             for _ in range(MAX_STALE_RETRIES):
@@ -196,20 +224,24 @@ class PushEngine:
                     theirs = _conflict(mutation, current)
                     if theirs is not None:
                         theirs |= {"by": current.updated_by, "at": current.updated_at}
-                        store.mark_conflict(
-                            mutation.id, theirs, "changed on the server since you made this change"
+                        await db(
+                            store.mark_conflict,
+                            mutation.id,
+                            theirs,
+                            "changed on the server since you made this change",
                         )
                         result.conflicts += 1
                         return True
                     if _already_done(mutation, current):
-                        store.mark_applied(mutation.id, version=current.version)
+                        await db(store.mark_applied, mutation.id, version=current.version)
                         result.applied += 1
                         return True
                 try:
                     written = await connector.apply(_request(mutation), current)
                 except ConflictError:
                     continue  # the whole write was stale; our field may still be free: re-read
-                store.mark_applied(
+                await db(
+                    store.mark_applied,
                     mutation.id,
                     message_external_id=written.message_external_id,
                     version=written.version,
@@ -218,41 +250,55 @@ class PushEngine:
                 return True
             raise _Transient("the conversation kept changing on the server while sending")
         except NotFound:
-            store.mark_failed(mutation.id, "the conversation no longer exists on the server")
+            await db(
+                store.mark_failed, mutation.id, "the conversation no longer exists on the server"
+            )
             result.failed += 1
             return True
         except PermissionDenied as exc:
-            store.mark_failed(mutation.id, str(exc))
+            await db(store.mark_failed, mutation.id, str(exc))
             result.failed += 1
             return True
         except AuthError as exc:
             # The account's token is wrong: nothing can be sent; keep every mutation queued.
-            self._retry_later(mutation, str(exc), None)
+            await self._retry_later(mutation, str(exc), None)
             result.errors.append(str(exc))
+            result.auth_failed = True
             stop_account.set()
             return False
         except RateLimited as exc:
-            self._retry_later(mutation, str(exc), exc.retry_after)
+            await self._retry_later(mutation, str(exc), exc.retry_after)
             result.retrying += 1
             return False
         except _Transient as exc:
-            self._retry_later(mutation, str(exc), exc.retry_after)
+            await self._retry_later(mutation, str(exc), exc.retry_after)
             result.retrying += 1
             return False
         except ConnectorError as exc:
             if exc.transient:
-                self._retry_later(mutation, str(exc), None)
+                await self._retry_later(mutation, str(exc), None)
                 result.retrying += 1
+                if isinstance(exc, Unreachable) and not exc.sent:
+                    # No connection at all: the rest waits for the next round. (A lost
+                    # answer is not that: the other conversations go on.)
+                    result.offline = True
+                    result.errors.append(str(exc))
+                    stop_account.set()  # unreachable: the rest waits for the next round
                 return False
-            store.mark_failed(mutation.id, str(exc))
+            await db(store.mark_failed, mutation.id, str(exc))
             result.failed += 1
             return True
-        except (OSError, asyncio.TimeoutError) as exc:
-            self._retry_later(mutation, f"network error: {type(exc).__name__}", None)
+        except (TimeoutError, OSError) as exc:
+            await self._retry_later(mutation, f"network error: {type(exc).__name__}", None)
             result.retrying += 1
+            result.offline = True
             return False
 
-    def _retry_later(self, mutation: Mutation, reason: str, retry_after: float | None) -> None:
+    async def _retry_later(
+        self, mutation: Mutation, reason: str, retry_after: float | None
+    ) -> None:
         backoff = min(MAX_BACKOFF_SECONDS, 2 ** max(0, mutation.attempts - 1))
         delay = retry_after if retry_after is not None else backoff * (0.5 + random.random())
-        self.store.mark_retry(mutation.id, reason, self.now() + timedelta(seconds=delay))
+        await self.db(
+            self.store.mark_retry, mutation.id, reason, self.now() + timedelta(seconds=delay)
+        )

@@ -293,4 +293,5 @@ def test_background_sync_reports_an_unknown_connector_and_keeps_running(tmp_path
         stop.set()
         worker.join(5)
     assert not worker.is_alive()
-    assert events[0].kind == "error" and "available: zendesk" in events[0].message
+    assert events[0].kind == "error" and "zendesk" in events[0].message
+    assert "helpscout" in events[0].message

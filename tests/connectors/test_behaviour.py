@@ -1,0 +1,259 @@
+"""ONE behavioural suite for every connector, against each vendor's backend over loopback.
+
+Parametrised over the vendors of `tests/connectors/backends.py` (see its docstring to add
+one). Each scenario drives the real stack — connector, shared HTTP policy, sync and push
+engines, a real SQLite file — and checks the outcome against the backend's own truth.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agentdesk.connectors.base import AuthError, Connector, MalformedResponse
+from agentdesk.connectors.http import RateLimitWait, report_waits_to
+from agentdesk.store import Store
+from agentdesk.sync.engine import AccountSyncResult, SyncEngine
+from tests.connectors.backends import BackendHandle, factory_for, vendors
+
+
+@pytest.fixture(params=vendors())
+def backend(request: pytest.FixtureRequest):
+    vendor: str = request.param
+    factory = factory_for(vendor)
+    if factory is None:
+        pytest.skip(
+            f"PENDING: no {vendor} backend registered yet — add tests/vendors/{vendor}/"
+            "backend.py (or tests/rt/backend.py) calling tests.connectors.backends.register"
+        )
+    with factory() as handle:
+        yield handle
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store.open(tmp_path / "cache.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def connector(backend: BackendHandle) -> AsyncIterator[Connector]:
+    built = backend.connector()
+    yield built
+    await built.aclose()
+
+
+def needs_writes(backend: BackendHandle) -> None:
+    if backend.writes_missing:
+        pytest.skip(backend.writes_missing)
+
+
+async def sync(backend: BackendHandle, store: Store, connector: Connector) -> AccountSyncResult:
+    name = backend.settings.name
+    return await SyncEngine(store, {name: connector}).sync_account(name)
+
+
+async def push(backend: BackendHandle, store: Store, connector: Connector) -> AccountSyncResult:
+    name = backend.settings.name
+    return await SyncEngine(store, {name: connector}).push_account(name)
+
+
+def open_conversations(store: Store, n: int = 1) -> list[tuple[int, str]]:
+    rows = store.conn.execute(
+        "SELECT id, external_id FROM conversations WHERE status IN ('new', 'open', 'pending')"
+        " AND deleted_at IS NULL ORDER BY id LIMIT ?",
+        (n,),
+    ).fetchall()
+    assert len(rows) == n, "the backend's world needs more open conversations"
+    return [(r[0], r[1]) for r in rows]
+
+
+def agents_other_than(store: Store, external_id: str | None) -> list[tuple[str, str]]:
+    """(external id, email) of the account's agents, except `external_id`."""
+    rows = store.conn.execute(
+        "SELECT external_id, email FROM agents WHERE email != '' ORDER BY external_id"
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows if r[0] != external_id]
+
+
+async def synced(backend: BackendHandle, store: Store, connector: Connector) -> None:
+    backend.settle()
+    result = await sync(backend, store, connector)
+    assert result.ok, result.error
+
+
+# ---------------------------------------------------------------- pull
+async def test_full_sync_brings_every_conversation_of_the_cache_window(backend, store, connector):
+    backend.settle()
+    result = await sync(backend, store, connector)
+    assert result.ok, result.error
+    cached = store.conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
+    assert cached == backend.conversation_count()
+    assert result.messages >= cached
+
+
+async def test_incremental_sync_brings_a_colleagues_change_and_a_new_customer_message(
+    backend, store, connector
+):
+    await synced(backend, store, connector)
+    (first_id, first), (_, second) = open_conversations(store, 2)
+    backend.change_as_colleague(first, status="pending", add_tags=("escalated",))
+    backend.add_customer_message(second, "Any news about my order?")
+    backend.settle()
+    again = await sync(backend, store, connector)
+    assert again.ok, again.error
+    assert 2 <= again.conversations < backend.conversation_count()
+    status, tags = store.conn.execute(
+        "SELECT status, tags FROM conversations WHERE id = ?", (first_id,)
+    ).fetchone()
+    assert status == "pending" and "escalated" in json.loads(tags)
+    bodies = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT body FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.external_id = ?",
+            (second,),
+        )
+    ]
+    assert "Any news about my order?" in bodies
+
+
+# ---------------------------------------------------------------- writes
+WRITES = ["reply", "note", "status", "priority", "tags", "assign_agent", "assign_team", "snooze"]
+
+
+@pytest.mark.parametrize("write", WRITES)
+async def test_every_write_reaches_the_backend_once(backend, store, connector, write):
+    needs_writes(backend)
+    await synced(backend, store, connector)
+    ((cid, external_id),) = open_conversations(store)
+    before = backend.oracle(external_id)
+    text = f"{write} from agentdesk {uuid.uuid4().hex[:8]}"
+    if write in ("reply", "note"):
+        store.queue(cid, write, {"text": text})
+    elif write == "status":
+        store.queue(cid, "status", {"status": "solved"})
+    elif write == "priority":
+        wanted = "urgent" if before.priority != "urgent" else "low"
+        store.queue(cid, "priority", {"priority": wanted})
+    elif write == "tags":
+        removable = sorted(before.tags)[:1]
+        store.queue(cid, "tags", {"add": ["agentdesk_vip"], "remove": removable})
+    elif write == "assign_agent":
+        other, email = agents_other_than(store, before.assignee_external_id)[0]
+        store.queue(cid, "assign", {"agent_email": email})
+    elif write == "assign_team":
+        team = store.conn.execute(
+            "SELECT name, external_id FROM teams WHERE external_id IS NOT ? ORDER BY name",
+            (before.team_external_id,),
+        ).fetchone()
+        store.queue(cid, "assign", {"team": team[0]})
+    else:
+        store.queue(cid, "snooze", {"until": "2030-01-01T09:00:00Z"})
+    result = await push(backend, store, connector)
+    assert result.ok and result.sent == 1, result
+    assert [m.state for m in store.mutations()] == ["applied"]
+    after = backend.oracle(external_id)
+    if write in ("reply", "note"):
+        assert after.count(text) == 1
+        (message,) = [m for m in after.messages if m.body.strip() == text]
+        assert message.public is (write == "reply")
+        # The local copy became the server's message: no duplicate after the next pull.
+        await synced(backend, store, connector)
+        copies = store.conn.execute(
+            "SELECT count(*) FROM messages WHERE conversation_id = ? AND body = ?", (cid, text)
+        ).fetchone()[0]
+        assert copies == 1
+    elif write == "status":
+        assert after.status == "solved"
+    elif write == "priority":
+        assert after.priority == wanted
+    elif write == "tags":
+        assert after.tags == (before.tags | {"agentdesk_vip"}) - set(removable)
+    elif write == "assign_agent":
+        assert after.assignee_external_id == other
+    elif write == "assign_team":
+        assert after.team_external_id == team[1]
+    else:
+        caps = type(connector).capabilities
+        if not caps.can_snooze:  # local snooze: nothing sent, the conversation hides locally
+            assert after == before
+        snoozed = store.conn.execute(
+            "SELECT snoozed_until FROM conversations WHERE id = ?", (cid,)
+        ).fetchone()[0]
+        assert snoozed == "2030-01-01T09:00:00Z"
+
+
+async def test_a_colleagues_reassignment_is_a_conflict_not_an_overwrite(backend, store, connector):
+    needs_writes(backend)
+    await synced(backend, store, connector)
+    ((cid, external_id),) = open_conversations(store)
+    current = backend.oracle(external_id).assignee_external_id
+    (theirs, _), (_, mine) = agents_other_than(store, current)[:2]
+    store.queue(cid, "assign", {"agent_email": mine})
+    backend.change_as_colleague(external_id, assignee_external_id=theirs)
+    result = await push(backend, store, connector)
+    assert result.conflicts == 1 and result.sent == 0
+    (mutation,) = store.mutations()
+    assert mutation.state == "conflict" and theirs in (mutation.error or "")
+    assert backend.oracle(external_id).assignee_external_id == theirs
+
+
+async def test_an_ambiguous_send_posts_the_reply_exactly_once(backend, store, connector):
+    needs_writes(backend)
+    await synced(backend, store, connector)
+    ((cid, external_id),) = open_conversations(store)
+    text = f"Exactly once, please {uuid.uuid4().hex[:8]}"
+    store.queue(cid, "reply", {"text": text})
+    backend.faults.plan("lose", writes_only=True)
+    first = await push(backend, store, connector)
+    assert first.sent == 0 and first.retrying == 1
+    assert backend.oracle(external_id).count(text) == 1  # it landed; we did not hear back
+    store.conn.execute("UPDATE outbox SET next_attempt_at = NULL")  # its back-off is over
+    second = await push(backend, store, connector)
+    assert second.sent == 1
+    assert backend.oracle(external_id).count(text) == 1
+    assert store.mutations()[0].state == "applied"
+
+
+# ---------------------------------------------------------------- failures
+async def test_a_429_in_the_vendors_style_is_waited_out(backend, store, connector):
+    waits: list[RateLimitWait] = []
+    backend.faults.plan("429")
+    with report_waits_to(waits.append):
+        me = await connector.whoami()
+    assert me.external_id
+    assert [w.reason for w in waits][:1] == ["429"] and 0 < waits[0].seconds <= 5
+
+
+async def test_a_rejected_token_is_one_sentence_without_the_token(backend, store):
+    wrong = backend.connector(token=backend.wrong_token)
+    try:
+        with pytest.raises(AuthError) as info:
+            await wrong.whoami()
+        result = await sync(backend, store, wrong)
+    finally:
+        await wrong.aclose()
+    message = str(info.value)
+    assert backend.settings.name in message and "\n" not in message
+    assert backend.wrong_token not in message and backend.token not in message
+    assert not result.ok and not result.offline and result.error == message
+
+
+async def test_malformed_json_is_a_typed_error_not_a_traceback(backend, store, connector):
+    import httpx
+
+    garbage = httpx.Response(
+        200, headers={"Content-Type": "application/json"}, content=b"<html>Oops</html>"
+    )
+    backend.faults.plan("respond", response=garbage)
+    with pytest.raises(MalformedResponse):
+        await connector.whoami()
+    backend.faults.plan("respond", response=garbage)
+    result = await sync(backend, store, connector)
+    assert not result.ok and result.error and "Traceback" not in result.error
+    assert backend.vendor.lower() in result.error.lower() or "answered" in result.error
