@@ -137,6 +137,28 @@ def cmd_app(args: argparse.Namespace) -> int:
     return _run_app(profile, runner, labels)
 
 
+DEMO_LABEL = "demo (Zendesk simulator)"
+
+
+def demo_session(profile, *, seed: int, scale: int, activity: float):
+    """Start the demo's simulator and mirror its account; returns (sim handle, settings).
+
+    The caller stops the simulator (it is a context manager). The token stays in memory.
+    """
+    from agentdesk import secrets
+    from agentdesk.config import AccountConfig
+    from agentdesk.sim.server import start_in_thread
+
+    sim = start_in_thread(dialect="zendesk", seed=seed, scale=scale, activity=activity)
+    account = AccountConfig(name="demo", connector="zendesk", url=sim.base_url, user=sim.user)
+    secrets.hold_in_memory(account.name, sim.token)
+    store = _open_store(profile)
+    store.upsert_account(account.name, account.connector, account.url, account.user)
+    store.close()
+    # The whole simulated history, not just the default 90 days.
+    return sim, replace(_settings(account), cache_days=3650)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
@@ -147,25 +169,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         os.environ["AGENTDESK_HOME"] = throwaway
     try:
         profile = _profile()
-        from agentdesk import secrets
-        from agentdesk.config import AccountConfig
-        from agentdesk.sim.server import start_in_thread
         from agentdesk.sync import BackgroundSync
 
-        with start_in_thread(
-            dialect="zendesk", seed=args.seed, scale=args.scale, activity=args.activity
-        ) as sim:
-            account = AccountConfig(
-                name="demo", connector="zendesk", url=sim.base_url, user=sim.user
-            )
-            secrets.hold_in_memory(account.name, sim.token)  # the demo token never leaves memory
-            store = _open_store(profile)
-            store.upsert_account(account.name, account.connector, account.url, account.user)
-            store.close()
-            # The whole simulated history, not just the default 90 days.
-            settings = replace(_settings(account), cache_days=3650)
+        sim, settings = demo_session(
+            profile, seed=args.seed, scale=args.scale, activity=args.activity
+        )
+        with sim:
             runner = BackgroundSync(profile.store_file, [(settings, sim.token)], interval=5)
-            return _run_app(profile, runner, "demo (Zendesk simulator)")
+            return _run_app(profile, runner, DEMO_LABEL)
     finally:
         if throwaway:
             shutil.rmtree(throwaway, ignore_errors=True)
