@@ -50,9 +50,8 @@ def search(store_path: Path, rounds: int) -> dict[str, object]:
             raw.execute(
                 """SELECT c.id, c.subject, c.status, cu.name FROM conversations c
                    LEFT JOIN customers cu ON cu.id = c.customer_id
-                   WHERE c.id IN (SELECT conversation_id FROM messages WHERE id IN (
-                       SELECT rowid FROM search_bodies WHERE search_bodies MATCH ?
-                       ORDER BY rowid DESC LIMIT 200))
+                   WHERE c.id IN (SELECT rowid >> 32 FROM search_threads
+                       WHERE search_threads MATCH ? ORDER BY rowid DESC LIMIT 2000)
                    ORDER BY c.updated_at DESC LIMIT 50""",
                 (_raw_terms(query),),
             ).fetchall()

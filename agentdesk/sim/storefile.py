@@ -163,6 +163,26 @@ def world_pages(
         )
 
 
+REGULARS = 3  # customers given REGULAR_CONVERSATIONS conversations each
+REGULAR_CONVERSATIONS = 200
+
+
+def _make_regulars(world: World) -> None:
+    """Give REGULARS customers REGULAR_CONVERSATIONS conversations each, spread over time and
+    (dealt round-robin) over the accounts: the issue's "customer with 200 conversations" whose
+    history panel must still open instantly. The generator alone tops out near 60 at 10k."""
+    ids = world.ticket_ids
+    stride = len(ids) // REGULAR_CONVERSATIONS
+    if stride <= REGULARS:
+        return  # too small a world to hold them apart
+    regulars = list(dict.fromkeys(world.tickets[i].requester_id for i in ids))[:REGULARS]
+    for n, requester in enumerate(regulars):
+        for k in range(REGULAR_CONVERSATIONS):
+            ticket = world.tickets[ids[n + k * stride]]
+            # Comments are generated from the ticket, so the customer's own messages follow.
+            ticket.requester_id = ticket.submitter_id = requester
+
+
 def build_store(
     path: Path | str,
     *,
@@ -181,6 +201,7 @@ def build_store(
     if path.exists():
         raise FileExistsError(f"{path} exists; build into a fresh file")
     world = generate_world(seed, conversations, "zendesk", now)
+    _make_regulars(world)
     store = Store.open(path)
     try:
         shares: dict[str, list[Ticket]] = {name: [] for name in accounts}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from agentdesk.store.textindex import index_text
+
 # Each entry migrates from version N to N+1. Append only; never edit a released step.
 MIGRATIONS: list[str] = [
     # 0 -> 1: the walking skeleton's schema.
@@ -188,6 +190,20 @@ MIGRATIONS: list[str] = [
     CREATE VIRTUAL TABLE search_subjects USING fts5(subject, content='', tokenize='unicode61');
     CREATE VIRTUAL TABLE search_bodies USING fts5(body, content='', tokenize='unicode61');
     """,
+    # 1 -> 2: search by conversation without a join through messages. One row per subject
+    # (rowid = conversation id << 32) and per message (rowid = conversation id << 32 | message
+    # id), so `rowid >> 32` is the conversation and a common word over 1M messages costs one
+    # FTS5 doclist walk, not a messages lookup per match. Written beside search_bodies /
+    # search_subjects by Store (not the outbox's optimistic `local:` messages: search.py finds
+    # those through search_bodies); agentdesk_index_text is registered by migrate().
+    """
+    CREATE VIRTUAL TABLE search_threads USING fts5(text, content='', tokenize='unicode61');
+    INSERT INTO search_threads (rowid, text)
+        SELECT id << 32, agentdesk_index_text(subject) FROM conversations;
+    INSERT INTO search_threads (rowid, text)
+        SELECT (conversation_id << 32) | id, agentdesk_index_text(body) FROM messages
+        WHERE external_id NOT LIKE 'local:%';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -219,6 +235,8 @@ def check_compatible(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to SCHEMA_VERSION; returns the version found before migrating."""
     found = check_compatible(conn)
+    # Backfills index text exactly as ingest does (CJK bigrams): Python, not SQL.
+    conn.create_function("agentdesk_index_text", 1, index_text, deterministic=True)
     for version in range(found, SCHEMA_VERSION):
         # executescript commits first; the migration and its version bump commit together.
         conn.executescript(

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from agentdesk.model import OPEN_STATUSES
 from agentdesk.query import Filter, Query
-from agentdesk.store.textindex import query_terms
+from agentdesk.store.outbox import LOCAL_MESSAGE_PREFIX
+from agentdesk.store.textindex import THREAD_SHIFT, query_terms
 from agentdesk.timeutil import to_iso, utcnow
 
 BEST_MATCH_WINDOW = 2000
+_LOCAL_END = LOCAL_MESSAGE_PREFIX[:-1] + chr(ord(LOCAL_MESSAGE_PREFIX[-1]) + 1)
 SCORED_MESSAGES = 5000
 _OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
 _NOT_SNOOZED = "(c.snoozed_until IS NULL OR c.snoozed_until <= :now)"
@@ -116,10 +118,17 @@ class _Compiler:
         if not expression:
             return None
         bound = self.bind(expression)
+        # search_threads holds subjects and synced messages keyed by conversation (rowid >> 32):
+        # one doclist walk, no lookup per matching message. The outbox's optimistic replies
+        # (a handful, `local:` ids) are only in search_bodies: probe those few by rowid.
+        accounts = "(SELECT name FROM accounts)"
         return (
-            f"(c.id IN (SELECT rowid FROM search_subjects WHERE search_subjects MATCH {bound}) "
-            "OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.id IN "
-            f"(SELECT rowid FROM search_bodies WHERE search_bodies MATCH {bound})))"
+            f"c.id IN (SELECT rowid >> {THREAD_SHIFT} FROM search_threads "
+            f"WHERE search_threads MATCH {bound} "
+            "UNION ALL SELECT m.conversation_id FROM messages m "
+            f"WHERE m.account IN {accounts} AND m.external_id >= '{LOCAL_MESSAGE_PREFIX}' "
+            f"AND m.external_id < '{_LOCAL_END}' AND EXISTS (SELECT 1 FROM search_bodies "
+            f"WHERE search_bodies MATCH {bound} AND search_bodies.rowid = m.id))"
         )
 
 
@@ -181,17 +190,8 @@ def _best_match(conn: sqlite3.Connection, compiled: CompiledQuery) -> list[int]:
     # messages takes seconds, this takes milliseconds. Older matches rank by recency.
     scores: dict[int, float] = {}
     for conversation_id, score in conn.execute(
-        """SELECT m.conversation_id, s.score FROM (
-               SELECT rowid, bm25(search_bodies) AS score FROM search_bodies
-               WHERE search_bodies MATCH ? ORDER BY rowid DESC LIMIT ?) s
-           JOIN messages m ON m.id = s.rowid""",
-        (compiled.text_match, SCORED_MESSAGES),
-    ):
-        if conversation_id in in_window:
-            scores[conversation_id] = min(score, scores.get(conversation_id, 0.0))
-    for conversation_id, score in conn.execute(
-        """SELECT rowid, bm25(search_subjects) * 2 FROM search_subjects
-           WHERE search_subjects MATCH ? ORDER BY rowid DESC LIMIT ?""",
+        f"""SELECT rowid >> {THREAD_SHIFT}, bm25(search_threads) FROM search_threads
+            WHERE search_threads MATCH ? ORDER BY rowid DESC LIMIT ?""",
         (compiled.text_match, SCORED_MESSAGES),
     ):
         if conversation_id in in_window:

@@ -29,9 +29,17 @@ def _bigrams(run: str) -> str:
 
 def index_text(text: str) -> str:
     """The form of `text` stored in the FTS index."""
-    if not _HAS_CJK.search(text):
+    if text.isascii() or not _HAS_CJK.search(text):  # isascii: a C scan, most text is
         return text
     return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
+
+
+THREAD_SHIFT = 32  # message ids stay below 2**32 in a cache of any plausible size
+
+
+def thread_rowid(conversation_id: int, message_id: int = 0) -> int:
+    """The search_threads rowid of a conversation's subject (message_id 0) or of a message."""
+    return (conversation_id << THREAD_SHIFT) | message_id
 
 
 def query_terms(word: str) -> str:
