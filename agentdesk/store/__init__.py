@@ -1,13 +1,23 @@
 """The local SQLite cache (WAL): schema, sync writes, the screen's reads."""
 
+from agentdesk.store.customers import Customers, MergeError
 from agentdesk.store.db import PageStats, StoreError
 from agentdesk.store.db import Store as _WriteStore
+from agentdesk.store.drafts import Drafts
 from agentdesk.store.outbox import Mutation, MutationError, UnknownConversation
 from agentdesk.store.queries import Reads
 
 
-class Store(_WriteStore, Reads):
+class Store(_WriteStore, Reads, Drafts, Customers):
     """One connection to a profile's cache: sync writes and the screen's reads."""
 
 
-__all__ = ["Mutation", "MutationError", "PageStats", "Store", "StoreError", "UnknownConversation"]
+__all__ = [
+    "MergeError",
+    "Mutation",
+    "MutationError",
+    "PageStats",
+    "Store",
+    "StoreError",
+    "UnknownConversation",
+]

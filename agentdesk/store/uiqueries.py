@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from agentdesk.model import OPEN_STATUSES
+from agentdesk.timeutil import from_iso, to_iso
 
 if TYPE_CHECKING:
     from agentdesk.store import Store
+
+_OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
+_ME = (
+    "(SELECT ag.id FROM agents ag JOIN accounts ac ON ac.name = ag.account "
+    "AND ag.external_id = ac.user_external_id)"
+)
 
 
 def thread_stamp(store: Store, conversation_id: int) -> tuple[int, int, str]:
@@ -19,3 +30,147 @@ def thread_stamp(store: Store, conversation_id: int) -> tuple[int, int, str]:
         (conversation_id,),
     ).fetchone()
     return (row[0], row[1], row[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Assignee:
+    kind: str
+    """"agent" or "team"."""
+    name: str
+    email: str
+    """The agent's email (what `queue(..., "assign", {"agent_email": ...})` takes); "" for teams."""
+    is_me: bool = False
+
+
+def assignees(store: Store, account: str) -> list[Assignee]:
+    """The account's agents (me first) and teams, for the assign picker."""
+    me = store.conn.execute(
+        "SELECT user_external_id FROM accounts WHERE name = ?", (account,)
+    ).fetchone()
+    my_id = me[0] if me else None
+    agents = [
+        Assignee("agent", r[0], r[1], is_me=r[2] == my_id and my_id is not None)
+        for r in store.conn.execute(
+            "SELECT name, email, external_id FROM agents WHERE account = ? AND email != '' "
+            "ORDER BY lower(name)",
+            (account,),
+        )
+    ]
+    agents.sort(key=lambda a: not a.is_me)
+    teams = [
+        Assignee("team", r[0], "")
+        for r in store.conn.execute(
+            "SELECT name FROM teams WHERE account = ? ORDER BY lower(name)", (account,)
+        )
+    ]
+    return agents + teams
+
+
+def known_tags(store: Store, limit: int = 300) -> list[str]:
+    """The most used tags (bounded: the picker is for the common ones, typing adds any)."""
+    return [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT tag FROM conversation_tags GROUP BY tag ORDER BY count(*) DESC, tag LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaDue:
+    first_response_due: datetime | None
+    next_response_due: datetime | None
+    waiting_since: datetime | None
+    snoozed_until: datetime | None
+
+
+def sla_due(store: Store, conversation_id: int) -> SlaDue:
+    row = store.conn.execute(
+        "SELECT first_response_due, next_response_due, waiting_since, snoozed_until "
+        "FROM conversations WHERE id = ?",
+        (conversation_id,),
+    ).fetchone()
+    if row is None:
+        return SlaDue(None, None, None, None)
+    return SlaDue(*(from_iso(v) if v else None for v in row))
+
+
+def account_of(store: Store, conversation_id: int) -> str | None:
+    row = store.conn.execute(
+        "SELECT account FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSnapshot:
+    """What notifications compare between two moments."""
+
+    mine: frozenset[int]
+    """Open conversations assigned to me."""
+    last_customer_message: dict[int, int]
+    """For my conversations: the newest customer message id."""
+    at_risk: frozenset[int]
+    """Open conversations (mine or unassigned) whose SLA falls due within the warning window."""
+    subjects: dict[int, str]
+
+
+def watch_snapshot(store: Store, now: datetime, warn: timedelta) -> WatchSnapshot:
+    conn = store.conn
+    mine_rows = conn.execute(
+        f"""SELECT c.id, c.subject, (SELECT max(m.id) FROM messages m
+                WHERE m.conversation_id = c.id AND m.author_kind = 'customer')
+            FROM conversations c WHERE c.assignee_id IN {_ME}
+            AND c.status IN {_OPEN} AND c.deleted_at IS NULL"""
+    ).fetchall()
+    risk_rows = conn.execute(
+        f"""SELECT c.id, c.subject FROM conversations c
+            WHERE c.status IN {_OPEN} AND c.status != 'on_hold' AND c.deleted_at IS NULL
+            AND (c.assignee_id IS NULL OR c.assignee_id IN {_ME})
+            AND coalesce(c.first_response_due, c.next_response_due) BETWEEN ? AND ?
+            AND (c.snoozed_until IS NULL OR c.snoozed_until <= ?)""",
+        (to_iso(now), to_iso(now + warn), to_iso(now)),
+    ).fetchall()
+    subjects = {r[0]: r[1] for r in mine_rows} | {r[0]: r[1] for r in risk_rows}
+    return WatchSnapshot(
+        mine=frozenset(r[0] for r in mine_rows),
+        last_customer_message={r[0]: r[2] or 0 for r in mine_rows},
+        at_risk=frozenset(r[0] for r in risk_rows),
+        subjects=subjects,
+    )
+
+
+def customer_by_name(store: Store, text: str, limit: int = 50) -> list[tuple[int, str, str]]:
+    """(customer id, name, an email or phone) for "Go to customer..." (unmerged customers)."""
+    like = f"%{text.lower()}%"
+    return [
+        (r[0], r[1], r[2] or r[3] or "")
+        for r in store.conn.execute(
+            """SELECT id, name, email, phone FROM customers WHERE merged_into IS NULL
+               AND (lower(name) LIKE ? OR email LIKE ? OR phone LIKE ?)
+               ORDER BY name LIMIT ?""",
+            (like, like, like, limit),
+        )
+    ]
+
+
+def latest_conversation_of(store: Store, customer_id: int) -> int | None:
+    row = store.conn.execute(
+        """WITH RECURSIVE family(id) AS (
+               SELECT ? UNION SELECT c.id FROM customers c JOIN family f ON c.merged_into = f.id)
+           SELECT id FROM conversations WHERE customer_id IN (SELECT id FROM family)
+           AND deleted_at IS NULL ORDER BY updated_at DESC LIMIT 1""",
+        (customer_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def my_name(store: Store, account: str) -> str:
+    """The signed-in agent's display name on `account` ("" when not synced yet)."""
+    row = store.conn.execute(
+        """SELECT ag.name FROM agents ag JOIN accounts ac ON ac.name = ag.account
+           AND ag.external_id = ac.user_external_id WHERE ac.name = ?""",
+        (account,),
+    ).fetchone()
+    return row[0] if row else ""

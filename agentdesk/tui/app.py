@@ -7,7 +7,13 @@ from the store.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
@@ -24,12 +30,20 @@ from agentdesk.sanitize import clean
 from agentdesk.store import Store
 from agentdesk.syncapi import SyncEvent, SyncRunner
 from agentdesk.timeutil import utcnow
-from agentdesk.tui.commands import ViewCommands
+from agentdesk.tui.commands import (
+    ConversationCommands,
+    CustomerCommands,
+    ThemeCommands,
+    ViewCommands,
+)
 from agentdesk.tui.screens.first_run import DEMO_RESULT, FirstRunScreen
 from agentdesk.tui.screens.help import HelpScreen
 from agentdesk.tui.screens.inbox import InboxScreen
+from agentdesk.tui.themes import BUILTIN_THEMES, DARK, load_user_themes, theme_css_paths
 
 __all__ = ["DEMO_RESULT", "AgentDeskApp"]
+
+log = logging.getLogger(__name__)
 
 
 class SyncNotice(Message):
@@ -48,7 +62,12 @@ class AgentDeskApp(App[str], inherit_bindings=False):
 
     TITLE = "agentdesk"
     CSS_PATH = "app.tcss"
-    COMMANDS: ClassVar = App.COMMANDS | {ViewCommands}
+    COMMANDS: ClassVar = App.COMMANDS | {
+        ConversationCommands,
+        ViewCommands,
+        CustomerCommands,
+        ThemeCommands,
+    }
     # ctrl+q is terminal flow control (XON/XOFF) and must not quit: App's default bindings are
     # not inherited, and every binding here has an id for the user's keymap.
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -63,7 +82,10 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             key_display="^p",
             id="app.command_palette",
         ),
+        Binding("colon", "command_palette", "Command palette", show=False, key_display=":",
+                id="app.command_palette_colon"),
     ]
+    DOWNLOAD_CHUNK = 64 * 1024
 
     def __init__(
         self,
@@ -73,9 +95,39 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         account_labels: str = "",
         clock: Callable[[], datetime] = utcnow,
         tz: tzinfo | None = None,
+        keymap: dict[str, str] | None = None,
+        theme: str | None = None,
+        config_dir: Path | None = None,
+        bell: bool = False,
+        downloads_dir: Path | None = None,
+        opener: Callable[[Path], None] | None = None,
     ) -> None:
-        """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local)."""
+        """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local).
+
+        `keymap` maps binding ids to keys (config `[keymap]`); `theme` is a theme name
+        (config `ui.theme`); `config_dir` holds canned responses, user views and user themes;
+        `bell` rings the terminal bell with notifications; `downloads_dir` and `opener` are
+        where attachments go and how they are opened (default: the user's downloads dir and
+        the system opener).
+        """
         super().__init__()
+        self.config_dir = Path(config_dir) if config_dir is not None else None
+        self.bell_enabled = bell
+        self.downloads_dir = downloads_dir
+        self._opener = opener
+        # Theme rules (themes/*.tcss, user .tcss) are read with app.tcss.
+        self.css_path = [*self.css_path, *theme_css_paths(self.config_dir)]
+        for builtin in BUILTIN_THEMES:
+            self.register_theme(builtin)
+        user_themes, self.theme_problems = load_user_themes(self.config_dir)
+        for user_theme in user_themes:
+            self.register_theme(user_theme)
+        self.user_theme_names = {t.name for t in user_themes}
+        self.theme = theme if theme in self.available_themes else DARK
+        if theme and theme not in self.available_themes:
+            self.theme_problems.append(f"unknown theme {theme!r}; using {DARK}")
+        if keymap:
+            self.set_keymap(keymap)
         self.store_path = Path(store_path)
         self.sync = sync
         self.account_labels = account_labels
@@ -96,8 +148,17 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         return InboxScreen()
 
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._theme_changed(self.current_theme)
+        for problem in self.theme_problems:
+            self.notify_safe(problem, error=True)
         if self.sync is not None:
             self.run_sync()
+
+    def _theme_changed(self, theme: object) -> None:
+        # themes/*.tcss scope their rules with the class -theme-NAME.
+        for name in list(self.available_themes):
+            self.set_class(name == self.theme, f"-theme-{name}")
 
     @property
     def inbox(self) -> InboxScreen | None:
@@ -168,10 +229,75 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         """A toast with untrusted text in it (never parsed as markup, controls made visible)."""
         self.notify(clean(message), markup=False, severity="error" if error else "information")
 
+    # ---------------------------------------------------------------- files
+    def download_file(self, url: str, name: str) -> Path:
+        """Fetch an attachment into the downloads dir (call from a worker thread)."""
+        if not url.lower().startswith(("https://", "http://")):
+            raise ValueError("only http(s) attachments can be downloaded")
+        directory = self.downloads_dir
+        if directory is None:
+            import platformdirs
+
+            directory = Path(platformdirs.user_downloads_dir())
+        directory.mkdir(parents=True, exist_ok=True)
+        target = _free_path(directory, _safe_filename(name))
+        request = urllib.request.Request(url, headers={"User-Agent": "agentdesk"})
+        with urllib.request.urlopen(request, timeout=60) as response, open(target, "xb") as out:
+            while chunk := response.read(self.DOWNLOAD_CHUNK):
+                out.write(chunk)
+        return target
+
+    def open_file(self, path: Path) -> None:
+        """Open with the system's opener (xdg-open, open, the Windows shell)."""
+        if self._opener is not None:
+            self._opener(path)
+            return
+        try:
+            if sys.platform == "win32":
+                os.startfile(path)  # type: ignore[attr-defined]
+            elif sys.platform == "darwin":
+                subprocess.Popen(["open", str(path)])
+            else:
+                subprocess.Popen(
+                    ["xdg-open", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+        except OSError as exc:
+            self.notify_safe(f"Saved, but could not open it: {exc}", error=True)
+
     async def action_quit(self) -> None:
+        self._flush_drafts()
         self._stop.set()
         self.exit()
 
+    def _flush_drafts(self) -> None:
+        inbox = self.inbox
+        if inbox is not None and inbox.is_mounted:
+            inbox.flush_draft_now()
+
     def on_unmount(self) -> None:
+        try:
+            self._flush_drafts()
+        except Exception:
+            log.exception("could not save the draft at exit")
         self._stop.set()
         self._close_stores()
+
+
+_UNSAFE_NAME = re.compile(r"[^\w.\- ()\[\]+,@]+", re.UNICODE)
+
+
+def _safe_filename(name: str) -> str:
+    """A server-given file name made harmless: no directories, controls or leading dots."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE_NAME.sub("_", clean(base)).strip(" .")
+    return base[:120] or "attachment"
+
+
+def _free_path(directory: Path, name: str) -> Path:
+    candidate = directory / name
+    stem, suffix = candidate.stem, candidate.suffix
+    number = 1
+    while candidate.exists():
+        candidate = directory / f"{stem} ({number}){suffix}"
+        number += 1
+    return candidate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from dataclasses import replace
 
@@ -38,7 +39,7 @@ async def test_first_screen_shows_views_with_counts_and_rows_newest_first(fixtur
         assert views[1].split() == ["Unassigned", "5"]
         assert views[2].split() == ["▸", "All", "open", "6"]  # the view shown
         rows = lines(inbox.query_one("#conversations", WindowedList))
-        assert rows[0].startswith("SOCL Tom Baker") and "@acme your app is slow" in rows[0]
+        assert rows[0].startswith("  SOCL Tom Baker") and "@acme your app is slow" in rows[0]
         assert "URG!" in rows[3] and "⚠ -1h" in rows[3]  # the VPN call is overdue
         assert "佐藤 花子" in rows[5] and "注文が届きません" in rows[5]
         # Wide characters line up: every row fills exactly the same number of cells.
@@ -61,7 +62,7 @@ async def test_j_k_move_and_enter_opens_thread_and_customer(fixture_store, make_
         thread = "\n".join(lines(inbox.query_one("#thread", WindowedList)))
         assert "注文番号 4411 がまだ届いていません" in thread
         assert "NOTE (internal)" in thread and "▌ Carrier says delayed." in thread
-        assert "Bot · bot · email · acme" in thread
+        assert "Bot · BOT (automated) · email · acme" in thread
         assert "· 08:06 Priority changed to high" in thread  # an event, with its time
         profile = str(inbox.query_one("#customer-profile").render())
         assert "佐藤 花子" in profile and "hanako@example.jp" in profile
@@ -156,7 +157,14 @@ async def test_help_lists_every_binding_with_its_id(fixture_store, make_app):
         await wait_for_rows(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        shown = screen_text(pilot)
+        # The table is taller than the screen now: read all of it, not just what is visible.
+        from rich.console import Console
+
+        from agentdesk.tui.screens.help import binding_table
+
+        console = Console(width=160, record=True, file=io.StringIO())
+        console.print(binding_table(app))
+        shown = console.export_text()
         ids = [row[3] for row in all_bindings(app)]
         expected = {
             "app.quit",

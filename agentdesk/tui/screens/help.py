@@ -43,14 +43,21 @@ class HelpScreen(ModalScreen[None], inherit_bindings=False):
 
 def _scopes() -> list[tuple[str, type[DOMNode]]]:
     from agentdesk.tui.app import AgentDeskApp
+    from agentdesk.tui.screens.conflict import ConflictScreen
     from agentdesk.tui.screens.first_run import FirstRunScreen
     from agentdesk.tui.screens.inbox import InboxScreen
+    from agentdesk.tui.widgets.composer import Composer
+    from agentdesk.tui.widgets.picker import PickerScreen, PromptScreen
     from agentdesk.tui.widgets.window import WindowedList
 
     return [
         ("everywhere", AgentDeskApp),
         ("inbox", InboxScreen),
         ("lists, thread", WindowedList),
+        ("composer", Composer),
+        ("pickers", PickerScreen),
+        ("prompts", PromptScreen),
+        ("sync problems", ConflictScreen),
         ("help", HelpScreen),
         ("first run", FirstRunScreen),
     ]
@@ -83,7 +90,8 @@ def _keys_of(node_class: type[DOMNode], binding_id: str) -> str:
 
 
 def _display(key: str) -> str:
-    return {"question_mark": "?", "shift+tab": "shift+Tab", "tab": "Tab"}.get(key, key)
+    return {"question_mark": "?", "shift+tab": "shift+Tab", "tab": "Tab", "slash": "/",
+            "colon": ":"}.get(key, key)
 
 
 def binding_table(app: App[object]) -> Table:

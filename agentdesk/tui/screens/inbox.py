@@ -1,32 +1,57 @@
-"""The agent's inbox: views, conversation list, thread, and the customer with their history.
+"""The agent's inbox: views, conversation list, thread with composer, and the customer.
 
-Slow queries (a view's ids, the view counts) run in thread workers on their own connections
-and post messages; only message handlers touch widgets. Refreshes after sync or another
-process's writes are throttled and keep the cursor on the same conversation.
+Slow queries (a view's ids, the view counts, notification checks) run in thread workers on
+their own connections and post messages; only message handlers touch widgets. Refreshes after
+sync or another process's writes are throttled and keep the cursor on the same conversation.
+Every user action becomes a mutation through `store.queue(...)`; never a connector call.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import tempfile
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from agentdesk import canned, sla
+from agentdesk.model import PRIORITIES, STATUSES
+from agentdesk.query import QueryError, parse
 from agentdesk.sanitize import clean, safe_content, safe_text
+from agentdesk.store import MergeError, Mutation, MutationError
 from agentdesk.store.queries import ViewDef
-from agentdesk.store.uiqueries import thread_stamp
-from agentdesk.tui.format import CHANNEL_BADGES, local_time, thousands
+from agentdesk.store.uiqueries import (
+    WatchSnapshot,
+    account_of,
+    assignees,
+    known_tags,
+    my_name,
+    sla_due,
+    thread_stamp,
+    watch_snapshot,
+)
+from agentdesk.timeutil import from_iso, to_iso
+from agentdesk.tui import userviews, when
+from agentdesk.tui.format import CHANNEL_BADGES, local_time, short_duration, thousands
+from agentdesk.tui.widgets.composer import Composer
+from agentdesk.tui.widgets.picker import PickerScreen, PickItem, PromptScreen
 from agentdesk.tui.widgets.sources import (
+    SYNC_WORDS,
     ConversationSource,
     HistorySource,
     ThreadSource,
@@ -44,6 +69,15 @@ POLL_INTERVAL = 1.0
 """How often to look for commits by other processes (PRAGMA data_version)."""
 CLOCK_INTERVAL = 30.0
 """Countdowns and waiting times are re-rendered this often."""
+SLA_WARNING = timedelta(minutes=15)
+"""Notify when a conversation's SLA falls due within this window."""
+SORTS: tuple[tuple[str | None, str], ...] = (
+    (None, "view order"),
+    ("sla", "SLA due"),
+    ("waiting", "waiting time"),
+    ("priority", "priority"),
+    ("updated", "last update"),
+)
 
 
 class IdsLoaded(Message):
@@ -60,22 +94,64 @@ class CountsLoaded(Message):
         self.counts = counts
 
 
+class WatchLoaded(Message):
+    def __init__(self, snapshot: WatchSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class DownloadDone(Message):
+    def __init__(self, path: Path | None, error: str = "") -> None:
+        super().__init__()
+        self.path = path
+        self.error = error
+
+
 class InboxScreen(Screen[None], inherit_bindings=False):
     """Three panes over the local cache; everything by keyboard."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "app.focus_next", "Next pane", id="pane.next"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="pane.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="pane.previous"),
         Binding("ctrl+c", "screen.copy_text", "Copy selected text", show=False, id="screen.copy"),
+        Binding("r", "compose('reply')", "Reply", id="conversation.reply"),
+        Binding("n", "compose('note')", "Note", id="conversation.note"),
+        Binding("c", "canned", "Canned reply", show=False, id="conversation.canned"),
+        Binding("e", "resolve_next", "Resolve+next", id="conversation.resolve_next"),
+        Binding("a", "assign", "Assign", id="conversation.assign"),
+        Binding("t", "tags", "Tag", id="conversation.tags"),
+        Binding("p", "priority", "Priority", show=False, id="conversation.priority"),
+        Binding("s", "status", "Status", show=False, id="conversation.status"),
+        Binding("z", "snooze", "Snooze", id="conversation.snooze"),
+        Binding("u", "undo", "Undo", show=False, id="conversation.undo"),
+        Binding("x", "mark", "Mark", show=False, id="conversation.mark"),
+        Binding("o", "open_url", "Open in web", show=False, id="conversation.open_url"),
+        Binding("y", "copy_url", "Copy URL", show=False, id="conversation.copy_url"),
+        Binding("f", "attachments", "Attachments", show=False, id="conversation.attachments"),
+        Binding("C", "conflicts", "Sync problems", show=False, id="conversation.conflicts"),
+        Binding("M", "merge", "Merge customer", show=False, id="customer.merge"),
+        Binding("U", "unmerge", "Unmerge customer", show=False, id="customer.unmerge"),
+        Binding("slash", "search", "Search", key_display="/", id="inbox.search"),
+        Binding("v", "pick_view", "Views", id="inbox.views"),
+        Binding("S", "cycle_sort", "Sort", show=False, id="inbox.sort"),
+        Binding("escape", "cancel", "Cancel", show=False, id="inbox.cancel"),
     ]
 
     def __init__(self) -> None:
         super().__init__(id="inbox")
         self.view_id = DEFAULT_VIEW
+        self.sort: str | None = None
         self.open_conversation_id: int | None = None
         self.open_customer_id: int | None = None
         self._open_signature: object = None
         self.counts: dict[str, int] = {}
+        self.search_query: str | None = None
+        self.marked: set[int] = set()
+        self.undo_stack: list[tuple[str, list[str]]] = []
+        """(what was done, mutation ids) for `u`: the newest last."""
+        self._self_assigned: set[int] = set()
+        self._watch: WatchSnapshot | None = None
+        self._watch_inflight = False
         self._generation = 0
         self._ids_inflight = False
         self._counts_inflight = False
@@ -95,8 +171,15 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         with Horizontal(id="panes"):
             yield WindowedList(id="views")
             with Vertical(id="centre"):
+                with Vertical(id="search-bar"):
+                    yield Input(
+                        placeholder='search: status:open tag:vip priority:high "refund" (Enter)',
+                        id="search-input",
+                    )
+                    yield Static(id="search-error")
                 yield WindowedList(id="conversations")
                 yield WindowedList(id="thread", show_cursor=False)
+                yield Composer(id="composer")
             with Vertical(id="customer-pane"):
                 yield Static(id="customer-profile")
                 yield WindowedList(id="history")
@@ -112,66 +195,118 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.query_one("#customer-profile", Static).update(
             Text("Open a conversation (Enter) to see its customer.", style="italic")
         )
+        self.query_one("#search-bar").display = False
+        self.query_one("#composer", Composer).display = False
+        self.user_views = userviews.load_user_views(self.desk.config_dir)
         views = self.query_one("#views", WindowedList)
-        views.set_source(ViewsSource(store.views(), current=self.view_id), keep_key=self.view_id)
+        views.set_source(ViewsSource(self.all_views(), current=self.view_id), keep_key=self.view_id)
         self._set_list_title(None)
         self._render_topbar()
         self.refresh_status()
         self.query_one("#conversations", WindowedList).focus()
         self._data_version = store.data_version()
         self._ids_inflight = self._counts_inflight = True
-        self.load_ids(self.view_id, self._generation)
-        self.load_counts()
+        self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
+        self.load_counts(self.all_views())
+        self._watch_inflight = True
+        self.load_watch()
         self.set_interval(REFRESH_INTERVAL, self._refresh_if_dirty)
         self.set_interval(POLL_INTERVAL, self._poll_data_version)
         self.set_interval(CLOCK_INTERVAL, self._tick)
 
+    @property
+    def conversations(self) -> WindowedList:
+        return self.query_one("#conversations", WindowedList)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one("#composer", Composer)
+
     # ---------------------------------------------------------------- views
+    def all_views(self) -> list[ViewDef]:
+        views = [*self.desk.store.views(), *self.user_views]
+        if self.search_query is not None:
+            views.append(ViewDef(userviews.SEARCH_VIEW, "Search results", self.search_query))
+        return views
+
     def view_def(self, view_id: str) -> ViewDef:
-        return next(v for v in self.desk.store.views() if v.id == view_id)
+        for view in self.all_views():
+            if view.id == view_id:
+                return view
+        return self.all_views()[0]
+
+    def _reload_views_pane(self) -> None:
+        views = self.query_one("#views", WindowedList)
+        source = ViewsSource(self.all_views(), counts=self.counts, current=self.view_id)
+        views.set_source(source, keep_key=self.view_id)
 
     def show_view(self, view_id: str) -> None:
-        """Switch the conversation list to another view (views pane, palette)."""
+        """Switch the conversation list to another view (views pane, palette, `v`)."""
         if view_id != self.view_id:
             self.view_id = view_id
-            self._generation += 1
-            views = self.query_one("#views", WindowedList)
-            if isinstance(views.source, ViewsSource):
-                views.source.current = view_id
-            views.set_source(views.source, keep_key=view_id)
-            conversations = self.query_one("#conversations", WindowedList)
+            self.marked.clear()
+            self._reload_views_pane()
+            conversations = self.conversations
             conversations.cursor = 0
             conversations.scroll_to(y=0, animate=False, immediate=True)
-            self._set_list_title(None)
-            self._ids_inflight = True
-            self.load_ids(view_id, self._generation)
-        self.query_one("#conversations", WindowedList).focus()
+            self._reload_ids()
+        self.conversations.focus()
+
+    def _reload_ids(self) -> None:
+        self._generation += 1
+        self._set_list_title(None)
+        self._ids_inflight = True
+        self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
+
+    def set_sort(self, sort: str | None) -> None:
+        self.sort = sort
+        self._reload_ids()
 
     def _set_list_title(self, count: int | None) -> None:
-        name = self.view_def(self.view_id).name
+        view = self.view_def(self.view_id)
+        name = f"Search: {view.query}" if view.id == userviews.SEARCH_VIEW else view.name
         shown = thousands(count) if count is not None else "loading…"
-        self.query_one("#conversations", WindowedList).border_title = Content(f"{name} · {shown}")
+        parts = [clean(name), shown]
+        if self.sort is not None:
+            parts.append("sort: " + dict(SORTS)[self.sort])
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked")
+        self.conversations.border_title = Content(" · ".join(parts))
 
     # ---------------------------------------------------------------- workers
     @work(thread=True, exclusive=True, group="ids", exit_on_error=False)
-    def load_ids(self, view_id: str, generation: int) -> None:
+    def load_ids(self, view: ViewDef, sort: str | None, generation: int) -> None:
         with self.desk.background_store("ids") as store:
-            ids = store.view_conversation_ids(view_id)
-        self.post_message(IdsLoaded(view_id, ids, generation))
+            ids = userviews.view_ids(store, view, sort)
+        self.post_message(IdsLoaded(view.id, ids, generation))
 
     @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
-    def load_counts(self) -> None:
+    def load_counts(self, views: list[ViewDef]) -> None:
         with self.desk.background_store("counts") as store:
-            counts = store.view_counts()
+            counts = userviews.view_counts(store, views)
         self.post_message(CountsLoaded(counts))
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def load_watch(self) -> None:
+        with self.desk.background_store("watch") as store:
+            snapshot = watch_snapshot(store, self.desk.clock(), SLA_WARNING)
+        self.post_message(WatchLoaded(snapshot))
+
+    @work(thread=True, exclusive=True, group="drafts", exit_on_error=False)
+    def save_draft(self, conversation_id: int, kind: str, body: str) -> None:
+        with self.desk.background_store("drafts") as store:
+            store.save_draft(conversation_id, kind, body, now=self.desk.clock())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        if event.worker.group == "ids":
+        group = event.worker.group
+        if group == "ids":
             self._ids_inflight = False
-        elif event.worker.group == "counts":
+        elif group == "counts":
             self._counts_inflight = False
+        elif group == "watch":
+            self._watch_inflight = False
         if event.state == WorkerState.ERROR:
             # The next data change (sync page, poll) retries; no retry loop spamming toasts.
             self.desk.notify_safe(f"Could not read the cache: {event.worker.error}", error=True)
@@ -181,9 +316,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._ids_inflight = False
         if message.view_id != self.view_id or message.generation != self._generation:
             return
-        conversations = self.query_one("#conversations", WindowedList)
+        conversations = self.conversations
         keep = conversations.current_key
         source = ConversationSource(self.desk.store, message.ids, self.desk.clock, self.desk.tz)
+        source.marked = self.marked
         conversations.set_source(source, keep_key=keep)
         self._set_list_title(len(message.ids))
         if message.ids and self.first_rows_at is None:
@@ -205,22 +341,25 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     # ---------------------------------------------------------------- refresh
     def mark_dirty(self) -> None:
-        """Data changed (a sync page, another process): refresh soon, at a bounded rate."""
+        """Data changed (a sync page, another process, an action): refresh soon, bounded."""
         self._dirty = True
 
     def _refresh_if_dirty(self) -> None:
         if not self._dirty or self._ids_inflight:
             return
         self._dirty = False
-        conversations = self.query_one("#conversations", WindowedList)
+        conversations = self.conversations
         if isinstance(conversations.source, ConversationSource):
             conversations.source.forget_rows()
         conversations.invalidate()
         self._ids_inflight = True
-        self.load_ids(self.view_id, self._generation)
+        self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
         if not self._counts_inflight:
             self._counts_inflight = True
-            self.load_counts()
+            self.load_counts(self.all_views())
+        if not self._watch_inflight:
+            self._watch_inflight = True
+            self.load_watch()
         if self.open_conversation_id is not None:
             self.open_conversation(self.open_conversation_id, keep_scroll=True)
         self.refresh_status()
@@ -235,6 +374,41 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         for widget in self.query(WindowedList):
             widget.invalidate()
         self.refresh_status()
+        if self.open_conversation_id is not None:
+            self._render_thread_title(self.open_conversation_id)
+        if not self._watch_inflight:
+            self._watch_inflight = True
+            self.load_watch()
+
+    # ---------------------------------------------------------------- notifications
+    @on(WatchLoaded)
+    def _watch_loaded(self, message: WatchLoaded) -> None:
+        """Toast what changed since the last look: new assignment, customer reply, SLA risk."""
+        self._watch_inflight = False
+        before, after = self._watch, message.snapshot
+        self._watch = after
+        if before is None:
+            return  # the first look is the baseline: no toasts for what was already there
+        notices: list[str] = []
+        for cid in sorted(after.mine - before.mine):
+            if cid in self._self_assigned:
+                continue
+            notices.append(f"Assigned to you: {after.subjects.get(cid, '')}")
+        for cid, message_id in after.last_customer_message.items():
+            previous = before.last_customer_message.get(cid)
+            if previous is not None and message_id > previous:
+                notices.append(f"Customer replied: {after.subjects.get(cid, '')}")
+        for cid in sorted(after.at_risk - before.at_risk):
+            notices.append(f"SLA about to breach: {after.subjects.get(cid, '')}")
+        self._self_assigned &= after.mine
+        if not notices:
+            return
+        for text in notices[:3]:
+            self.desk.notify_safe(text)
+        if len(notices) > 3:
+            self.desk.notify_safe(f"and {len(notices) - 3} more updates")
+        if self.desk.bell_enabled:
+            self.app.bell()
 
     # ---------------------------------------------------------------- opening
     @on(WindowedList.Chosen, "#views")
@@ -263,9 +437,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             thread.set_source(ThreadSource([], self.app.console, self.desk.clock, self.desk.tz))
             thread.border_title = Content("Thread")
             return
-        signature = (detail, thread_stamp(store, conversation_id))
+        sync_state = store.conversation_sync_state([conversation_id]).get(conversation_id)
+        signature = (detail, thread_stamp(store, conversation_id), sync_state)
         if keep_scroll and signature == self._open_signature:
             return  # a refresh, and this conversation did not change: keep the wrapped lines
+        if self.open_conversation_id != conversation_id:
+            self._close_composer_for_switch()
         self._open_signature = signature
         self.open_conversation_id = conversation_id
         scroll_y = thread.scroll_offset.y
@@ -279,15 +456,46 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             # Latest messages are what the agent answers: start at the bottom.
             thread.scroll_to(y=thread.max_scroll_y, animate=False, immediate=True)
             self.call_after_refresh(thread.action_last)
-        badge = CHANNEL_BADGES.get(detail.channel, detail.channel)
-        thread.border_title = safe_content(
-            f"{detail.subject or '(no subject)'} · {badge.lower()} · {detail.account} "
-            f"#{detail.external_id} · {detail.status} · {detail.priority}"
-        )
+        self._render_thread_title(conversation_id, detail=detail, sync_state=sync_state)
         if detail.customer_id is not None:
-            self.show_customer(detail.customer_id, keep_position=from_history or keep_scroll)
+            customer_id = store.canonical_customer(detail.customer_id)
+            self.show_customer(customer_id, keep_position=from_history or keep_scroll)
         else:
             self.show_customer(None)
+
+    def _render_thread_title(self, conversation_id: int, *, detail=None, sync_state=None) -> None:
+        store = self.desk.store
+        detail = detail or store.conversation(conversation_id)
+        if detail is None:
+            return
+        if sync_state is None:
+            sync_state = store.conversation_sync_state([conversation_id]).get(conversation_id)
+        badge = CHANNEL_BADGES.get(detail.channel, detail.channel)
+        parts = [
+            detail.subject or "(no subject)",
+            badge.lower(),
+            f"{detail.account} #{detail.external_id}",
+            detail.status,
+            detail.priority,
+            detail.assignee_name or detail.team_name or "unassigned",
+        ]
+        if detail.tags:
+            parts.append(" ".join("#" + t for t in detail.tags[:4]))
+        due = sla_due(store, conversation_id)
+        now = self.desk.clock()
+        for label, moment in (("first reply", due.first_response_due),
+                              ("next reply", due.next_response_due)):
+            if moment is not None:
+                state = sla.state(moment, now)
+                mark = "⚠ BREACHED" if state == "breached" else (
+                    "⏱ AT RISK" if state == "at_risk" else "⏱")
+                parts.append(f"{mark} {label} {short_duration(moment - now)}")
+        if due.snoozed_until is not None and due.snoozed_until > now:
+            parts.append(f"snoozed until {local_time(due.snoozed_until, now, self.desk.tz)}")
+        if sync_state:
+            parts.append(SYNC_WORDS[sync_state])
+        thread = self.query_one("#thread", WindowedList)
+        thread.border_title = safe_content(" · ".join(parts))
 
     def show_customer(self, customer_id: int | None, *, keep_position: bool = False) -> None:
         store = self.desk.store
@@ -303,7 +511,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         text = Text(end="")
         text.append_text(safe_text(customer.name or "(no name)", "bold"))
         text.append("\n")
-        for identity in customer.identities:
+        for identity in customer.identities[:6]:
             text.append(f"{clean(identity.kind):<9}", style="dim")
             text.append_text(safe_text(identity.value))
             text.append_text(safe_text(f" ({identity.account})", "dim"))
@@ -312,6 +520,23 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             text.append_text(safe_text(f"{key}: ", "dim"))
             text.append_text(safe_text(str(value)))
             text.append("\n")
+        ratings = store.satisfaction_history(customer.id)
+        if ratings:
+            text.append("CSAT ", style="dim")
+            text.append_text(safe_text(" · ".join(r.rating for r in ratings[:6])))
+            text.append("\n")
+        merged = store.merged_customers(customer.id)
+        if merged:
+            text.append("merged here: ", style="dim")
+            text.append_text(safe_text(", ".join(m.name for m in merged[:3])))
+            text.append(" (U unmerges)\n", style="dim")
+        duplicates = store.duplicate_suggestions(customer.id, limit=3)
+        if duplicates:
+            text.append("possible duplicate: ", style="bold")
+            text.append_text(
+                safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates))
+            )
+            text.append(" (M merges)\n", style="dim")
         count = customer.conversation_count
         noun = "conversation" if count == 1 else "conversations"
         text.append(f"{thousands(count)} {noun}", style="dim")
@@ -367,3 +592,662 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def focused_list_key(self) -> Hashable | None:
         focused = self.focused
         return focused.current_key if isinstance(focused, WindowedList) else None
+
+    # ================================================================ actions
+    def current_conversation_id(self) -> int | None:
+        """The conversation an action is about: the list's cursor row when the list has the
+        focus, otherwise the conversation open in the thread."""
+        conversations = self.conversations
+        if self.focused is conversations or self.open_conversation_id is None:
+            key = conversations.current_key
+            return key if isinstance(key, int) else None
+        return self.open_conversation_id
+
+    def target_ids(self) -> list[int]:
+        """Marked conversations (bulk), or the current one."""
+        if self.marked:
+            source = self.conversations.source
+            order = source.index_of if isinstance(source, ConversationSource) else None
+            return sorted(self.marked, key=lambda c: (order(c) if order else None) or 0)
+        cid = self.current_conversation_id()
+        return [cid] if cid is not None else []
+
+    def capability(self, conversation_id: int, flag: str, default: bool = True) -> tuple[bool, str]:
+        """(allowed, account name) from the account's capability flags in the store."""
+        account = account_of(self.desk.store, conversation_id) or ""
+        for row in self.desk.store.accounts():
+            if row.name == account:
+                return bool(row.capabilities.get(flag, default)), account
+        return default, account
+
+    def queue_action(
+        self, ids: Sequence[int], action: str, payload: dict[str, object], label: str
+    ) -> list[Mutation]:
+        """Queue one action on each conversation, toast it, and make it undoable with `u`."""
+        store = self.desk.store
+        done: list[Mutation] = []
+        errors: list[str] = []
+        for cid in ids:
+            try:
+                done.append(store.queue(cid, action, payload))  # type: ignore[arg-type]
+            except MutationError as exc:
+                errors.append(str(exc))
+        if done:
+            self.undo_stack.append((label, [m.id for m in done]))
+            del self.undo_stack[:-50]
+            undo_key = self._key_for("conversation.undo", "u")
+            where = f"{len(done)} conversations" if len(done) > 1 else "queued"
+            self.desk.notify_safe(f"{label} · {where} · {undo_key} undoes")
+            nudge = getattr(self.desk.sync, "nudge", None)
+            if callable(nudge):
+                nudge()  # push now instead of at the next interval
+        if errors:
+            self.desk.notify_safe(errors[0], error=True)
+        self._after_local_change()
+        return done
+
+    def _after_local_change(self) -> None:
+        """Our own write: the list and the thread show it on the next refresh tick."""
+        conversations = self.conversations
+        if isinstance(conversations.source, ConversationSource):
+            conversations.source.forget_rows()
+        conversations.invalidate()
+        self.mark_dirty()
+        self.refresh_status()
+        if self.open_conversation_id is not None:
+            self.open_conversation(self.open_conversation_id, keep_scroll=True)
+
+    def _key_for(self, binding_id: str, default: str) -> str:
+        keymap: dict[str, str] = getattr(self.app, "_keymap", {}) or {}
+        return keymap.get(binding_id, default)
+
+    def _pick(self, picker: PickerScreen | PromptScreen, callback) -> None:
+        self.app.push_screen(picker, callback)
+
+    # ---------------------------------------------------------------- composer
+    def action_compose(self, kind: str, then_canned: bool = False) -> None:
+        cid = self.current_conversation_id()
+        if cid is None:
+            self.desk.notify_safe("No conversation here to answer.")
+            return
+        flag = "can_note" if kind == "note" else "can_reply"
+        allowed, account = self.capability(cid, flag)
+        if not allowed:
+            self.desk.notify_safe(f"Account {account} cannot send a {kind} from agentdesk.")
+            return
+        if self.open_conversation_id != cid:
+            self.open_conversation(cid)
+        detail = self.desk.store.conversation(cid)
+        customer = ""
+        if detail is not None and detail.customer_id is not None:
+            found = self.desk.store.customer(detail.customer_id)
+            customer = found.name if found else ""
+        composer = self.composer
+        draft = self.desk.store.draft(cid)
+        if composer.display and composer.conversation_id == cid:
+            composer.kind = kind
+            composer.update_hint()
+            composer.set_class(kind == "note", "-note")
+            composer.text_area.focus()
+        else:
+            composer.open(
+                cid,
+                kind if draft is None or not draft.body.strip() else draft.kind,
+                customer,
+                draft.body if draft else "",
+                draft.started_at if draft else None,
+            )
+            if draft is not None and draft.kind != kind:
+                composer.kind = kind
+                composer.update_hint()
+        if then_canned:
+            self.action_canned_into_composer()
+
+    def action_canned(self) -> None:
+        """Reply with a canned response: opens the composer and the template picker at once."""
+        self.action_compose("reply", then_canned=True)
+
+    def action_canned_into_composer(self) -> None:
+        config_dir = self.desk.config_dir
+        templates = canned.load_canned(config_dir) if config_dir is not None else []
+        if not templates:
+            where = canned.canned_dir(config_dir) if config_dir else "the config dir"
+            self.desk.notify_safe(f"No canned responses yet: add .md or .txt files to {where}")
+            return
+        by_name = {t.name: t for t in templates}
+        items = [
+            PickItem(t.name, t.name, " ".join(t.body.split())[:60]) for t in templates
+        ]
+
+        def chosen(name: str | None) -> None:
+            composer = self.composer
+            if name is None or name not in by_name or composer.conversation_id is None:
+                composer.text_area.focus()
+                return
+            text = canned.render(by_name[name].body, self._placeholders(composer.conversation_id))
+            if composer.text.strip():
+                composer.insert(text)
+                composer.flush()
+            else:
+                composer.set_body(text)
+            composer.text_area.focus()
+
+        self._pick(PickerScreen("Canned response", items, placeholder="template name"), chosen)
+
+    def _placeholders(self, conversation_id: int) -> dict[str, str]:
+        store = self.desk.store
+        detail = store.conversation(conversation_id)
+        if detail is None:
+            return {}
+        customer = store.customer(detail.customer_id) if detail.customer_id else None
+        return canned.placeholders(
+            customer_name=customer.name if customer else "",
+            agent_name=my_name(store, detail.account),
+            conversation_id=detail.external_id,
+            conversation_subject=detail.subject,
+        )
+
+    @on(Composer.DraftChanged)
+    def _draft_changed(self, message: Composer.DraftChanged) -> None:
+        self.save_draft(message.conversation_id, message.kind, message.body)
+
+    @on(Composer.WantTemplate)
+    def _want_template(self) -> None:
+        self.action_canned_into_composer()
+
+    @on(Composer.Closed)
+    def _composer_closed(self) -> None:
+        self.composer.display = False
+        self.conversations.focus()
+
+    def _close_composer_for_switch(self) -> None:
+        composer = self.composer
+        if composer.display:
+            composer.flush()
+            composer.display = False
+            composer.conversation_id = None
+
+    def flush_draft_now(self) -> None:
+        """At exit: write a draft whose debounce has not fired yet, synchronously."""
+        pending = self.composer.pending_draft() if self.is_mounted else None
+        if pending is not None:
+            cid, kind, body = pending
+            self.desk.store.save_draft(cid, kind, body, now=self.desk.clock())
+
+    @on(Composer.Send)
+    def _send(self, message: Composer.Send) -> None:
+        composer = message.composer
+        cid = composer.conversation_id
+        text = composer.text
+        if cid is None:
+            return
+        if not text.strip():
+            self.desk.notify_safe("Nothing to send yet.")
+            return
+        store = self.desk.store
+        if (
+            composer.kind == "reply"
+            and composer.started_at is not None
+            and not composer.warned
+            and store.customer_wrote_since(cid, composer.started_at)
+        ):
+            composer.warned = True
+            send_key = self._key_for(
+                "composer.send_resolve" if message.resolve else "composer.send",
+                "ctrl+g" if message.resolve else "ctrl+r",
+            )
+            self.desk.notify_safe(
+                f"The customer wrote again after you started this draft. Read the thread, "
+                f"then press {send_key} again to send anyway.",
+                error=True,
+            )
+            return
+        label = "Note added" if composer.kind == "note" else "Reply queued"
+        done = self.queue_action([cid], composer.kind, {"text": text}, label)
+        if not done:
+            return
+        composer.clear()
+        store.delete_draft(cid)
+        composer.display = False
+        if message.resolve:
+            self._resolve_and_advance([cid])
+        else:
+            self.conversations.focus()
+
+    @on(Composer.WantEditor)
+    def _want_editor(self) -> None:
+        """Edit the draft in $EDITOR when the terminal can be handed over (not in a browser)."""
+        composer = self.composer
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            self.desk.notify_safe("Set $EDITOR to edit drafts in your own editor.")
+            return
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".md", prefix="agentdesk-draft-", delete=False, encoding="utf-8"
+        ) as handle:
+            handle.write(composer.text)
+            path = Path(handle.name)
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except SuspendNotSupported:
+            self.desk.notify_safe("This terminal cannot hand over to $EDITOR: keep typing here.")
+            path.unlink(missing_ok=True)
+            return
+        except OSError as exc:
+            self.desk.notify_safe(f"Could not start the editor: {exc}", error=True)
+            path.unlink(missing_ok=True)
+            return
+        try:
+            composer.set_body(path.read_text(encoding="utf-8").rstrip("\n"))
+        finally:
+            path.unlink(missing_ok=True)
+        composer.text_area.focus()
+
+    # ---------------------------------------------------------------- triage
+    def action_resolve_next(self) -> None:
+        ids = self.target_ids()
+        if not ids:
+            return
+        if self.queue_action(ids, "status", {"status": "solved"}, "Resolved"):
+            self._resolve_and_advance(ids)
+
+    def _resolve_and_advance(self, resolved: list[int]) -> None:
+        """After resolving: land on the next conversation in the list and open it."""
+        if len(resolved) == 1 and not self.marked:
+            self.queue_status_if_needed(resolved[0])
+        self.marked.clear()
+        conversations = self.conversations
+        source = conversations.source
+        if isinstance(source, ConversationSource) and len(source):
+            gone = set(resolved)
+            index = source.index_of(resolved[-1])
+            start = index if index is not None else conversations.cursor
+            candidates = [
+                i for i in range(start + 1, len(source)) if source.key(i) not in gone
+            ] or [i for i in range(start - 1, -1, -1) if source.key(i) not in gone]
+            if candidates:
+                conversations.move_to(candidates[0])
+                key = conversations.current_key
+                if isinstance(key, int):
+                    self.open_conversation(key)
+        conversations.focus()
+        self._set_list_title(len(source))
+
+    def queue_status_if_needed(self, conversation_id: int) -> None:
+        """Send-and-resolve queues the status after the reply (the resolve key does it first)."""
+        detail = self.desk.store.conversation(conversation_id)
+        if detail is not None and detail.status not in ("solved", "closed"):
+            self.queue_action([conversation_id], "status", {"status": "solved"}, "Resolved")
+
+    def action_status(self) -> None:
+        ids = self.target_ids()
+        if not ids or not self._allowed(ids[0], "can_set_status", "change the status"):
+            return
+        items = [PickItem(s, s.replace("_", " ")) for s in STATUSES]
+
+        def chosen(status: str | None) -> None:
+            if status is not None:
+                self.queue_action(ids, "status", {"status": status}, f"Status {status}")
+
+        self._pick(PickerScreen("Status", items), chosen)
+
+    def action_priority(self) -> None:
+        ids = self.target_ids()
+        if not ids or not self._allowed(ids[0], "can_set_priority", "change the priority"):
+            return
+        items = [PickItem(p, p) for p in reversed(PRIORITIES)]
+
+        def chosen(priority: str | None) -> None:
+            if priority is not None:
+                self.queue_action(ids, "priority", {"priority": priority}, f"Priority {priority}")
+
+        self._pick(PickerScreen("Priority", items), chosen)
+
+    def _allowed(self, conversation_id: int, flag: str, what: str) -> bool:
+        allowed, account = self.capability(conversation_id, flag)
+        if not allowed:
+            self.desk.notify_safe(
+                f"Account {account} does not let agentdesk {what}: do it in the helpdesk's "
+                "web UI (o opens it)."
+            )
+        return allowed
+
+    def action_tags(self) -> None:
+        ids = self.target_ids()
+        if not ids or not self._allowed(ids[0], "can_tag", "change tags"):
+            return
+        detail = self.desk.store.conversation(ids[0])
+        current = set(detail.tags) if detail and len(ids) == 1 else set()
+        items = [PickItem("-" + t, f"remove {t}") for t in sorted(current)]
+        items += [
+            PickItem("+" + t, f"add {t}") for t in known_tags(self.desk.store) if t not in current
+        ]
+
+        def typed(text: str) -> PickItem | None:
+            word = text.strip().lstrip("+")
+            if not word or " " in word or word.startswith("-"):
+                return None
+            return PickItem("+" + word, f"add {word}", "new tag" if word not in current else "")
+
+        def chosen(value: str | None) -> None:
+            if not value:
+                return
+            tag = value[1:]
+            payload = {"add": [tag]} if value[0] == "+" else {"remove": [tag]}
+            verb = "Tagged" if value[0] == "+" else "Untagged"
+            self.queue_action(ids, "tags", payload, f"{verb} {tag}")
+
+        self._pick(
+            PickerScreen("Tags", items, placeholder="tag to add (or pick one to remove)",
+                         free_entry=typed),
+            chosen,
+        )
+
+    def action_assign(self) -> None:
+        ids = self.target_ids()
+        if not ids:
+            return
+        account = account_of(self.desk.store, ids[0]) or ""
+        can_agent, _ = self.capability(ids[0], "can_assign_agent")
+        can_team, _ = self.capability(ids[0], "can_assign_team")
+        items: list[PickItem] = []
+        for person in assignees(self.desk.store, account):
+            if person.kind == "agent" and can_agent:
+                label = f"{person.name} (me)" if person.is_me else person.name
+                items.append(PickItem("agent:" + person.email, label, person.email))
+            elif person.kind == "team" and can_team:
+                items.append(PickItem("team:" + person.name, person.name, "team"))
+        if can_agent:
+            items.append(PickItem("unassign:", "Unassign", "nobody"))
+        if not items:
+            self.desk.notify_safe(f"Account {account} does not let agentdesk assign.")
+            return
+
+        def chosen(value: str | None) -> None:
+            if not value:
+                return
+            kind, _, name = value.partition(":")
+            if kind == "agent":
+                payload: dict[str, object] = {"agent_email": name}
+                if any(p.is_me and p.email == name for p in assignees(self.desk.store, account)):
+                    self._self_assigned.update(ids)
+            elif kind == "team":
+                payload = {"team": name}
+            else:
+                payload = {"unassign": True}
+            self.queue_action(ids, "assign", payload, f"Assigned to {name or 'nobody'}")
+
+        self._pick(PickerScreen("Assign to", items, placeholder="agent or team"), chosen)
+
+    def action_snooze(self) -> None:
+        ids = self.target_ids()
+        if not ids:
+            return
+        now, tz = self.desk.clock(), self.desk.tz
+        items = [
+            PickItem(to_iso(moment), label, local_time(moment, now, tz))
+            for label, moment in when.presets(now, tz)
+        ]
+
+        def typed(text: str) -> PickItem | None:
+            moment = when.parse_when(text, now, tz)
+            if moment is None:
+                return None
+            return PickItem(to_iso(moment), f"until {local_time(moment, now, tz)}", "typed")
+
+        can_snooze, account = self.capability(ids[0], "can_snooze", default=False)
+        note = "" if can_snooze else (
+            f"{account} has no snooze: it is kept in agentdesk only and the conversation "
+            "comes back here at that time."
+        )
+
+        def chosen(value: str | None) -> None:
+            if value:
+                shown = local_time(from_iso(value), now, tz)
+                where = "" if can_snooze else " (locally)"
+                self.queue_action(ids, "snooze", {"until": value}, f"Snoozed{where} until {shown}")
+
+        self._pick(
+            PickerScreen("Snooze until", items, placeholder="2h, 3d, tomorrow, 14:00, 2025-03-10",
+                         free_entry=typed, note=note),
+            chosen,
+        )
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.desk.notify_safe("Nothing to undo.")
+            return
+        label, mutation_ids = self.undo_stack.pop()
+        undone = sum(1 for mid in mutation_ids if self.desk.store.cancel(mid))
+        if undone == 0:
+            self.desk.notify_safe(f"Too late to undo {label.lower()}: it was already sent.")
+        elif undone < len(mutation_ids):
+            self.desk.notify_safe(f"Undid {undone} of {len(mutation_ids)} ({label.lower()}).")
+        else:
+            self.desk.notify_safe(f"Undone: {label.lower()}")
+        self._after_local_change()
+
+    def action_mark(self) -> None:
+        conversations = self.conversations
+        key = conversations.current_key
+        if not isinstance(key, int):
+            return
+        if key in self.marked:
+            self.marked.discard(key)
+        else:
+            self.marked.add(key)
+        conversations.refresh_rows()
+        conversations.move_to(conversations.cursor + 1)
+        self._set_list_title(len(conversations.source))
+
+    # ---------------------------------------------------------------- web, files, sync state
+    def _web_url(self) -> str | None:
+        cid = self.current_conversation_id()
+        detail = self.desk.store.conversation(cid) if cid is not None else None
+        url = detail.web_url if detail else None
+        if not url or not url.lower().startswith(("https://", "http://")) or clean(url) != url:
+            self.desk.notify_safe("This conversation has no web address in the helpdesk.")
+            return None
+        return url
+
+    def action_open_url(self) -> None:
+        if url := self._web_url():
+            self.app.open_url(url)
+            self.desk.notify_safe(f"Opening {url}")
+
+    def action_copy_url(self) -> None:
+        if url := self._web_url():
+            self.app.copy_to_clipboard(url)
+            self.desk.notify_safe(f"Copied {url}")
+
+    def action_attachments(self) -> None:
+        cid = self.open_conversation_id
+        if cid is None:
+            return
+        files = [
+            attachment
+            for message in self.desk.store.thread(cid)
+            for attachment in message.attachments
+            if str(attachment.get("url", "")).lower().startswith(("https://", "http://"))
+        ]
+        if not files:
+            self.desk.notify_safe("No attachments in this conversation.")
+            return
+        items = [
+            PickItem(str(i), str(a.get("name", "attachment")), str(a.get("content_type", "")))
+            for i, a in enumerate(files)
+        ]
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                attachment = files[int(value)]
+                self.desk.notify_safe(f"Downloading {attachment.get('name', 'attachment')}…")
+                self.download(str(attachment["url"]), str(attachment.get("name", "attachment")))
+
+        self._pick(PickerScreen("Open attachment", items), chosen)
+
+    @work(thread=True, exclusive=False, group="download", exit_on_error=False)
+    def download(self, url: str, name: str) -> None:
+        try:
+            path = self.desk.download_file(url, name)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported as a toast
+            self.post_message(DownloadDone(None, str(exc)))
+            return
+        self.post_message(DownloadDone(path))
+
+    @on(DownloadDone)
+    def _download_done(self, message: DownloadDone) -> None:
+        if message.path is None:
+            self.desk.notify_safe(f"Download failed: {message.error}", error=True)
+            return
+        self.desk.notify_safe(f"Saved {message.path}")
+        self.desk.open_file(message.path)
+
+    def action_conflicts(self) -> None:
+        from agentdesk.tui.screens.conflict import ConflictScreen
+
+        cid = self.current_conversation_id()
+        if cid is None:
+            return
+        problems = self.desk.store.mutations(
+            conversation_id=cid, states=("conflict", "failed", "pending", "sending")
+        )
+        if not problems:
+            self.desk.notify_safe("Nothing waiting or stuck for this conversation.")
+            return
+        self.app.push_screen(ConflictScreen(problems))
+
+    # ---------------------------------------------------------------- customers
+    def action_merge(self) -> None:
+        keep = self.open_customer_id
+        if keep is None:
+            return
+        suggestions = self.desk.store.duplicate_suggestions(keep)
+        if not suggestions:
+            self.desk.notify_safe("No likely duplicates of this customer.")
+            return
+        items = [PickItem(str(s.customer_id), s.name, s.reason) for s in suggestions]
+
+        def chosen(value: str | None) -> None:
+            if value is None:
+                return
+            try:
+                self.desk.store.merge_customers(keep, int(value))
+            except MergeError as exc:
+                self.desk.notify_safe(str(exc), error=True)
+                return
+            self.desk.notify_safe("Merged (locally; U unmerges)")
+            self.show_customer(keep)
+
+        self._pick(PickerScreen("Merge into this customer", items), chosen)
+
+    def action_unmerge(self) -> None:
+        customer = self.open_customer_id
+        if customer is None:
+            return
+        merged = self.desk.store.merged_customers(customer)
+        if not merged:
+            self.desk.notify_safe("Nobody is merged into this customer.")
+            return
+        items = [PickItem(str(m.customer_id), m.name) for m in merged]
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.desk.store.unmerge_customer(int(value))
+                self.desk.notify_safe("Unmerged")
+                self.show_customer(customer)
+
+        self._pick(PickerScreen("Split off (unmerge)", items), chosen)
+
+    def go_to_customer(self, customer_id: int) -> None:
+        from agentdesk.store.uiqueries import latest_conversation_of
+
+        conversation = latest_conversation_of(self.desk.store, customer_id)
+        if conversation is not None:
+            self.open_conversation(conversation)
+        else:
+            self.show_customer(customer_id)
+
+    # ---------------------------------------------------------------- search, views, sort
+    def action_search(self) -> None:
+        bar = self.query_one("#search-bar")
+        bar.display = True
+        field = self.query_one("#search-input", Input)
+        if self.search_query and not field.value:
+            field.value = self.search_query
+        field.focus()
+
+    @on(Input.Submitted, "#search-input")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        error = self.query_one("#search-error", Static)
+        if not text:
+            return
+        try:
+            parse(text)
+        except QueryError as exc:
+            # Show where: the query with a caret under the column, then the reason.
+            caret = " " * exc.position + "^"
+            error.update(Content(f"{clean(text)}\n{caret} {clean(exc.reason)}"))
+            error.add_class("-error")
+            return
+        error.update(Content(""))
+        error.remove_class("-error")
+        self.search_query = text
+        if self.view_id == userviews.SEARCH_VIEW:
+            self._reload_views_pane()
+            self._reload_ids()
+            self.conversations.focus()
+        else:
+            self.show_view(userviews.SEARCH_VIEW)
+
+    def save_search_as_view(self) -> None:
+        query = self.search_query
+        config_dir = self.desk.config_dir
+        if query is None or config_dir is None:
+            self.desk.notify_safe("Search first (/), then save the search as a view.")
+            return
+
+        def chosen(name: str | None) -> None:
+            if not name:
+                return
+            view = userviews.save_user_view(config_dir, name, query)
+            self.user_views = userviews.load_user_views(config_dir)
+            self.desk.notify_safe(f"Saved view {view.name}")
+            self.show_view(view.id)
+            self._counts_inflight = True
+            self.load_counts(self.all_views())
+
+        self._pick(PromptScreen("Save search as a view", placeholder="view name"), chosen)
+
+    def action_pick_view(self) -> None:
+        items = [
+            PickItem(v.id, v.name, thousands(self.counts[v.id]) if v.id in self.counts else "")
+            for v in self.all_views()
+        ]
+
+        def chosen(view_id: str | None) -> None:
+            if view_id:
+                self.show_view(view_id)
+
+        self._pick(PickerScreen("Views", items, placeholder="view name"), chosen)
+
+    def action_cycle_sort(self) -> None:
+        order = [s for s, _label in SORTS]
+        self.set_sort(order[(order.index(self.sort) + 1) % len(order)])
+        self.desk.notify_safe(f"Sorted by {dict(SORTS)[self.sort]}")
+
+    def action_cancel(self) -> None:
+        """Escape: leave the search box, clear marks, or go back to the list."""
+        bar = self.query_one("#search-bar")
+        if bar.display and self.focused is self.query_one("#search-input", Input):
+            bar.display = False
+            self.conversations.focus()
+            return
+        if self.marked:
+            self.marked.clear()
+            self.conversations.refresh_rows()
+            self._set_list_title(len(self.conversations.source))
+            return
+        self.conversations.focus()

@@ -87,7 +87,10 @@ class ConversationSource(ListSource):
         self.clock = clock
         self.tz = tz
         self._rows: OrderedDict[int, InboxRow] = OrderedDict()
+        self._sync: dict[int, str] = {}
         self._positions: dict[int, int] | None = None
+        self.marked: set[int] = set()
+        """Conversations marked for a bulk action (shared with the screen)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -102,24 +105,32 @@ class ConversationSource(ListSource):
 
     def forget_rows(self) -> None:
         self._rows.clear()
+        self._sync.clear()
 
     def rows(self, start: int, end: int) -> list[InboxRow | None]:
         wanted = self.ids[start:end]
         missing = [cid for cid in wanted if cid not in self._rows]
         if missing:
             fetched = self.store.inbox_rows(missing)
+            # Pending / failed / conflict per row, fetched with the rows (one indexed query).
+            self._sync.update(self.store.conversation_sync_state(missing))
             for cid in missing:
                 row = fetched.get(cid)
                 if row is not None:
                     self._rows[cid] = row
             while len(self._rows) > ROW_CACHE:
-                self._rows.popitem(last=False)
+                evicted, _row = self._rows.popitem(last=False)
+                self._sync.pop(evicted, None)
         return [self._rows.get(cid) for cid in wanted]
 
     def render(self, start: int, end: int, width: int, paint: Painter) -> list[Text]:
         now = self.clock()
         return [
-            conversation_line(row, width, now, paint) if row else Text(fit("(removed)", width))
+            conversation_line(
+                row, width, now, paint, self._sync.get(row.id), row.id in self.marked
+            )
+            if row
+            else Text(fit("(removed)", width))
             for row in self.rows(start, end)
         ]
 
@@ -144,14 +155,31 @@ def priority_style(priority: str, paint: Painter) -> Style:
     return Style()
 
 
-def conversation_line(row: InboxRow, width: int, now: datetime, paint: Painter) -> Text:
-    """badge · customer · subject · waiting · priority · SLA, fitted to `width` cells."""
+SYNC_MARKS = {"pending": ("↑", "wl--muted"), "failed": ("!", "wl--overdue"),
+              "conflict": ("≠", "wl--overdue")}
+"""One cell per row: the outbox state of the conversation (shown in the list and thread)."""
+SYNC_WORDS = {"pending": "↑ pending sync", "failed": "! failed to send",
+              "conflict": "≠ conflict: press C"}
+
+
+def conversation_line(
+    row: InboxRow,
+    width: int,
+    now: datetime,
+    paint: Painter,
+    sync_state: str | None = None,
+    marked: bool = False,
+) -> Text:
+    """mark · sync · badge · customer · subject · waiting · priority · SLA, in `width` cells."""
     waiting = short_duration(now - row.waiting_since) if row.waiting_since else ""
     sla, sla_style = sla_cell(row.sla_due, now, paint)
     customer_width = 18 if width >= 80 else 12
-    fixed = BADGE_WIDTH + 1 + customer_width + 1 + 1 + 4 + 1 + 4 + 1 + 7
+    fixed = 2 + BADGE_WIDTH + 1 + customer_width + 1 + 1 + 4 + 1 + 4 + 1 + 7
     subject_width = max(width - fixed, 4)
+    mark, mark_style = SYNC_MARKS.get(sync_state or "", (" ", ""))
     return Text.assemble(
+        ("*" if marked else " ", paint("wl--current")),
+        (mark, paint(mark_style) if mark_style else Style()),
         (badge(row.channel), paint("wl--badge")),
         " ",
         (fit(clean(row.customer_name) or "—", customer_width), paint("wl--strong")),
@@ -283,7 +311,12 @@ def thread_lines(
         text = Text(f"· {when} {body} ({where})", no_wrap=False)
         return [("event", [(str(line), "wl--event")]) for line in text.wrap(console, width)]
     is_note = message.kind == "note"
-    label = "NOTE (internal)" if is_note else clean(message.author_kind)
+    if is_note:
+        label = "NOTE (internal)"
+    elif message.author_kind == "bot":
+        label = "BOT (automated)"
+    else:
+        label = clean(message.author_kind)
     header: list[tuple[str, str]] = [
         (when, "wl--muted"),
         (" ", ""),
@@ -302,10 +335,14 @@ def thread_lines(
         for attachment in message.attachments:
             name = clean(str(attachment.get("name", "attachment")))
             size = attachment.get("size")
+            size_text = f"{size:,} bytes" if isinstance(size, int) else "size unknown"
             lines.append(
                 (
                     "body",
-                    [(gutter, gutter_style), (f"attachment: {name} ({size} bytes)", "wl--muted")],
+                    [
+                        (gutter, gutter_style),
+                        (f"attachment: {name} ({size_text}) · f opens", "wl--muted"),
+                    ],
                 )
             )
     return lines

@@ -165,6 +165,15 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
         self._styles.clear()
         self.refresh()
 
+    def move_to(self, index: int) -> None:
+        """Put the cursor on row `index` (clamped), scrolling it into view."""
+        self._move_to(index)
+
+    def refresh_rows(self) -> None:
+        """Repaint the visible rows from the source (marks changed) without refetching data."""
+        self._strips.clear()
+        self.refresh()
+
     @property
     def current_key(self) -> Hashable | None:
         if not len(self.source):
