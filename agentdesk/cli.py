@@ -35,6 +35,12 @@ def _profile():
 
     profile = current_profile().ensure()
     logs.setup(profile)
+    from agentdesk import sla
+
+    try:  # SLA due times are computed at ingest and shown by the app: one policy for both
+        sla.configure(sla.load_policy(profile.config_dir))
+    except sla.PolicyError as exc:
+        raise CliError(str(exc)) from None
     return profile
 
 
@@ -110,7 +116,16 @@ def _mirror_accounts(store, config) -> None:
 def _run_app(profile, runner, labels: str) -> int:
     from agentdesk.tui.app import DEMO_RESULT, AgentDeskApp
 
-    app = AgentDeskApp(profile.store_file, sync=runner, account_labels=labels)
+    config = _config(profile)
+    app = AgentDeskApp(
+        profile.store_file,
+        sync=runner,
+        account_labels=labels,
+        keymap=config.keymap,
+        theme=config.ui.theme,
+        config_dir=profile.config_dir,
+        bell=config.ui.bell,
+    )
     result = app.run()
     if result == DEMO_RESULT:  # chosen on the first-run screen
         return cmd_demo(build_parser().parse_args(["demo"]))

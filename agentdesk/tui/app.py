@@ -84,7 +84,12 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         ),
         Binding("colon", "command_palette", "Command palette", show=False, key_display=":",
                 id="app.command_palette_colon"),
+        # Supervisor consoles: offered only where this agent's role on an account allows.
+        Binding("T", "team", "Team", show=False, id="app.team"),
+        Binding("M", "metrics", "Metrics", show=False, id="app.metrics"),
+        Binding("L", "audit", "Audit log", show=False, id="app.audit"),
     ]
+    SUPERVISOR_ACTIONS = frozenset({"team", "metrics", "audit"})
     DOWNLOAD_CHUNK = 64 * 1024
 
     def __init__(
@@ -174,6 +179,50 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Show every key binding", self.action_help)
+        if self._may_supervise():
+            yield SystemCommand("Team", "Agents' load, queues and SLA risk", self.action_team)
+            yield SystemCommand("Metrics", "Response times, backlog, CSAT", self.action_metrics)
+            yield SystemCommand("Audit log", "Every action taken here", self.action_audit)
+
+    # ---------------------------------------------------------------- supervisors
+    def _may_supervise(self) -> bool:
+        from agentdesk.supervisor.roles import any_supervisor
+
+        return any_supervisor(self.store)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.SUPERVISOR_ACTIONS and not self._may_supervise():
+            return None  # hidden, not merely disabled: agents never see supervisor actions
+        return True
+
+    def _capacity(self):
+        from agentdesk.supervisor.capacity import Capacity, CapacityError, load_capacity
+
+        if self.config_dir is None:
+            return Capacity()
+        try:
+            return load_capacity(self.config_dir / "config.toml")
+        except CapacityError as exc:
+            self.notify_safe(str(exc), error=True)
+            return Capacity()
+
+    def action_team(self) -> None:
+        from agentdesk.tui.screens.team import TeamScreen
+
+        if self._may_supervise() and not isinstance(self.screen, TeamScreen):
+            self.push_screen(TeamScreen(capacity=self._capacity()))
+
+    def action_metrics(self) -> None:
+        from agentdesk.tui.screens.metrics import MetricsScreen
+
+        if self._may_supervise() and not isinstance(self.screen, MetricsScreen):
+            self.push_screen(MetricsScreen())
+
+    def action_audit(self) -> None:
+        from agentdesk.tui.screens.audit import AuditScreen
+
+        if self._may_supervise() and not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
 
     # ---------------------------------------------------------------- stores
     @contextmanager
@@ -224,6 +273,10 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             if kind in ("page", "account_done", "idle"):
                 inbox.mark_dirty()
             inbox.refresh_status()
+        if kind in ("page", "account_done", "idle") and self.screen is not inbox:
+            mark_dirty = getattr(self.screen, "mark_dirty", None)
+            if mark_dirty is not None:
+                mark_dirty()
 
     def notify_safe(self, message: str, *, error: bool = False) -> None:
         """A toast with untrusted text in it (never parsed as markup, controls made visible)."""
