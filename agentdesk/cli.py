@@ -63,8 +63,15 @@ def _open_store(profile):
 
 
 def _is_loopback(url: str) -> bool:
+    import ipaddress
+
     host = urlparse(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:  # a name like 127.0.0.1.example.com is not loopback: only real addresses count
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_url(url: str, *, allow_insecure_http: bool) -> None:
@@ -457,7 +464,7 @@ def _do_payload(action: str, words: list[str], text_flag: str | None, text_stdin
 
 
 def cmd_do(args: argparse.Namespace) -> int:
-    from agentdesk.store import MutationError, UnknownConversation
+    from agentdesk.store import MutationError, StoreError, UnknownConversation
 
     account, sep, external_id = args.target.partition(":")
     if not sep or not account or not external_id:
@@ -490,6 +497,8 @@ def cmd_do(args: argparse.Namespace) -> int:
             raise CliError(str(exc), 3) from None
         except MutationError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
     finally:
         store.close()
     if as_json:

@@ -28,6 +28,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -385,7 +386,7 @@ class ApiClient:
         if response.status_code == 204 or not response.content:
             return {}
         try:
-            data = response.json()
+            data = decode_json(response)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise self._malformed(action, "something that is not JSON") from None
         if not isinstance(data, dict):
@@ -480,10 +481,37 @@ class ApiClient:
         )
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _scrub(value: object) -> object:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def decode_json(response: httpx.Response) -> object:
+    """The body as JSON, every connector's one way to read it.
+
+    JSON may escape half a surrogate pair (`"\\ud800"`); Python accepts it, but no UTF-8
+    store or terminal can hold it, so such halves become U+FFFD here, at the edge.
+    Raises json.JSONDecodeError / UnicodeDecodeError on a body that is not JSON.
+    """
+    content = response.content
+    data = json.loads(content)
+    if _SURROGATE_ESCAPE.search(content):
+        data = _scrub(data)
+    return data
+
+
 def _error_detail(response: httpx.Response, limit: int = 160) -> str:
     """The vendor's own short error text (`error`, `description`, `message`), if any."""
     try:
-        data = response.json()
+        data = decode_json(response)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return ""
     if not isinstance(data, dict):

@@ -47,7 +47,7 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
 )
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy
+from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.model import (
     AgentRecord,
     Attachment,
@@ -432,7 +432,7 @@ class RTConnector:
             response = await self._api.request(
                 "GET", REST + "/tickets", params=_flatten(params), action="search tickets"
             )
-            body = self._f(response.json(), "search tickets")
+            body = self._f(decode_json(response), "search tickets")
             items = body.objects("items")
             if not items:
                 yield Page("tickets", cursor.encode() if cursor else cursor_text, False)
@@ -728,7 +728,7 @@ class RTConnector:
             "GET", f"{REST}/ticket/{ident}", action=f"read ticket {ident}"
         )
         etag = (response.headers.get("etag") or "").strip().removeprefix("W/").strip('"')
-        return self._f(response.json(), f"ticket {ident}"), etag
+        return self._f(decode_json(response), f"ticket {ident}"), etag
 
     async def _post_message(self, ident: str, kind: str, text: str, *, after: str) -> str:
         """POST a Correspond/Comment; the id of the transaction it created.
@@ -882,7 +882,7 @@ def _flatten(params: dict[str, object]) -> list[tuple[str, str]]:
 
 def _messages(response: httpx.Response) -> list[str]:
     try:
-        data = response.json()
+        data = decode_json(response)
     except ValueError:
         return []
     if isinstance(data, list):

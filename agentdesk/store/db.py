@@ -174,14 +174,32 @@ class Store(Outbox):
         if durable != self._full:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self._full = durable
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._write_failure(exc) from None
+
+    def _write_failure(self, exc: sqlite3.OperationalError) -> Exception:
+        """A write the disk refused, as a sentence: nothing of the transaction was kept."""
+        text = str(exc)
+        if "full" in text:
+            return StoreError(
+                f"{self.path}: the disk is full; nothing of this change was saved (what was "
+                "already queued is intact) — free some space and try again"
+            )
+        if "readonly" in text or "read-only" in text:
+            return StoreError(
+                f"{self.path} cannot be written (read-only file or folder); nothing of this "
+                "change was saved — check the permissions of the data folder"
+            )
+        return exc
 
     # ---------------------------------------------------------------- accounts
     def upsert_account(self, name: str, connector: str, base_url: str, user: str) -> None:
@@ -239,9 +257,12 @@ class Store(Outbox):
         elif clear_error:
             sets.append("last_error = NULL")
         if sets:
-            self.conn.execute(
-                f"UPDATE accounts SET {', '.join(sets)} WHERE name = ?", (*args, account)
-            )
+            try:
+                self.conn.execute(
+                    f"UPDATE accounts SET {', '.join(sets)} WHERE name = ?", (*args, account)
+                )
+            except sqlite3.OperationalError as exc:
+                raise self._write_failure(exc) from None
 
     # ---------------------------------------------------------------- sync writes
     def get_cursor(self, account: str, resource: str) -> str | None:

@@ -259,10 +259,14 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     @on(SyncNotice)
     def _sync_notice(self, notice: SyncNotice) -> None:
         kind = notice.event.kind
-        if kind in ("started", "page", "account_done", "idle"):
-            self.online = True
-            if kind != "started":
+        if kind == "idle":
+            # A round can end offline: the runner says which in the event.
+            self.online = bool(notice.event.extra.get("online", True))
+            if self.online:
                 self.sync_error = ""
+        elif kind in ("page", "account_done"):
+            self.online = True
+            self.sync_error = ""
         elif kind == "offline":
             self.online = False
             self.sync_error = notice.event.message

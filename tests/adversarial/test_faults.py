@@ -196,10 +196,6 @@ def test_a_server_that_always_fails_leaves_the_cli_usable_offline(tmp_path) -> N
         assert bodies.count("written offline") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app._sync_notice treats every 'idle' event as online, even extra['online'] False",
-)
 async def test_the_tui_footer_says_offline_when_the_server_is_gone(tmp_path) -> None:
     from agentdesk.connectors.base import AccountSettings
     from agentdesk.sync import BackgroundSync

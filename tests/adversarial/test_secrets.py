@@ -103,15 +103,7 @@ def test_a_rejected_token_is_in_no_exception_text(sim) -> None:
         ("http://127.0.0.1:8080", (), True),
         ("http://[::1]:8080", (), True),
         ("http://localhost.evil.example", (), False),
-        pytest.param(
-            "http://127.0.0.1.evil.example",
-            (),
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cli._is_loopback trusts any host starting with '127.' (a DNS name)",
-            ),
-        ),
+        ("http://127.0.0.1.evil.example", (), False),
         ("ftp://helpdesk.example.com", (), False),
     ],
 )

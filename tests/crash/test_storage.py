@@ -93,10 +93,6 @@ def _full_disk(
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full disk while queueing surfaces as 'unexpected OperationalError', not a sentence",
-)
 def test_full_disk_while_queueing_says_so_and_keeps_what_was_queued(synced) -> None:
     _sim, env, store, targets = synced
     _queue(env, targets[0], "queued before the disk filled up")
@@ -112,10 +108,6 @@ def test_full_disk_while_queueing_says_so_and_keeps_what_was_queued(synced) -> N
     assert "full" in done.stderr.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full disk during a pull surfaces as 'failed unexpectedly (OperationalError)'",
-)
 def test_full_disk_during_sync_says_so_and_keeps_the_outbox(synced) -> None:
     sim, env, store, targets = synced
     _queue(env, targets[2], "queued before a sync on a full disk")
