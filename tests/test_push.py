@@ -170,3 +170,29 @@ async def test_snooze_is_local_where_the_vendor_has_none(store):
     store.queue(1, "snooze", {"until": "2026-12-01T09:00:00Z"})
     assert (await _push(store, backend)).applied == 1
     assert store.conn.execute("SELECT snoozed_until FROM conversations").fetchone()[0] == "2026-12-01T09:00:00Z"
+
+
+async def test_conflict_resolved_as_mine_is_sent_on_the_servers_current_value(store):
+    backend = Backend()
+    store.queue(1, "assign", {"agent_email": "ola@acme.com"})
+    backend.state = replace(backend.state, assignee_external_id="sup")
+    await _push(store, backend)
+    conflict = store.mutations()[0]
+    assert conflict.state == "conflict"
+    again = store.resolve_conflict(conflict.id, "mine")
+    assert again.base["assignee_external_id"] == "sup"
+    assert (await _push(store, backend)).applied == 1
+    assert backend.state.assignee_external_id == "ola"
+    assert store.mutation(conflict.id).state == "cancelled"
+
+
+async def test_conflict_resolved_as_theirs_shows_the_servers_value_and_sends_nothing(store):
+    backend = Backend()
+    store.queue(1, "status", {"status": "pending"})
+    backend.state = replace(backend.state, status="solved")
+    await _push(store, backend)
+    conflict = store.mutations()[0]
+    assert store.resolve_conflict(conflict.id, "theirs") is None
+    assert store.conversation(1).status == "solved"
+    assert (await _push(store, backend)).applied == 0
+    assert backend.state.status == "solved"

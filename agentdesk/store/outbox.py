@@ -26,6 +26,16 @@ MutationState = Literal["pending", "sending", "applied", "conflict", "failed", "
 LIVE_STATES = ("pending", "sending")
 LOCAL_MESSAGE_PREFIX = "local:"
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
+# What the user gave for each action (the rest of a payload is resolved from the store).
+_USER_KEYS: dict[str, frozenset[str]] = {
+    "reply": frozenset({"text"}),
+    "note": frozenset({"text"}),
+    "status": frozenset({"status"}),
+    "priority": frozenset({"priority"}),
+    "tags": frozenset({"add", "remove"}),
+    "assign": frozenset({"agent_email", "team", "unassign", "batch", "undoes"}),
+    "snooze": frozenset({"until"}),
+}
 
 
 class MutationError(ValueError):
@@ -431,6 +441,54 @@ class Outbox:
             self._set_state(
                 mutation_id, "conflict", json.dumps({"reason": reason, "theirs": dict(theirs)},
                                                     ensure_ascii=False, default=str)
+            )
+
+    def resolve_conflict(self, mutation_id: str, keep: Literal["mine", "theirs"]) -> Mutation | None:
+        """The agent's decision on a conflict, shown with both sides in the conflicts view.
+
+        "theirs": drop the change; the cache shows the server's value. "mine": apply it again
+        as a new mutation based on the server's current value, so it is sent this time.
+        Returns the new mutation for "mine", None for "theirs".
+        """
+        mutation = self.mutation(mutation_id)
+        if mutation is None or mutation.state != "conflict":
+            raise MutationError("only a change in conflict can be resolved")
+        theirs = json.loads(mutation.error or "{}").get("theirs", {})
+        with self.transaction(durable=True):  # type: ignore[attr-defined]
+            self._show_theirs(mutation, theirs)
+            self._set_state(mutation_id, "cancelled", f"conflict resolved: kept {keep}")
+        if keep == "theirs":
+            return None
+        payload = {k: v for k, v in mutation.payload.items() if k in _USER_KEYS[mutation.action]}
+        return self.queue(mutation.conversation_id, mutation.action, payload)
+
+    def _show_theirs(self, mutation: Mutation, theirs: Mapping[str, object]) -> None:
+        cid, account = mutation.conversation_id, mutation.account
+        if "status" in theirs:
+            self.conn.execute(
+                "UPDATE conversations SET status = ? WHERE id = ?", (theirs["status"], cid)
+            )
+        if "priority" in theirs:
+            priority = str(theirs["priority"])
+            self.conn.execute(
+                "UPDATE conversations SET priority = ?, priority_rank = ? WHERE id = ?",
+                (priority, PRIORITY_RANK.get(priority, 1), cid),
+            )
+        if "assignee" in theirs:
+            external = theirs["assignee"]
+            agent_id = self._agent_id(account, str(external)) if external else None  # type: ignore[attr-defined]
+            self.conn.execute(
+                "UPDATE conversations SET assignee_id = ? WHERE id = ?", (agent_id, cid)
+            )
+        if "team" in theirs:
+            external = theirs["team"]
+            team_id = self._team_id(account, str(external)) if external else None  # type: ignore[attr-defined]
+            self.conn.execute("UPDATE conversations SET team_id = ? WHERE id = ?", (team_id, cid))
+        if "snoozed_until" in theirs:
+            value = theirs["snoozed_until"]
+            self.conn.execute(
+                "UPDATE conversations SET snoozed_until = ? WHERE id = ?",
+                (to_iso(from_iso(str(value))) if value else None, cid),
             )
 
     def mark_failed(self, mutation_id: str, reason: str) -> None:
