@@ -50,8 +50,12 @@ def describe(mutation: Mutation) -> Text:
 
 
 class ConflictScreen(ModalScreen[None], inherit_bindings=False):
+    """Both sides of each conflict; the agent keeps theirs or applies theirs again."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="conflict.close"),
+        Binding("m", "keep('mine')", "Apply mine again", id="conflict.keep_mine"),
+        Binding("t", "keep('theirs')", "Keep theirs", id="conflict.keep_theirs"),
     ]
 
     def __init__(self, mutations: Sequence[Mutation]) -> None:
@@ -59,14 +63,36 @@ class ConflictScreen(ModalScreen[None], inherit_bindings=False):
         self.mutations = list(mutations)
 
     def compose(self) -> ComposeResult:
+        with VerticalScroll(id="conflict-body"):
+            yield Static(self._body(), id="conflict-text")
+
+    def _body(self) -> Text:
         body = Text(end="")
         for mutation in self.mutations:
             body.append_text(describe(mutation))
-        with VerticalScroll(id="conflict-body"):
-            yield Static(body, id="conflict-text")
+        if not self.mutations:
+            body.append("Nothing is waiting or stuck.")
+        return body
 
     def on_mount(self) -> None:
-        self.query_one("#conflict-body").border_title = "Waiting or stuck actions (Escape closes)"
+        self.query_one("#conflict-body").border_title = (
+            "Waiting or stuck actions — m: apply mine again · t: keep theirs · Escape closes"
+        )
+
+    def action_keep(self, keep: str) -> None:
+        """Resolve the first conflict listed; the rest stay for the agent to look at."""
+        conflict = next((m for m in self.mutations if m.state == "conflict"), None)
+        if conflict is None:
+            self.app.notify("No conflict to resolve here.")
+            return
+        store = self.app.store  # type: ignore[attr-defined]
+        store.resolve_conflict(conflict.id, "mine" if keep == "mine" else "theirs")
+        nudge = getattr(getattr(self.app, "sync", None), "nudge", None)
+        if keep == "mine" and nudge is not None:
+            nudge()
+        self.mutations = [store.mutation(m.id) or m for m in self.mutations]
+        self.query_one("#conflict-text", Static).update(self._body())
+        self.app.notify("Applied yours again." if keep == "mine" else "Kept theirs.")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
