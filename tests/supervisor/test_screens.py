@@ -62,13 +62,20 @@ def test_team_screen_snapshot(snap_compare, tmp_path):
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FLAKE: plotext's bar-chart x-axis row differs "
-                   "between runs (about 1 in 2); the team snapshot is stable")
 def test_metrics_screen_snapshot(snap_compare, tmp_path):
     app = SupervisorApp(build(tmp_path / "c.db"), "metrics")
 
     async def ready(pilot) -> None:
         await _rows(pilot, "#metrics-table")
+        # The charts redraw once their final size is known: wait until two frames agree.
+        previous = None
+        for _ in range(50):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.05)
+            current = pilot.app.export_screenshot()
+            if current == previous:
+                break
+            previous = current
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
