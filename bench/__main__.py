@@ -156,6 +156,27 @@ def ingest(conversations: int) -> list[Row]:
     del total_s
 
 
+def http_ingest(conversations: int, rounds: int) -> list[Row]:
+    """The simulator over loopback → connector + engine → store, beside both floors."""
+    from bench import httpingest  # starts a simulator process: only when asked for
+
+    result = httpingest.run(conversations, rounds)
+    msgs, convs = int(result["messages"]), int(result["conversations"])  # type: ignore[call-overload]
+    product = [msgs / s for s in result["product"]]  # type: ignore[attr-defined]
+    http_floor = statistics.median(msgs / s for s in result["http_floor"])  # type: ignore[attr-defined]
+    store_floor = statistics.median(msgs / s for s in result["store_floor"])  # type: ignore[attr-defined]
+    slower = min(http_floor, store_floor)
+    med = statistics.median(product)
+    seconds = statistics.median(result["product"])  # type: ignore[arg-type]
+    return [Row(
+        f"sync ingest over HTTP ({convs:,} convs, {msgs:,} msgs)", "msg/s", med, min(product),
+        max(product), slower, "≥ 0.5× slower floor", med >= 0.5 * slower,
+        {"convs_per_s": round(convs / seconds), "http_floor_msg_s": round(http_floor),
+         "store_floor_msg_s": round(store_floor), "requests": result["requests"],
+         "seconds": round(seconds, 1)},
+    )]  # fmt: skip
+
+
 def print_table(rows: list[Row]) -> None:
     header = f"{'scenario':<48} {'median':>9} {'min':>9} {'max':>9} {'baseline':>9} " \
              f"{'ratio':>6}  {'target':<22} verdict"  # fmt: skip
@@ -178,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="conversations in the dataset (default 100k)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--only", action="append", default=[],
-                        choices=["cold", "screen", "search", "outbox", "ingest"])  # fmt: skip
+                        choices=["cold", "screen", "search", "outbox", "ingest",
+                                 "http"])  # fmt: skip
     args = parser.parse_args(argv)
     size = args.size or (10_000 if args.quick else 100_000)
     quick = args.quick or size <= 10_000
@@ -189,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "search": lambda: search(store, 2 if quick else 5),
         "outbox": lambda: outbox(50 if quick else 200),
         "ingest": lambda: ingest(min(size, 2_000 if quick else 20_000)),
+        # Sync ingest over HTTP at the dataset's size (100k in a full run).
+        "http": lambda: http_ingest(3_000 if quick else size, 2 if quick else 1),
     }
     rows: list[Row] = []
     for name, run in plan.items():

@@ -6,6 +6,14 @@ HTTP policy's concurrency bound. An agent-role token is refused the export (403)
 connector then falls back to the Search API ordered by `updated_at`, so an ordinary agent
 still gets an incremental sync.
 
+A first pull with an admin token reads the comments in bulk instead: the time-based ticket
+event export (`incremental/ticket_events` with `include=comment_events`) streams every
+comment since the same start time, in time order, beside the ticket export. The two streams
+are merged by time: once the event stream has passed a ticket page's last `updated_at`,
+every comment of those tickets is in hand (a comment always moves its ticket's
+`updated_at`). Tickets created before the window, and every later incremental pull, keep
+the per-ticket comments path.
+
 Cursors stored by sync: Zendesk's opaque `after_cursor` for the export, or
 `search:<ISO time>` (the last `updated_at` seen) for the search fallback.
 
@@ -17,6 +25,8 @@ has none). See the "writes" section at the bottom for how a lost response is res
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -68,7 +78,9 @@ from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
 log = logging.getLogger(__name__)
 
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
+EVENTS_PATH = "/api/v2/incremental/ticket_events.json"
 SEARCH_PATH = "/api/v2/search.json"
+EVENTS_AHEAD = 3  # event pages read ahead of the ticket pages that need them
 SEARCH_PREFIX = "search:"
 
 _STATUS: dict[str, Status] = {
@@ -157,6 +169,7 @@ def normalise_email(value: str | None) -> str | None:
     return value.strip().lower()
 
 
+@functools.lru_cache(maxsize=8192)  # a customer's number comes back on every page they are on
 def normalise_phone(value: str | None, locale: str | None = None) -> str | None:
     """E.164 (`+819012345678`), reading a national number in the locale's country."""
     if not value or not value.strip():
@@ -422,8 +435,16 @@ class ZendeskConnector:
                 log.info("%s: incremental export refused, using search", self.settings.name)
                 self._export_forbidden = True
             else:
-                async for page in self._export_pages(first, cursor if not searching else None):
-                    yield page
+                stream: _CommentStream | None = None
+                if cursor is None:  # a first pull: comments in bulk from the same moment
+                    stream = _CommentStream(self, int(params["start_time"]))
+                try:
+                    async for page in self._export_pages(first, None if searching else cursor,
+                                                         stream):  # fmt: skip
+                        yield page
+                finally:
+                    if stream is not None:
+                        await stream.aclose()
                 return
         async for page in self._search_pages(cursor):
             yield page
@@ -444,24 +465,42 @@ class ZendeskConnector:
         )
         return self._fields(data, "incremental ticket export")
 
-    async def _export_pages(self, page: Fields, cursor: str | None) -> AsyncIterator[Page]:
+    async def _export_pages(
+        self, page: Fields, cursor: str | None, stream: _CommentStream | None = None
+    ) -> AsyncIterator[Page]:
         while True:
             after = page.opt_text("after_cursor")
             end = page.flag("end_of_stream", default=after is None)
-            batch = await self._batch(
-                page.objects("tickets"), page.objects("users"), page.objects("groups")
+            # Read the next ticket page while this one's threads are assembled.
+            ahead = (
+                asyncio.ensure_future(
+                    self._export_request(
+                        {"cursor": after, "per_page": self.per_page, "include": "users,groups"}
+                    )
+                )
+                if after and not end
+                else None
             )
+            try:
+                batch = await self._batch(
+                    page.objects("tickets"), page.objects("users"), page.objects("groups"),
+                    stream,
+                )  # fmt: skip
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                    with contextlib.suppress(BaseException):
+                        await ahead
+                raise
             cursor = after or cursor
             yield batch.page(cursor, more=not end)
             if end:
                 return
-            if not after:
+            if ahead is None:
                 raise self._http.malformed(
                     "read the incremental ticket export", "more pages but no after_cursor"
                 )
-            page = await self._export_request(
-                {"cursor": after, "per_page": self.per_page, "include": "users,groups"}
-            )
+            page = await ahead
 
     async def _search_pages(self, cursor: str | None) -> AsyncIterator[Page]:
         """Tickets updated since the cursor, oldest first, via the Search API.
@@ -509,15 +548,39 @@ class ZendeskConnector:
                 return
 
     async def _batch(
-        self, tickets: list[Fields], users: list[Fields], groups: list[Fields]
+        self,
+        tickets: list[Fields],
+        users: list[Fields],
+        groups: list[Fields],
+        stream: _CommentStream | None = None,
     ) -> _Batch:
         """Conversations (with their threads), contacts, agents and teams of one page."""
         sideloaded = self._remember_users(users)
         live = [t for t in tickets if t.text("status", "open").lower() != "deleted"]
         deleted = tuple(t.id() for t in tickets if t.text("status", "open").lower() == "deleted")
         requesters = {t.opt_id("requester_id") for t in live} - {None}
-        await self._fill_users({r for r in requesters if r is not None and r not in self._users})
-        threads = await asyncio.gather(*(self._thread(t) for t in live))
+        streamed: dict[str, list[Fields]] = {}
+        if stream is not None and live:
+            for t in live:
+                t.id()  # a ticket without an id is malformed before anything else is read
+            await stream.advance_past(max(_generated(t, self) for t in live))
+            for t in live:
+                held = stream.take(t.id())  # taken either way: nothing is held for long
+                if stream.covers(self._time(t, "created_at")):
+                    streamed[t.id()] = held
+            for ticket_id in deleted:
+                stream.take(ticket_id)
+        authors = {c.opt_id("author_id") for cs in streamed.values() for c in cs}
+        wanted = (requesters | authors) - {None, "-1"}
+        await self._fill_users({u for u in wanted if u is not None and u not in self._users})
+
+        async def thread(ticket: Fields) -> tuple[MessageRecord, ...] | None:
+            comments = streamed.get(ticket.id())
+            if comments is None:
+                return await self._thread(ticket)
+            return self._messages(ticket, comments)
+
+        threads = await asyncio.gather(*(thread(t) for t in live))
         conversations = tuple(
             self._conversation(ticket, messages) for ticket, messages in zip(live, threads)
         )
@@ -615,10 +678,7 @@ class ZendeskConnector:
     async def _thread(self, ticket: Fields) -> tuple[MessageRecord, ...] | None:
         """Every comment of a ticket, oldest first; None if the ticket vanished meanwhile."""
         ticket_id = ticket.id()
-        via = ticket.obj("via")
-        channel = map_channel(via.opt_text("channel") if via is not None else None)
-        requester = ticket.opt_id("requester_id")
-        messages: list[MessageRecord] = []
+        comments: list[Fields] = []
         try:
             async for page in self._pages(
                 f"/api/v2/tickets/{ticket_id}/comments.json",
@@ -627,11 +687,17 @@ class ZendeskConnector:
                 action=f"read the comments of ticket {ticket_id}",
             ):
                 self._remember_users(page.objects("users"))
-                messages.extend(
-                    self._message(c, channel, requester) for c in page.objects("comments")
-                )
+                comments.extend(page.objects("comments"))
         except NotFound:
             return None
+        return self._messages(ticket, comments)
+
+    def _messages(self, ticket: Fields, comments: list[Fields]) -> tuple[MessageRecord, ...]:
+        """A ticket's comments as messages, oldest first."""
+        via = ticket.obj("via")
+        channel = map_channel(via.opt_text("channel") if via is not None else None)
+        requester = ticket.opt_id("requester_id")
+        messages = [self._message(c, channel, requester) for c in comments]
         messages.sort(key=lambda m: m.created_at)
         return tuple(messages)
 
@@ -856,6 +922,130 @@ class ZendeskConnector:
                 action=f"remove tags from ticket {ticket_id}",
             )
         return WriteResult()
+
+
+def _generated(ticket: Fields, connector: ZendeskConnector) -> int:
+    """Where a ticket sits in the export: `generated_timestamp`, else its `updated_at`."""
+    if ticket.has("generated_timestamp"):
+        return ticket.number("generated_timestamp")
+    return int(connector._time(ticket, "updated_at").timestamp())
+
+
+class _CommentStream:
+    """The ticket event export's comments since `start_time`, read ahead, kept by ticket.
+
+    `advance_past(t)` returns once every comment made at or before `t` is held; `take`
+    hands a ticket's comments over. Time-based paging repeats the events of the last second
+    of each page (`next_page` starts at `end_time`), so events are deduplicated by id.
+    """
+
+    def __init__(self, connector: ZendeskConnector, start_time: int) -> None:
+        self._connector = connector
+        self.start_time = start_time
+        self._held: dict[str, list[Fields]] = {}
+        self._complete_to = start_time - 1  # every comment at or before this is held
+        self._last_second: set[str] = set()
+        self._queue: asyncio.Queue[Fields | BaseException | None] = asyncio.Queue(EVENTS_AHEAD)
+        self._task: asyncio.Task[None] | None = None
+        self.failed = False
+
+    def covers(self, created_at: datetime) -> bool:
+        """Whether a ticket created at `created_at` has all its comments in this stream."""
+        return not self.failed and created_at.timestamp() >= self.start_time
+
+    def take(self, ticket_id: str) -> list[Fields]:
+        return self._held.pop(ticket_id, [])
+
+    async def _read(self) -> None:
+        http = self._connector._http
+        url: str | None = EVENTS_PATH
+        params: Params | None = {
+            "start_time": self.start_time, "include": "comment_events"
+        }  # fmt: skip
+        try:
+            while url is not None:
+                data = await http.get_json(url, params=params, action="read the ticket events")
+                page = self._connector._fields(data, "incremental ticket event export")
+                await self._queue.put(page)
+                nxt = page.opt_text("next_page")
+                if page.flag("end_of_stream", default=True) or not nxt:
+                    url = None
+                else:
+                    url, params = http.same_origin(nxt), None
+            await self._queue.put(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader
+            await self._queue.put(exc)
+
+    async def advance_past(self, moment: int) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._read(), name="zendesk ticket events")
+        while self._complete_to < moment and not self.failed:
+            item = await self._queue.get()
+            if item is None:
+                self._complete_to = 2**62  # the end of the stream: everything is held
+                return
+            if isinstance(item, (PermissionDenied, NotFound)):
+                # No event export here after all: the per-ticket path reads every thread.
+                log.info("%s: no ticket event export, reading threads per ticket",
+                         self._connector.settings.name)  # fmt: skip
+                self.failed = True
+                self._held.clear()
+                return
+            if isinstance(item, BaseException):
+                raise item
+            self._add(item)
+
+    def _add(self, page: Fields) -> None:
+        # The hot loop of a first pull (one pass over every comment): plain dict reads, with
+        # a Fields wrapper only for the comments that become messages.
+        end_time = page.number("end_time", self._complete_to + 1)
+        end_of_stream = page.flag("end_of_stream", default=True)
+        malformed = self._connector._http.malformed
+        what = "incremental ticket event export.ticket_events"
+        fail = page._fail
+        fresh = 0
+        last_second: set[str] = set()
+        events = page.raw("ticket_events") or []
+        if not isinstance(events, list):
+            raise malformed("read the ticket events", "ticket_events is not a list")
+        for i, event in enumerate(events):
+            if not isinstance(event, dict):
+                raise malformed("read the ticket events", f"ticket_events[{i}] is not an object")
+            event_id, ticket_id = event.get("id"), event.get("ticket_id")
+            if not isinstance(event_id, (int, str)) or not isinstance(ticket_id, (int, str)):
+                raise malformed("read the ticket events", f"ticket_events[{i}] has no id")
+            key = str(event_id)
+            if event.get("timestamp") == end_time:
+                last_second.add(key)
+            if key in self._last_second:
+                continue
+            fresh += 1
+            children = event.get("child_events") or ()
+            if not isinstance(children, list):
+                continue
+            for j, child in enumerate(children):
+                if (
+                    isinstance(child, dict)
+                    and child.get("event_type") == "Comment"
+                    and child.get("body") is not None
+                ):
+                    held = self._held.setdefault(str(ticket_id), [])
+                    held.append(Fields(child, f"{what}[{i}].child_events[{j}]", fail))
+        if not fresh and not end_of_stream:
+            raise malformed("read the ticket events", "a page brought no new events")
+        self._last_second = last_second
+        # Events of the page's last second may continue on the next page.
+        self._complete_to = max(self._complete_to, end_time - 1)
+        if end_of_stream:
+            self._complete_to = 2**62
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
 
 
 MUTATION_MARKER = "agentdesk_mutation"
