@@ -392,15 +392,39 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise CliError("nothing to sync: no account with a usable token")
 
     def progress(event) -> None:
-        if not args.json:
-            line = f"{event.account or '-'}: {event.kind} {event.message}".rstrip()
+        if args.json and args.watch:  # one JSON object per event, for scripts that follow
+            print(json.dumps({"kind": event.kind, "account": event.account,
+                              "message": event.message, "records": event.records,
+                              "at": event.at, **event.extra}, default=str), flush=True)
+        elif not args.json:
+            wait = event.extra.get("rate_limit_wait")
+            detail = f" (waiting {wait}s for the rate limit)" if wait else ""
+            line = f"{event.account or '-'}: {event.kind} {event.message}{detail}".rstrip()
             print(line, file=sys.stderr, flush=True)
 
+    if args.watch:
+        return _sync_watch(profile, config, pairs, progress)
     summary = asyncio.run(sync_once(profile.store_file, pairs, on_event=progress))
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     failed = any(not item.get("ok", False) for item in summary.get("accounts", []))
     return EXIT_ERROR if failed or problems else EXIT_OK
+
+
+def _sync_watch(profile, config, pairs, progress) -> int:
+    """Sync until interrupted: push as soon as something is queued, pull every interval."""
+    import signal
+    import threading
+
+    from agentdesk.sync import BackgroundSync
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    BackgroundSync(profile.store_file, pairs, interval=config.ui.sync_interval).run(
+        progress, stop
+    )
+    return EXIT_OK
 
 
 def parse_when(text: str):
@@ -573,7 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="sync accounts without the UI")
     mode = sync.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", default=True)
+    mode.add_argument("--once", action="store_true", help="one round, then exit (default)")
+    mode.add_argument(
+        "--watch", action="store_true", help="keep syncing until interrupted (Ctrl+C)"
+    )
     sync.add_argument("--account")
     sync.add_argument("--json", action="store_true")
     sync.set_defaults(func=cmd_sync)

@@ -59,3 +59,32 @@ def test_bad_fault_spec_is_a_usage_error():
     )
     assert done.returncode == 2
     assert "unknown fault 'explode'" in done.stderr
+
+
+def test_sync_watch_keeps_syncing_and_stops_cleanly_on_sigterm():
+    import signal
+    import time
+
+    proc, lines = _start("--dialect", "zendesk")
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "agentdesk", "accounts", "add", "sim", "--connector", "zendesk",
+             "--url", lines["base_url"], "--user", lines["user"], "--token-stdin"],
+            input=lines["token"] + "\n", capture_output=True, text=True, timeout=60, check=True)
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "agentdesk", "sync", "--watch", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        kinds = []
+        deadline = time.monotonic() + 60
+        while "idle" not in kinds and time.monotonic() < deadline:
+            line = watch.stdout.readline()
+            if not line:
+                break
+            kinds.append(json.loads(line)["kind"])
+        assert "page" in kinds and "idle" in kinds
+        watch.send_signal(signal.SIGTERM)
+        assert watch.wait(timeout=30) == 0
+        assert lines["token"] not in watch.stdout.read() + watch.stderr.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
