@@ -36,7 +36,7 @@ import httpx
 import phonenumbers
 
 from agentdesk.connectors.base import AccountSettings, Capabilities, Invalid
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy
+from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.model import (
     AgentRecord,
     Attachment,
@@ -302,7 +302,7 @@ class ChatwootConnector:
     def _list(self, response: httpx.Response, action: str) -> list[Fields]:
         """Chatwoot answers some index endpoints with a bare JSON array."""
         try:
-            data = response.json()
+            data = decode_json(response)
         except ValueError:
             raise self.client.malformed(action, "not JSON") from None
         if isinstance(data, dict):
@@ -459,6 +459,9 @@ class ChatwootConnector:
             assignee_external_id=assignee.id() if assignee is not None else None,
             team_external_id=team.id() if team is not None else None,
             tags=c.texts("labels"),
+            # Chatwoot's own snooze (epoch seconds); a snooze "until the customer replies" has
+            # no time and stays None (its status already says pending).
+            snoozed_until=_time(c.raw("snoozed_until")) if status == "snoozed" else None,
             web_url=f"{host}/app/accounts/{self.account_id}/conversations/{c.id()}",
             satisfaction=_satisfaction(messages),
             messages=tuple(

@@ -38,7 +38,14 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
 )
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, Params
+from agentdesk.connectors.http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    Fields,
+    HttpPolicy,
+    Params,
+    decode_json,
+)
 
 # The normalisers are shared with the Zendesk connector (one implementation of each rule).
 from agentdesk.connectors.zendesk import html_to_text, normalise_email, normalise_phone
@@ -183,7 +190,7 @@ class FreshdeskConnector:
 
     def _decode(self, response: httpx.Response, action: str) -> object:
         try:
-            return response.json()
+            return decode_json(response)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise self._http.malformed(action, "a body that is not JSON") from None
 

@@ -33,7 +33,7 @@ from agentdesk.model import MutationRequest, RemoteState
 from agentdesk.store import Mutation, Store
 from agentdesk.store.outbox import LIVE_STATES
 from agentdesk.syncapi import SyncEvent
-from agentdesk.timeutil import utcnow
+from agentdesk.timeutil import from_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _conflict(mutation: Mutation, current: RemoteState) -> dict[str, object] | N
     elif action == "snooze":
         theirs = current.snoozed_until
         base_value = base.get("snoozed_until")
-        if theirs is not None and (base_value is None or theirs.isoformat() != base_value):
+        if theirs is not None and (base_value is None or from_iso(str(base_value)) != theirs):
             return {"snoozed_until": theirs.isoformat()}
     return None
 

@@ -32,21 +32,32 @@ sent as is. Tests that use it should use `rt_clean`, which restores RT's databas
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import h11
 import httpx
 
 from agentdesk.connectors.base import AccountSettings
 from agentdesk.connectors.http import DEFAULT_POLICY, HttpPolicy
-from agentdesk.connectors.rt import NOBODY, PRIORITY_TO_RT, STATUS_TO_RT, RTConnector
+from agentdesk.connectors.rt import (
+    NOBODY,
+    PRIORITY_TO_RT,
+    STATUS_FROM_RT,
+    STATUS_TO_RT,
+    RTConnector,
+    priority_from_rt,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "rt-fixture.sh"
@@ -385,3 +396,336 @@ async def start_rt_backend(server: RTServer | None = None) -> AsyncIterator[RTBa
         connector = RTConnector(settings, server.token)
         stack.push_async_callback(connector.aclose)
         yield RTBackend(server, proxy, settings, connector)
+
+
+# ---------------------------------------------------------------- one RT per test session
+INSTALL_HINT = (
+    "run `sudo sh scripts/rt-fixture.sh install` (Debian/Ubuntu), or set AGENTDESK_RT_INSTALL=1 "
+    "and run the tests as root"
+)
+# Which data the shared server holds now: RT's pristine seed (tests/rt), the behaviour suite's
+# world (the seed plus a few tickets), or something a test changed ("dirty").
+PRISTINE, SUITE, DIRTY = "pristine", "suite", "dirty"
+
+
+@dataclass(slots=True)
+class _Shared:
+    server: RTServer | None = None
+    problem: str | None = None
+    world: str = PRISTINE
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+
+_SHARED = _Shared()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def rt_unavailable(reason: str) -> NoReturn:
+    """Skip for a developer without RT; fail under CI=true, so CI never passes by skipping."""
+    import pytest
+
+    if in_ci():
+        pytest.fail(f"Request Tracker is required under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"Request Tracker not available: {reason}")
+
+
+def _may_install() -> bool:
+    """Only root may apt-get, only when asked (CI or AGENTDESK_RT_INSTALL=1), never with =0."""
+    wanted = os.environ.get("AGENTDESK_RT_INSTALL")
+    return (
+        hasattr(os, "geteuid") and os.geteuid() == 0 and wanted != "0"
+        and (in_ci() or wanted == "1")
+    )  # fmt: skip
+
+
+def shared_rt_server() -> RTServer:
+    """The session's one RT server, started on first use (tests/rt and the behaviour suite
+    share it); stopped when the test process exits. Skips or fails (CI) when RT is missing,
+    and remembers why, so later tests do not try again."""
+    if _SHARED.server is not None:
+        return _SHARED.server
+    if _SHARED.problem is not None:
+        rt_unavailable(_SHARED.problem)
+    env = dict(os.environ)
+    try:
+        if not rt_installed(env):
+            where = env.get("AGENTDESK_RT_SERVER")
+            missing = (
+                f"AGENTDESK_RT_SERVER={where} is not an rt-server program"
+                if where
+                else "the Debian packages request-tracker5 are not installed"
+            )
+            if not _may_install():
+                raise RuntimeError(f"{missing} — {INSTALL_HINT}")
+            try:
+                run_script("install", env, timeout=900)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                raise RuntimeError(f"installing it failed: {exc}") from None
+        directory = Path(_SHARED.stack.enter_context(tempfile.TemporaryDirectory(prefix="rt-")))
+        try:
+            _SHARED.server = _SHARED.stack.enter_context(launch_rt(directory, env))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"it did not start: {exc}") from None
+    except RuntimeError as exc:
+        _SHARED.problem = str(exc)
+        rt_unavailable(_SHARED.problem)
+    atexit.register(_SHARED.stack.close)
+    _SHARED.world = PRISTINE
+    return _SHARED.server
+
+
+def ensure_pristine(server: RTServer) -> None:
+    """RT's own seed, as tests/rt expect it (a reset only if the suite left its world)."""
+    if server is _SHARED.server and _SHARED.world != PRISTINE:
+        server.script("reset")
+        _SHARED.world = PRISTINE
+
+
+def mark_pristine(server: RTServer) -> None:
+    if server is _SHARED.server:
+        _SHARED.world = PRISTINE
+
+
+# ---------------------------------------------------------------- the behaviour suite's RT
+# Registered with tests/connectors/backends.py: every scenario of the shared suite runs on the
+# session's real RT. The seed has two tickets; the suite needs a few more (an incremental pull
+# must bring fewer than all), so its world is the seed plus SUITE_TICKETS, snapshotted once and
+# restored only after a scenario that wrote.
+SUITE_TICKETS = (
+    ("Support", "dave@example.com", "VPN drops every hour", "My VPN disconnects hourly."),
+    ("Billing", "erin@example.com", "Refund for order 5120", "Please refund order 5120."),
+)
+SUITE_SNAPSHOT = "rt.sqlite.suite"
+FAST = HttpPolicy(backoff_base=0.001, backoff_max=0.005, max_attempts=4)
+
+
+def _rt(server: RTServer, *, as_other: bool = False) -> httpx.Client:
+    token = server.bob_token if as_other else server.token
+    return httpx.Client(
+        base_url=f"{server.url}/REST/2.0",
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+        trust_env=False,
+    )
+
+
+def _restore(server: RTServer, snapshot: Path) -> None:
+    """Stop RT, put `snapshot` back as its database, start it again (about 3 s)."""
+    server.script("stop", timeout=30)
+    db = server.directory / "rt.sqlite"
+    for suffix in ("-wal", "-shm", "-journal"):
+        (server.directory / f"rt.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(snapshot, db)
+    server.script("start")
+
+
+def _ensure_suite_world(server: RTServer) -> None:
+    snapshot = server.directory / SUITE_SNAPSHOT
+    if _SHARED.world == SUITE:
+        return
+    if snapshot.exists():
+        _restore(server, snapshot)
+    else:
+        ensure_pristine(server)
+        with _rt(server) as client:
+            for queue, requestor, subject, text in SUITE_TICKETS:
+                made = client.post(
+                    "/ticket",
+                    json={"Queue": queue, "Subject": subject, "Requestor": requestor,
+                          "Content": text, "ContentType": "text/plain"},
+                )  # fmt: skip
+                made.raise_for_status()
+        # SQLite's online backup: a consistent copy while RT keeps running. The copy is then
+        # aged by an hour, as a helpdesk's data is: a world written seconds ago would sit in
+        # the connector's unfinished-second margin and come back on every incremental pull.
+        live = sqlite3.connect(server.directory / "rt.sqlite")
+        with (
+            contextlib.closing(live) as source,
+            contextlib.closing(sqlite3.connect(snapshot)) as copy,
+        ):
+            source.backup(copy)
+            _age(copy, seconds=3600)
+        _restore(server, snapshot)
+    _SHARED.world = SUITE
+
+
+def _age(db: sqlite3.Connection, *, seconds: int) -> None:
+    """Move every timestamp of RT's tickets, transactions and attachments into the past."""
+    columns = {
+        "Tickets": ("Created", "LastUpdated", "Started", "Resolved", "Told"),
+        "Transactions": ("Created",),
+        "Attachments": ("Created",),
+    }
+    for table, names in columns.items():
+        for name in names:
+            db.execute(
+                f"UPDATE {table} SET {name} = datetime({name}, ?) "  # table/column names are fixed
+                f"WHERE {name} IS NOT NULL AND {name} > '1970-01-02'",
+                (f"-{seconds} seconds",),
+            )
+    db.commit()
+
+
+def _register_with_the_suite() -> None:
+    from agentdesk.model import Status
+    from tests.connectors.backends import (
+        BackendHandle,
+        FaultTransport,
+        OracleConversation,
+        OracleMessage,
+        register,
+    )
+
+    class _WriteAwareFaults(FaultTransport):
+        """The suite's fault transport, remembering whether any write reached RT."""
+
+        wrote = False
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method in self.WRITE_METHODS:
+                self.wrote = True
+            return await super().handle_async_request(request)
+
+    @dataclass
+    class RTSuiteBackend(BackendHandle):
+        server: RTServer | None = field(default=None, repr=False)
+        colleague_wrote: bool = False
+
+        @property
+        def _server(self) -> RTServer:
+            assert self.server is not None
+            return self.server
+
+        @property
+        def dirty(self) -> bool:
+            return self.colleague_wrote or bool(getattr(self.faults, "wrote", False))
+
+        def connector(self, *, token: str | None = None) -> RTConnector:
+            return RTConnector(
+                self.settings, token or self.token, policy=FAST, transport=self.faults
+            )
+
+        def oracle(self, external_id: str) -> OracleConversation:
+            with _rt(self._server) as client:
+                ticket = client.get(f"/ticket/{external_id}")
+                ticket.raise_for_status()
+                t = ticket.json()
+                history = client.get(
+                    f"/ticket/{external_id}/history",
+                    params={"fields": "Type,Creator", "per_page": 100, "orderby": "id"},
+                )
+                history.raise_for_status()
+                messages = []
+                for txn in history.json()["items"]:
+                    if txn.get("Type") not in ("Create", "Correspond", "Comment"):
+                        continue
+                    parts = client.get(
+                        f"/transaction/{txn['id']}/attachments",
+                        params={"fields": "ContentType,Content,Filename"},
+                    )
+                    parts.raise_for_status()
+                    body = "\n".join(
+                        p.get("Content") or ""
+                        for p in parts.json()["items"]
+                        if p.get("ContentType") == "text/plain" and not p.get("Filename")
+                    )
+                    messages.append(
+                        OracleMessage(
+                            body=body,
+                            public=txn["Type"] != "Comment",
+                            author_external_id=(txn.get("Creator") or {}).get("id"),
+                        )
+                    )
+            owner = t["Owner"]["id"]
+            return OracleConversation(
+                external_id=str(t["id"]),
+                status=STATUS_FROM_RT.get(t["Status"], "open"),
+                priority=priority_from_rt(int(t.get("Priority") or 0)),
+                assignee_external_id=None if owner == NOBODY else owner,
+                team_external_id=str(t["Queue"]["id"]),
+                tags=frozenset(),  # RT has no tags
+                messages=tuple(messages),
+            )
+
+        def conversation_count(self) -> int:
+            with _rt(self._server) as client:
+                found = client.get("/tickets", params={"query": "id > 0", "per_page": 1})
+                found.raise_for_status()
+                return int(found.json()["total"])
+
+        def change_as_colleague(
+            self,
+            external_id: str,
+            *,
+            assignee_external_id: str | None = None,
+            status: Status | None = None,
+            add_tags: tuple[str, ...] = (),
+        ) -> None:
+            # bob, straight to RT. RT has no tags: `add_tags` has nothing to land on (the
+            # suite reads `capabilities.can_tag` before expecting them).
+            changes: dict[str, object] = {}
+            if assignee_external_id is not None:
+                changes["Owner"] = assignee_external_id
+            if status is not None:
+                changes["Status"] = STATUS_TO_RT[status]
+            if not changes:
+                return
+            self.colleague_wrote = True
+            with _rt(self._server, as_other=True) as client:
+                client.put(f"/ticket/{external_id}", json=changes).raise_for_status()
+
+        def add_customer_message(self, external_id: str, body: str) -> None:
+            """The customer answers by mail: RT's mail gateway, as `rt-mailgate` posts it."""
+            with _rt(self._server) as client:
+                t = client.get(f"/ticket/{external_id}").json()
+            requestor = t["Requestor"][0]["id"]
+            mail = (
+                f"From: {requestor}\nTo: rt@agentdesk.test\n"
+                f"Subject: [agentdesk.test #{external_id}] {t['Subject']}\n"
+                "Content-Type: text/plain; charset=utf-8\n\n"
+                f"{body}\n"
+            )
+            self.colleague_wrote = True
+            answer = httpx.post(
+                f"{self._server.url}/REST/1.0/NoAuth/mail-gateway",
+                data={"queue": "Support", "action": "correspond", "message": mail},
+                timeout=30,
+                trust_env=False,
+            )
+            answer.raise_for_status()
+            assert answer.text.startswith("ok"), answer.text[:200]
+
+        def settle(self) -> None:
+            """RT's search sees a change at once; the connector's cursor handles the second."""
+
+        def rate_limited(self) -> httpx.Response:
+            # RT itself has no rate limit. What reaches an RT client is a bare 429 from a
+            # reverse proxy in front of it (nginx `limit_req`): no Retry-After, no budget.
+            return httpx.Response(429, headers={"Content-Type": "text/html"}, content=b"")
+
+    @contextlib.contextmanager
+    def rt_backend() -> Iterator[RTSuiteBackend]:
+        server = shared_rt_server()
+        _ensure_suite_world(server)
+        handle = RTSuiteBackend(
+            vendor="rt",
+            settings=AccountSettings(ACCOUNT, "rt", server.url, "root"),
+            token=server.token,
+            faults=_WriteAwareFaults(),
+            server=server,
+        )
+        handle.faults.rate_limited = handle.rate_limited
+        try:
+            yield handle
+        finally:
+            if handle.dirty:  # only scenarios that wrote pay for a restore
+                _SHARED.world = DIRTY
+                _ensure_suite_world(server)
+
+    register("rt", rt_backend)
+
+
+_register_with_the_suite()

@@ -378,3 +378,45 @@ async def test_a_customer_of_zendesk_and_chatwoot_is_one_person_with_both_histor
         server.should_exit = True
         thread.join(5)
     assert row is not None, "no customer has conversations on both backends"
+
+
+# ---------------------------------------------------------------- snooze is Chatwoot's own
+async def test_a_snooze_made_in_chatwoot_is_pulled_into_the_store_and_ends_on_reopen(sim, tmp_path):
+    """Chatwoot can snooze (`can_snooze`): the conversation's `snoozed_until` is read on every
+    pull and kept by the store, so the inbox hides it until then — and shows it again once
+    someone reopens it in Chatwoot."""
+    assert ChatwootConnector.capabilities.can_snooze
+    assert (await _sync(sim, tmp_path / "c.db")).ok
+    ticket = _open_ticket(sim)
+    until = NOW + timedelta(days=3)
+    with sim.dialect.lock:  # a colleague snoozes it in Chatwoot's UI
+        sim.world.clock.advance(60)
+        agent = sim.world.users[sim.world.agent_ids[0]]
+        sim.dialect.set_status(ticket, "snoozed", int(until.timestamp()), agent)
+    assert (await _sync(sim, tmp_path / "c.db")).ok
+    store = Store.open(tmp_path / "c.db")
+    try:
+        row = store.conn.execute(
+            "SELECT status, snoozed_until FROM conversations WHERE external_id = ?",
+            (str(ticket.id),),
+        ).fetchone()
+        assert tuple(row) == ("on_hold", until.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        caps = store.conn.execute(
+            "SELECT json_extract(capabilities, '$.can_snooze') FROM accounts WHERE name = 'chat'"
+        ).fetchone()[0]
+        assert caps == 1  # the screen reads the flag: snooze is sent, not local
+    finally:
+        store.close()
+    with sim.dialect.lock:
+        sim.world.clock.advance(60)
+        sim.dialect.set_status(ticket, "open", None, agent)
+    assert (await _sync(sim, tmp_path / "c.db")).ok
+    store = Store.open(tmp_path / "c.db")
+    try:
+        row = store.conn.execute(
+            "SELECT status, snoozed_until FROM conversations WHERE external_id = ?",
+            (str(ticket.id),),
+        ).fetchone()
+        assert tuple(row) == ("open", None)
+    finally:
+        store.close()
