@@ -31,12 +31,11 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
-import html2text
 import httpx
-import phonenumbers
 
 from agentdesk.connectors.base import AccountSettings, Capabilities, Invalid
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
+from agentdesk.connectors.normalise import html_to_text, normalise_phone
 from agentdesk.model import (
     AgentRecord,
     Attachment,
@@ -131,26 +130,11 @@ def map_role(value: str | None) -> Role:
     return "admin" if value == "administrator" else "agent"
 
 
-def normalise_phone(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        number = phonenumbers.parse(value, None if value.startswith("+") else "US")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def to_text(content: str) -> str:
     """Message content as plain text: HTML (mail bodies) converted once with html2text."""
     if not _HTML.search(content):
         return content.strip()
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    return converter.handle(content).strip()
+    return html_to_text(content)
 
 
 def _time(value: object) -> datetime | None:
@@ -400,7 +384,7 @@ class ChatwootConnector:
         email = c.opt_text("email")
         if email and "@" in email:
             identities.append(Identity("email", email.strip().lower()))
-        phone = normalise_phone(c.opt_text("phone_number"))
+        phone = normalise_phone(c.opt_text("phone_number"), "en-US")
         if phone:
             identities.append(Identity("phone", phone))
         extra = c.obj("additional_attributes")

@@ -46,9 +46,7 @@ from agentdesk.connectors.http import (
     Params,
     decode_json,
 )
-
-# The normalisers are shared with the Zendesk connector (one implementation of each rule).
-from agentdesk.connectors.zendesk import html_to_text, normalise_email, normalise_phone
+from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
     AgentRecord,
     Attachment,

@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-import html2text
 import httpx
-import phonenumbers
 
 from agentdesk.connectors.base import (
     AccountSettings,
@@ -53,6 +50,7 @@ from agentdesk.connectors.http import (
     HttpPolicy,
     Params,
 )
+from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
     AgentRecord,
     Attachment,
@@ -134,12 +132,6 @@ _CHANNEL: dict[str, Channel] = {
     "voicemail": "voice",
 }
 # A phone number without a country code is read in the user's locale's country.
-_LOCALE_REGION = {
-    "ja": "JP", "en": "US", "de": "DE", "fr": "FR", "es": "ES", "pt": "BR", "it": "IT",
-    "nl": "NL", "ko": "KR", "zh": "CN", "sv": "SE", "da": "DK", "fi": "FI", "pl": "PL",
-}  # fmt: skip
-
-
 def map_channel(value: str | None) -> Channel:
     if not value:
         return "email"
@@ -161,37 +153,6 @@ def map_role(value: str | None) -> Role | None:
     if value == "agent":
         return "agent"
     return None
-
-
-def normalise_email(value: str | None) -> str | None:
-    if not value or "@" not in value:
-        return None
-    return value.strip().lower()
-
-
-@functools.lru_cache(maxsize=8192)  # a customer's number comes back on every page they are on
-def normalise_phone(value: str | None, locale: str | None = None) -> str | None:
-    """E.164 (`+819012345678`), reading a national number in the locale's country."""
-    if not value or not value.strip():
-        return None
-    language, _, country = (locale or "").replace("_", "-").partition("-")
-    region = (country.upper() or _LOCALE_REGION.get(language.lower())) or None
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # no hard wrapping: the screen wraps
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.single_line_break = True
-    return "\n".join(line.rstrip() for line in converter.handle(html).strip().splitlines())
 
 
 @dataclass(frozen=True, slots=True)
@@ -1072,11 +1033,8 @@ def _strings(value: object) -> list[str]:
 
 __all__ = [
     "ZendeskConnector",
-    "html_to_text",
     "map_channel",
     "map_priority",
     "map_status",
-    "normalise_email",
-    "normalise_phone",
     "vendor_status",
 ]

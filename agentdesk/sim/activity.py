@@ -3,7 +3,7 @@
 `rate` is events per SIMULATED minute. Events are scheduled on the simulated clock (exponential
 gaps drawn from an RNG seeded by the world's seed and instance), so the same seed and the same
 clock moves give the same events: a frozen clock means no activity, advancing it by ten minutes
-plays ten minutes' worth at once. A server runs `catch_up()` from a background task (real time
+plays ten minutes' worth at once, each event dated when it fell due. A server runs `catch_up()` from a background task (real time
 moves the clock) and before each request and control call, so tests see a settled world.
 
 Events: a new conversation from a customer; a customer's follow-up on an open or pending
@@ -78,7 +78,10 @@ class Activity:
                 if len(played) >= MAX_EVENTS_PER_CATCH_UP:
                     self.next_at = self._after(now)
                     break
-                event = self._one()
+                # The event happens when it fell due, not now: a jump of the clock plays
+                # the skipped minutes as they would have unfolded.
+                with self.world.acting_at(int(self.next_at)):
+                    event = self._one()
                 if event is not None:
                     played.append(event)
                     self.recent.append(event)
@@ -149,7 +152,7 @@ class Activity:
                                     channel=t.via)  # fmt: skip
         world.record_write(t, customer.id, "activity", {"created": True},
                            comment_id=comment.id)  # fmt: skip
-        return Event(world.clock.timestamp(), "new_conversation", t.id, customer.id,
+        return Event(world.timestamp(), "new_conversation", t.id, customer.id,
                      f"{customer.name} wrote in by {channel}")  # fmt: skip
 
     def _customer_followup(self) -> Event | None:
@@ -164,7 +167,7 @@ class Activity:
             t.status = "open"
             changes["status"] = "open"
         world.record_write(t, t.requester_id, "activity", changes, comment_id=comment.id)
-        return Event(world.clock.timestamp(), "customer_followup", t.id, t.requester_id,
+        return Event(world.timestamp(), "customer_followup", t.id, t.requester_id,
                      "the customer wrote again")  # fmt: skip
 
     def _agent_reply(self) -> Event | None:
@@ -179,7 +182,7 @@ class Activity:
         t.status = "pending"
         world.record_write(t, agent.id, "activity", {"status": "pending",
                            "comment": {"public": True}}, comment_id=comment.id)  # fmt: skip
-        return Event(world.clock.timestamp(), "agent_reply", t.id, agent.id,
+        return Event(world.timestamp(), "agent_reply", t.id, agent.id,
                      f"{agent.name} replied")  # fmt: skip
 
     def _agent_status(self) -> Event | None:
@@ -192,7 +195,7 @@ class Activity:
         t.status = status
         world.touch(t)
         world.record_write(t, agent.id, "activity", {"status": status})
-        return Event(world.clock.timestamp(), "agent_status", t.id, agent.id,
+        return Event(world.timestamp(), "agent_status", t.id, agent.id,
                      f"{agent.name} set it {status}")  # fmt: skip
 
     def _agent_note(self) -> Event | None:
@@ -205,7 +208,7 @@ class Activity:
                                     public=False)  # fmt: skip
         world.record_write(t, agent.id, "activity", {"comment": {"public": False}},
                            comment_id=comment.id)  # fmt: skip
-        return Event(world.clock.timestamp(), "agent_note", t.id, agent.id,
+        return Event(world.timestamp(), "agent_note", t.id, agent.id,
                      f"{agent.name} left a note")  # fmt: skip
 
     def _supervisor_reassign(self) -> Event | None:
@@ -226,5 +229,5 @@ class Activity:
             t.status = "open"
         world.touch(t)
         world.record_write(t, supervisor.id, "activity", {"assignee": target})
-        return Event(world.clock.timestamp(), "supervisor_reassign", t.id, supervisor.id,
+        return Event(world.timestamp(), "supervisor_reassign", t.id, supervisor.id,
                      f"{supervisor.name} reassigned it to {world.users[target].name}")  # fmt: skip

@@ -19,6 +19,7 @@ Times are whole Unix seconds (ints) inside the world; dialects format them.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
@@ -199,6 +200,32 @@ class World:
     writes: dict[int, list[dict[str, object]]] = field(default_factory=dict)
     # Serialises writers that are not on the server's event loop (tests, the CLI).
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # While live activity plays an event that fell due in the past (the clock jumped, or the
+    # server was busy), its writes carry the moment it was due: see `acting_at`.
+    _acting_at: int | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------- time
+    def timestamp(self) -> int:
+        """The time a write happens at: the simulated clock's now, or the due moment of the
+        live event being played."""
+        acting = self._acting_at
+        return self.clock.timestamp() if acting is None else acting
+
+    @contextlib.contextmanager
+    def acting_at(self, moment: int) -> Iterator[None]:
+        """Writes inside happen at `moment` (never later than the clock's now).
+
+        Why: when the clock jumps a minute, the minute's events happened DURING it, not all
+        at its end. Stamped at the end (and pushed one second apart on a busy ticket) they
+        looked newer than the clock itself, so the export's one-minute hold-back hid the
+        conversations they touched for more than a minute of real time after the jump.
+        """
+        previous = self._acting_at
+        self._acting_at = min(moment, self.clock.timestamp())
+        try:
+            yield
+        finally:
+            self._acting_at = previous
 
     # ------------------------------------------------------------- reads
     def user_by_token(self, email: str, token: str) -> User | None:
@@ -239,7 +266,7 @@ class World:
     # ------------------------------------------------------------- writes (issue 3 builds on these)
     def touch(self, ticket: Ticket, at: int | None = None) -> None:
         """Bump `updated_at` (and the export position) after a change to the ticket."""
-        at = self.clock.timestamp() if at is None else at
+        at = self.timestamp() if at is None else at
         # Strictly later than before, even within one second or on a frozen clock: a write
         # must always change the `updated_at` that `safe_update` compares (real Zendesk can
         # miss a collision inside one second; a test backend should not).
@@ -263,7 +290,7 @@ class World:
         custom: dict[str, object] | None = None,
         html_body: str | None = None,
     ) -> Comment:
-        now = self.clock.timestamp()
+        now = self.timestamp()
         comment = Comment(
             id=self.next_comment_id,
             author_id=author_id,
@@ -322,7 +349,7 @@ class World:
         """Remember a write for the `/_sim/state` oracle ("nothing lost, nothing twice")."""
         self.writes.setdefault(ticket.id, []).append(
             {
-                "at": self.clock.timestamp(),
+                "at": self.timestamp(),
                 "actor_id": actor_id,
                 "source": source,  # "zendesk", "control", "activity", ...
                 "marker": marker,
@@ -349,7 +376,7 @@ class World:
         """A new, empty conversation (its first message comes from `add_comment`)."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
-        now = self.clock.timestamp()
+        now = self.timestamp()
         number = (self.ticket_ids[-1] if self.ticket_ids else 0) + 1
         person = self.people[requester.person] if requester.person is not None else None
         lang = person.lang if person is not None else "en"
@@ -375,7 +402,7 @@ class World:
             known = self.users_by_email.get(email.strip().lower())
             if known is not None:
                 return self.users[known]
-        now = self.clock.timestamp()
+        now = self.timestamp()
         person = None
         if email:  # someone of the shared population, if the email is theirs
             person = next((p for p in self.people if p.email == email.strip().lower()), None)

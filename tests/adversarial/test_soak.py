@@ -85,11 +85,21 @@ def soak(tmp_path: Path, seconds: float, activity: float) -> dict[str, object]:
                 )  # fmt: skip
                 sim.world.clock.advance(61)  # past the export's one-minute hold-back
                 started = time.monotonic()
-                _until(
-                    lambda t=text: _has_message(store_path, t),
-                    60,
-                    f"probe {probe} (last sync events: {events[-4:]})",
-                )
+                jumped_at = [runner.rounds]
+
+                def arrived(t: str = text) -> bool:
+                    if _has_message(store_path, t):
+                        return True
+                    # Live activity may have written to the probe's conversation during the
+                    # minute just skipped: the export then holds it back for another minute
+                    # (as Zendesk does). Move simulated time on as real time would, once a
+                    # full round that started after the jump has come back without it.
+                    if runner.rounds >= jumped_at[0] + 2:
+                        sim.world.clock.advance(61)
+                        jumped_at[0] = runner.rounds
+                    return False
+
+                _until(arrived, 60, f"probe {probe} (last sync events: {events[-4:]})")
                 lags.append(time.monotonic() - started)
                 external = str(created["conversation_id"])
                 cid = writer.conversation_by_external_id("acme", external)
@@ -136,10 +146,6 @@ def test_soak_memory_flat_and_lag_not_growing(tmp_path: Path) -> None:
     print("soak figures:", soak(tmp_path, seconds=seconds, activity=0.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with live sim activity the background sync stalls (no round for 60 s) after ~10 probes",
-)
 def test_soak_with_live_activity_keeps_up(tmp_path: Path) -> None:
     print("soak figures:", soak(tmp_path, seconds=40, activity=20.0))
 

@@ -84,6 +84,23 @@ def test_activity_is_deterministic_and_follows_the_simulated_clock() -> None:
     assert first == run()
 
 
+def test_a_clock_jump_plays_its_events_when_they_fell_due_never_in_the_future() -> None:
+    # Stamped at the end of the jump (and a busy conversation's writes pushed a second apart
+    # past the clock), the events hid what they touched from the export for over a minute.
+    with start_in_thread("zendesk", seed=8, scale=150, now=NOW, activity=20) as sim:
+        before = _post(sim, "clock", freeze=True).json()["timestamp"]
+        after = _post(sim, "clock", advance_seconds=120).json()["timestamp"]
+        recent = httpx.get(f"{sim.base_url}/_sim/activity").json()["recent"]  # the last 50
+        stamps = [e["at"] for e in recent if e["at"] > before]
+        assert 20 <= len(stamps) < 50
+        assert stamps == sorted(stamps)
+        assert min(stamps) < before + 30 and max(stamps) > after - 30  # spread over the jump
+        world = sim.world
+        assert max(t.updated_at for t in world.tickets.values()) <= after
+        newest = [t for t in world.tickets.values() if t.updated_at > before]
+        assert any(t.updated_at <= after - 60 for t in newest)  # the export sees them now
+
+
 def test_activity_rate_changes_at_runtime_and_a_frozen_clock_stops_it(csim: SimHandle) -> None:
     _post(csim, "clock", freeze=True)
     _post(csim, "activity", rate=30)
