@@ -178,6 +178,10 @@ async def run_app(store: Path, presses: int) -> dict[str, object]:
         screen.open_conversation(picked["open"])
         await _settle(app)
         history.focus()
+        # Start at the top, so every press of the down/up pattern moves the cursor (presses
+        # against the end of the list change nothing and would be timed until the next change).
+        history.move_to(0)
+        await _settle(app)
         LOG.probe = state(history)
         result["history"] = await _presses(
             app, _pattern(len(history.source), presses, "down", "up"), 0.025

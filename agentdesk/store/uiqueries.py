@@ -11,6 +11,13 @@ from agentdesk.timeutil import from_iso, to_iso
 
 if TYPE_CHECKING:
     from agentdesk.store import Store
+    from agentdesk.store.customers import DuplicateSuggestion, MergedCustomer, SatisfactionRow
+    from agentdesk.store.queries import (
+        ConversationDetail,
+        CustomerDetail,
+        HistoryRow,
+        MessageRow,
+    )
 
 _OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
 _ME = (
@@ -174,3 +181,85 @@ def my_name(store: Store, account: str) -> str:
         (account,),
     ).fetchone()
     return row[0] if row else ""
+
+
+# ---------------------------------------------------------------- opening a conversation
+# Everything the thread and customer panes show, read in one go on a worker's connection so
+# the event loop only swaps finished data in (issue 7: open <= 30 ms, history keys never wait).
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPanel:
+    customer: CustomerDetail
+    ratings: list[SatisfactionRow]
+    merged: list[MergedCustomer]
+    duplicates: list[DuplicateSuggestion]
+    history: list[HistoryRow]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedConversation:
+    conversation_id: int
+    detail: ConversationDetail | None
+    """None: the conversation is gone."""
+    sync_state: str | None
+    due: SlaDue
+    signature: object
+    """Changes when anything shown in the thread pane does (compare to skip a re-wrap)."""
+    messages: list[MessageRow] | None
+    """None when the signature matched the caller's: the thread shown is still right."""
+    customer_id: int | None
+    """The canonical customer (merges followed)."""
+    panel: CustomerPanel | None
+    """None when there is no customer or the caller said it already shows this one."""
+
+
+def customer_panel(store: Store, customer_id: int) -> CustomerPanel | None:
+    customer = store.customer(customer_id)
+    if customer is None:
+        return None
+    return CustomerPanel(
+        customer=customer,
+        ratings=store.satisfaction_history(customer.id),
+        merged=store.merged_customers(customer.id),
+        duplicates=store.duplicate_suggestions(customer.id, limit=3),
+        history=store.customer_history(customer.id),
+    )
+
+
+def open_conversation(
+    store: Store,
+    conversation_id: int,
+    *,
+    shown_signature: object = None,
+    shown_customer: int | None = None,
+) -> OpenedConversation:
+    """The thread, title data and customer panel of a conversation.
+
+    `shown_signature` is the signature of the thread on screen (messages are skipped when it
+    still matches); `shown_customer` a customer whose panel is on screen and needs no re-read.
+    """
+    detail = store.conversation(conversation_id)
+    if detail is None:
+        return OpenedConversation(
+            conversation_id, None, None, SlaDue(None, None, None, None), None, [], None, None
+        )
+    sync_state = store.conversation_sync_state([conversation_id]).get(conversation_id)
+    signature = (detail, thread_stamp(store, conversation_id), sync_state)
+    messages = None if signature == shown_signature else store.thread(conversation_id)
+    customer_id = (
+        store.canonical_customer(detail.customer_id) if detail.customer_id is not None else None
+    )
+    panel = None
+    if customer_id is not None and customer_id != shown_customer:
+        panel = customer_panel(store, customer_id)
+    return OpenedConversation(
+        conversation_id=conversation_id,
+        detail=detail,
+        sync_state=sync_state,
+        due=sla_due(store, conversation_id),
+        signature=signature,
+        messages=messages,
+        customer_id=customer_id,
+        panel=panel,
+    )

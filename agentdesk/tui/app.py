@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -28,18 +26,31 @@ from textual.screen import Screen
 
 from agentdesk.sanitize import clean
 from agentdesk.store import Store
-from agentdesk.syncapi import SyncEvent, SyncRunner
 from agentdesk.timeutil import utcnow
-from agentdesk.tui.commands import (
-    ConversationCommands,
-    CustomerCommands,
-    ThemeCommands,
-    ViewCommands,
-)
-from agentdesk.tui.screens.first_run import DEMO_RESULT, FirstRunScreen
-from agentdesk.tui.screens.help import HelpScreen
+from agentdesk.tui.screens.first_run import DEMO_RESULT
 from agentdesk.tui.screens.inbox import InboxScreen
 from agentdesk.tui.themes import BUILTIN_THEMES, DARK, load_user_themes, theme_css_paths
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from agentdesk.syncapi import SyncEvent, SyncRunner
+
+# Cold start (issue 7) pays only for what paints the inbox: the palette's providers, the help,
+# first-run and supervisor screens, urllib (downloads) and subprocess (the system opener) are
+# imported when first used.
+
+
+def _commands(name: str) -> Callable[[], type[Provider]]:
+    """A palette provider imported when the palette first opens (Textual accepts callables)."""
+
+    def load() -> type[Provider]:
+        from agentdesk.tui import commands
+
+        return getattr(commands, name)
+
+    load.__name__ = name
+    return load
 
 __all__ = ["DEMO_RESULT", "AgentDeskApp"]
 
@@ -63,10 +74,10 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     TITLE = "agentdesk"
     CSS_PATH = "app.tcss"
     COMMANDS: ClassVar = App.COMMANDS | {
-        ConversationCommands,
-        ViewCommands,
-        CustomerCommands,
-        ThemeCommands,
+        _commands("ConversationCommands"),
+        _commands("ViewCommands"),
+        _commands("CustomerCommands"),
+        _commands("ThemeCommands"),
     }
     # ctrl+q is terminal flow control (XON/XOFF) and must not quit: App's default bindings are
     # not inherited, and every binding here has an id for the user's keymap.
@@ -149,6 +160,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     # ---------------------------------------------------------------- screens
     def get_default_screen(self) -> Screen:
         if not self.store.accounts():
+            from agentdesk.tui.screens.first_run import FirstRunScreen
+
             return FirstRunScreen(id="first-run")
         return InboxScreen()
 
@@ -173,6 +186,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         return None
 
     def action_help(self) -> None:
+        from agentdesk.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -296,6 +311,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             import platformdirs
 
             directory = Path(platformdirs.user_downloads_dir())
+        import urllib.request
+
         directory.mkdir(parents=True, exist_ok=True)
         target = _free_path(directory, _safe_filename(name))
         request = urllib.request.Request(url, headers={"User-Agent": "agentdesk"})
@@ -309,6 +326,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         if self._opener is not None:
             self._opener(path)
             return
+        import subprocess
+
         try:
             if sys.platform == "win32":
                 os.startfile(path)  # type: ignore[attr-defined]

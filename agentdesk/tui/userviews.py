@@ -98,6 +98,29 @@ def view_ids(store: Store, view: ViewDef, sort: str | None = None) -> list[int]:
     return search.matching_ids(store.conn, query)
 
 
+def first_ids(store: Store, view: ViewDef, sort: str | None, limit: int) -> list[int] | None:
+    """The first `limit` ids of `view` in order, or None when that is not cheap to know.
+
+    Start-up paints these at once and swaps in the full id list when the worker has it: the
+    default view walks its index and stops after `limit` matches (under a millisecond at 100k
+    conversations, where the full list takes ~70 ms). Only built-in views without text terms.
+    """
+    if view.id not in VIEWS_BY_ID:
+        return None
+    query = parse(view.query)
+    if sort is not None:
+        query = replace(query, sort=sort)
+    if query.terms or query.sort not in (None, "updated"):
+        return None  # text search or an order without an index: the worker's job
+    compiled = search.compile_query(query)
+    rows = store.conn.execute(
+        f"SELECT c.id FROM conversations c WHERE {compiled.where} ORDER BY {compiled.order} "
+        "LIMIT :first_limit",
+        {**compiled.params, "first_limit": limit},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def view_counts(store: Store, views: list[ViewDef]) -> dict[str, int]:
     counts = store.view_counts()
     for view in views:

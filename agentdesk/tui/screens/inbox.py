@@ -9,9 +9,6 @@ Every user action becomes a mutation through `store.queue(...)`; never a connect
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
-import tempfile
 import time
 from collections.abc import Hashable, Sequence
 from datetime import timedelta
@@ -29,22 +26,25 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from agentdesk import canned, sla
+from agentdesk import sla
 from agentdesk.model import PRIORITIES, STATUSES
 from agentdesk.query import QueryError, parse
 from agentdesk.sanitize import clean, safe_content, safe_text
 from agentdesk.store import MergeError, Mutation, MutationError
-from agentdesk.store.queries import ViewDef
+from agentdesk.store.queries import ConversationDetail, ViewDef
 from agentdesk.store.uiqueries import (
+    CustomerPanel,
+    OpenedConversation,
+    SlaDue,
     WatchSnapshot,
     account_of,
     assignees,
+    customer_panel,
     known_tags,
     my_name,
-    sla_due,
-    thread_stamp,
     watch_snapshot,
 )
+from agentdesk.store.uiqueries import open_conversation as read_conversation
 from agentdesk.timeutil import from_iso, to_iso
 from agentdesk.tui import userviews, when
 from agentdesk.tui.format import CHANNEL_BADGES, local_time, short_duration, thousands
@@ -71,6 +71,8 @@ CLOCK_INTERVAL = 30.0
 """Countdowns and waiting times are re-rendered this often."""
 SLA_WARNING = timedelta(minutes=15)
 """Notify when a conversation's SLA falls due within this window."""
+FIRST_PAGE = 120
+"""Rows read on the UI thread at start-up so the first frame has them (the rest: a worker)."""
 SORTS: tuple[tuple[str | None, str], ...] = (
     (None, "view order"),
     ("sla", "SLA due"),
@@ -98,6 +100,24 @@ class WatchLoaded(Message):
     def __init__(self, snapshot: WatchSnapshot) -> None:
         super().__init__()
         self.snapshot = snapshot
+
+
+class ConversationOpened(Message):
+    """A conversation's thread (already wrapped) and customer panel, read by a worker."""
+
+    def __init__(
+        self,
+        opened: OpenedConversation,
+        source: ThreadSource | None,
+        *,
+        from_history: bool,
+        keep_scroll: bool,
+    ) -> None:
+        super().__init__()
+        self.opened = opened
+        self.source = source
+        self.from_history = from_history
+        self.keep_scroll = keep_scroll
 
 
 class DownloadDone(Message):
@@ -144,6 +164,11 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.open_conversation_id: int | None = None
         self.open_customer_id: int | None = None
         self._open_signature: object = None
+        self._wanted_conversation: int | None = None
+        """The conversation last asked for (a worker's answer for another one is stale)."""
+        self._title: tuple[object, str | None, SlaDue] | None = None
+        """(detail, sync state, SLA due) of the open conversation: the clock re-renders it."""
+        self._panel: CustomerPanel | None = None
         self.counts: dict[str, int] = {}
         self.search_query: str | None = None
         self.marked: set[int] = set()
@@ -205,14 +230,22 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.refresh_status()
         self.query_one("#conversations", WindowedList).focus()
         self._data_version = store.data_version()
-        self._ids_inflight = self._counts_inflight = True
-        self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
-        self.load_counts(self.all_views())
-        self._watch_inflight = True
-        self.load_watch()
+        # Cold start (issue 7): the first page of the default view is one short index walk,
+        # read here so the first frame has rows; the full id list, the counts and the
+        # notification baseline are read by workers after that frame is painted.
+        first = userviews.first_ids(store, self.view_def(self.view_id), self.sort, FIRST_PAGE)
+        if first:
+            self._show_ids(first)
+        self._ids_inflight = self._counts_inflight = self._watch_inflight = True
+        self.call_after_refresh(self._start_loading)
         self.set_interval(REFRESH_INTERVAL, self._refresh_if_dirty)
         self.set_interval(POLL_INTERVAL, self._poll_data_version)
         self.set_interval(CLOCK_INTERVAL, self._tick)
+
+    def _start_loading(self) -> None:
+        self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
+        self.load_counts(self.all_views())
+        self.load_watch()
 
     @property
     def conversations(self) -> WindowedList:
@@ -316,15 +349,18 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._ids_inflight = False
         if message.view_id != self.view_id or message.generation != self._generation:
             return
+        self._show_ids(message.ids)
+        self._set_list_title(len(message.ids))
+
+    def _show_ids(self, ids: list[int]) -> None:
         conversations = self.conversations
         keep = conversations.current_key
-        source = ConversationSource(self.desk.store, message.ids, self.desk.clock, self.desk.tz)
+        source = ConversationSource(self.desk.store, ids, self.desk.clock, self.desk.tz)
         source.marked = self.marked
         conversations.set_source(source, keep_key=keep)
-        self._set_list_title(len(message.ids))
-        if message.ids and self.first_rows_at is None:
+        if ids and self.first_rows_at is None:
             self.first_rows_at = time.perf_counter()
-        if self._first_load and message.ids:
+        if self._first_load and ids:
             self._first_load = False
             key = conversations.current_key
             if isinstance(key, int):
@@ -360,8 +396,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         if not self._watch_inflight:
             self._watch_inflight = True
             self.load_watch()
-        if self.open_conversation_id is not None:
-            self.open_conversation(self.open_conversation_id, keep_scroll=True)
+        self._reopen()
         self.refresh_status()
 
     def _poll_data_version(self) -> None:
@@ -374,8 +409,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         for widget in self.query(WindowedList):
             widget.invalidate()
         self.refresh_status()
-        if self.open_conversation_id is not None:
-            self._render_thread_title(self.open_conversation_id)
+        self._render_thread_title()  # countdowns move with the clock; the data is kept
         if not self._watch_inflight:
             self._watch_inflight = True
             self.load_watch()
@@ -429,47 +463,102 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def open_conversation(
         self, conversation_id: int, *, from_history: bool = False, keep_scroll: bool = False
     ) -> None:
-        """Show the conversation's thread, and its customer with their history."""
-        store = self.desk.store
-        detail = store.conversation(conversation_id)
+        """Show the conversation's thread, and its customer with their history.
+
+        The reads (thread, wrapped to the pane's width, customer, history) run in a worker on
+        its own connection; `_conversation_opened` swaps the result in. A refresh
+        (`keep_scroll`) of an unchanged conversation changes nothing on screen.
+        """
+        self._wanted_conversation = conversation_id
+        if conversation_id != self.open_conversation_id:
+            self._close_composer_for_switch(conversation_id)
+        same = conversation_id == self.open_conversation_id
         thread = self.query_one("#thread", WindowedList)
-        if detail is None:
+        self.load_conversation(
+            conversation_id,
+            shown_signature=self._open_signature if same and keep_scroll else None,
+            # The same customer's panel is re-read only on a refresh (its data may have moved).
+            shown_customer=None if keep_scroll else self.open_customer_id,
+            width=max(thread.scrollable_content_region.width, 1),
+            from_history=from_history,
+            keep_scroll=keep_scroll,
+        )
+
+    def _reopen(self) -> None:
+        """Data changed: re-read the conversation on screen, or the one still loading (a
+        refresh must not replace an open the agent asked for with the old conversation)."""
+        wanted = self._wanted_conversation
+        if wanted is not None and wanted != self.open_conversation_id:
+            self.open_conversation(wanted)
+        elif self.open_conversation_id is not None:
+            self.open_conversation(self.open_conversation_id, keep_scroll=True)
+
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def load_conversation(
+        self,
+        conversation_id: int,
+        *,
+        shown_signature: object,
+        shown_customer: int | None,
+        width: int,
+        from_history: bool,
+        keep_scroll: bool,
+    ) -> None:
+        with self.desk.background_store("open") as store:
+            opened = read_conversation(
+                store,
+                conversation_id,
+                shown_signature=shown_signature,
+                shown_customer=shown_customer,
+            )
+        source = None
+        if opened.messages is not None:
+            source = ThreadSource(opened.messages, self.app.console, self.desk.clock, self.desk.tz)
+            source.prepare(width)  # wrap here, not on the event loop
+        self.post_message(
+            ConversationOpened(opened, source, from_history=from_history, keep_scroll=keep_scroll)
+        )
+
+    @on(ConversationOpened)
+    def _conversation_opened(self, message: ConversationOpened) -> None:
+        opened = message.opened
+        conversation_id = opened.conversation_id
+        if conversation_id != self._wanted_conversation:
+            return  # the agent has moved on to another conversation
+        thread = self.query_one("#thread", WindowedList)
+        if opened.detail is None:
             thread.set_source(ThreadSource([], self.app.console, self.desk.clock, self.desk.tz))
             thread.border_title = Content("Thread")
             return
-        sync_state = store.conversation_sync_state([conversation_id]).get(conversation_id)
-        signature = (detail, thread_stamp(store, conversation_id), sync_state)
-        if keep_scroll and signature == self._open_signature:
+        if message.source is None:
             return  # a refresh, and this conversation did not change: keep the wrapped lines
-        if self.open_conversation_id != conversation_id:
-            self._close_composer_for_switch()
-        self._open_signature = signature
+        keep_scroll = message.keep_scroll and conversation_id == self.open_conversation_id
+        self._close_composer_for_switch(conversation_id)
+        self._open_signature = opened.signature
         self.open_conversation_id = conversation_id
         scroll_y = thread.scroll_offset.y
-        source = ThreadSource(
-            store.thread(conversation_id), self.app.console, self.desk.clock, self.desk.tz
-        )
-        thread.set_source(source)
+        thread.set_source(message.source)
         if keep_scroll:
             thread.scroll_to(y=scroll_y, animate=False, immediate=True)
         else:
             # Latest messages are what the agent answers: start at the bottom.
             thread.scroll_to(y=thread.max_scroll_y, animate=False, immediate=True)
             self.call_after_refresh(thread.action_last)
-        self._render_thread_title(conversation_id, detail=detail, sync_state=sync_state)
-        if detail.customer_id is not None:
-            customer_id = store.canonical_customer(detail.customer_id)
-            self.show_customer(customer_id, keep_position=from_history or keep_scroll)
+        self._title = (opened.detail, opened.sync_state, opened.due)
+        self._render_thread_title()
+        keep_position = message.from_history or keep_scroll
+        if opened.customer_id is None:
+            self._show_panel(None)
+        elif opened.panel is not None:
+            self._show_panel(opened.panel, keep_position=keep_position)
         else:
-            self.show_customer(None)
+            self._mark_in_history(conversation_id, keep_position=keep_position)
 
-    def _render_thread_title(self, conversation_id: int, *, detail=None, sync_state=None) -> None:
-        store = self.desk.store
-        detail = detail or store.conversation(conversation_id)
-        if detail is None:
+    def _render_thread_title(self) -> None:
+        if self._title is None:
             return
-        if sync_state is None:
-            sync_state = store.conversation_sync_state([conversation_id]).get(conversation_id)
+        detail, sync_state, due = self._title
+        assert isinstance(detail, ConversationDetail)
         badge = CHANNEL_BADGES.get(detail.channel, detail.channel)
         parts = [
             detail.subject or "(no subject)",
@@ -481,7 +570,6 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         ]
         if detail.tags:
             parts.append(" ".join("#" + t for t in detail.tags[:4]))
-        due = sla_due(store, conversation_id)
         now = self.desk.clock()
         for label, moment in (("first reply", due.first_response_due),
                               ("next reply", due.next_response_due)):
@@ -498,15 +586,38 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         thread.border_title = safe_content(" · ".join(parts))
 
     def show_customer(self, customer_id: int | None, *, keep_position: bool = False) -> None:
-        store = self.desk.store
+        """Show a customer's profile and history now (after a merge, "go to customer")."""
+        panel = customer_panel(self.desk.store, customer_id) if customer_id is not None else None
+        self._show_panel(panel, keep_position=keep_position)
+
+    def _mark_in_history(self, conversation_id: int, *, keep_position: bool) -> None:
+        """Same customer, another of their conversations: move the ◀ mark, nothing re-read."""
+        history = self.query_one("#history", WindowedList)
+        source = history.source
+        if not isinstance(source, HistorySource):
+            return
+        source.current = conversation_id
+        history.refresh_rows()
+        if not keep_position:
+            index = source.index_of(conversation_id)
+            if index is not None:
+                history.move_to(index)
+
+    def _show_panel(self, panel: CustomerPanel | None, *, keep_position: bool = False) -> None:
         profile = self.query_one("#customer-profile", Static)
         history = self.query_one("#history", WindowedList)
-        customer = store.customer(customer_id) if customer_id is not None else None
-        if customer is None:
+        if panel is None:
             self.open_customer_id = None
+            self._panel = None
             profile.update(Text("No customer on this conversation.", style="italic"))
             history.set_source(HistorySource([], self.desk.clock, self.desk.tz))
             return
+        if panel == self._panel:
+            # A refresh that changed nothing about this customer: no rebuild, no lost cursor.
+            self._mark_in_history(self.open_conversation_id or 0, keep_position=keep_position)
+            return
+        self._panel = panel
+        customer = panel.customer
         self.open_customer_id = customer.id
         text = Text(end="")
         text.append_text(safe_text(customer.name or "(no name)", "bold"))
@@ -520,17 +631,17 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             text.append_text(safe_text(f"{key}: ", "dim"))
             text.append_text(safe_text(str(value)))
             text.append("\n")
-        ratings = store.satisfaction_history(customer.id)
+        ratings = panel.ratings
         if ratings:
             text.append("CSAT ", style="dim")
             text.append_text(safe_text(" · ".join(r.rating for r in ratings[:6])))
             text.append("\n")
-        merged = store.merged_customers(customer.id)
+        merged = panel.merged
         if merged:
             text.append("merged here: ", style="dim")
             text.append_text(safe_text(", ".join(m.name for m in merged[:3])))
             text.append(" (U unmerges)\n", style="dim")
-        duplicates = store.duplicate_suggestions(customer.id, limit=3)
+        duplicates = panel.duplicates
         if duplicates:
             text.append("possible duplicate: ", style="bold")
             text.append_text(
@@ -543,10 +654,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         profile.update(text)
         keep = history.current_key if keep_position else None
         source = HistorySource(
-            store.customer_history(customer.id),
-            self.desk.clock,
-            self.desk.tz,
-            current=self.open_conversation_id,
+            panel.history, self.desk.clock, self.desk.tz, current=self.open_conversation_id
         )
         history.set_source(source, keep_key=keep if keep is not None else self.open_conversation_id)
 
@@ -654,8 +762,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         conversations.invalidate()
         self.mark_dirty()
         self.refresh_status()
-        if self.open_conversation_id is not None:
-            self.open_conversation(self.open_conversation_id, keep_scroll=True)
+        self._reopen()
 
     def _key_for(self, binding_id: str, default: str) -> str:
         keymap: dict[str, str] = getattr(self.app, "_keymap", {}) or {}
@@ -708,6 +815,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.action_compose("reply", then_canned=True)
 
     def action_canned_into_composer(self) -> None:
+        from agentdesk import canned
+
         config_dir = self.desk.config_dir
         templates = canned.load_canned(config_dir) if config_dir is not None else []
         if not templates:
@@ -735,6 +844,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._pick(PickerScreen("Canned response", items, placeholder="template name"), chosen)
 
     def _placeholders(self, conversation_id: int) -> dict[str, str]:
+        from agentdesk import canned
+
         store = self.desk.store
         detail = store.conversation(conversation_id)
         if detail is None:
@@ -760,9 +871,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.composer.display = False
         self.conversations.focus()
 
-    def _close_composer_for_switch(self) -> None:
+    def _close_composer_for_switch(self, target: int) -> None:
+        """Another conversation is opening: keep the draft, hide a composer for another one."""
         composer = self.composer
-        if composer.display:
+        if composer.display and composer.conversation_id != target:
             composer.flush()
             composer.display = False
             composer.conversation_id = None
@@ -817,6 +929,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     @on(Composer.WantEditor)
     def _want_editor(self) -> None:
         """Edit the draft in $EDITOR when the terminal can be handed over (not in a browser)."""
+        import shlex
+        import subprocess
+        import tempfile
+
         composer = self.composer
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
