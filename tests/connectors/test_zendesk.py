@@ -18,7 +18,8 @@ from agentdesk.connectors.base import (
     NotFound,
 )
 from agentdesk.connectors.http import HttpPolicy
-from agentdesk.connectors.zendesk import ZendeskConnector, map_channel, normalise_phone
+from agentdesk.connectors.normalise import normalise_phone
+from agentdesk.connectors.zendesk import ZendeskConnector, map_channel
 from agentdesk.model import Attachment, Identity, Page
 from tests.connectors.zendesk_payloads import (
     AGENT,
