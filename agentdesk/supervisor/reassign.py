@@ -352,32 +352,8 @@ def apply_plan(store: Store, plan: Plan, *, check_role: bool = True) -> Batch:
             errors.append(Skipped(move.conversation_id, f"{move.account}:{move.external_id}",
                                   str(exc)))
             continue
-        _stamp_batch(store, mutation, plan.batch)
         ids.append(mutation.id)
     return Batch(plan.batch, tuple(ids), tuple(errors))
-
-
-def _stamp_batch(
-    store: Store, mutation: Mutation, batch: str, undoes: str | None = None
-) -> None:
-    """Keep the batch id in the payload even where the outbox normalises assign payloads.
-
-    The outbox resolves `agent_email`/`team` into ids and rebuilds the payload; until it
-    carries extra keys through, the id is added here (the payload is only read by connectors
-    for the keys they know, so the extra key is inert).
-    """
-    if mutation.payload.get("batch") == batch and mutation.payload.get("undoes") == undoes:
-        return
-    with store.transaction():
-        store.conn.execute(
-            "UPDATE outbox SET payload = json_set(payload, '$.batch', ?) WHERE id = ?",
-            (batch, mutation.id),
-        )
-        if undoes is not None:
-            store.conn.execute(
-                "UPDATE outbox SET payload = json_set(payload, '$.undoes', ?) WHERE id = ?",
-                (undoes, mutation.id),
-            )
 
 
 def batch_mutations(store: Store, batch: str) -> list[Mutation]:
@@ -428,12 +404,11 @@ def undo_batch(store: Store, batch: str, *, check_role: bool = True) -> UndoResu
             left.append(f"{reference}: {payload}")
             continue
         try:
-            queued = store.queue(mutation.conversation_id, "assign", payload | {"batch": undo_id,
+            store.queue(mutation.conversation_id, "assign", payload | {"batch": undo_id,
                                                                                 "undoes": batch})
         except MutationError as exc:
             left.append(f"{reference}: {exc}")
             continue
-        _stamp_batch(store, queued, undo_id, batch)
         compensated += 1
     return UndoResult(batch, cancelled, compensated, undo_id if compensated else None,
                       tuple(left))

@@ -5,21 +5,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, tzinfo
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from agentdesk.store import Store
 from agentdesk.supervisor.audit import AuditEntry, audit_entries
 from agentdesk.supervisor.reassign import undo_batch
-from agentdesk.timeutil import utcnow
 from agentdesk.tui.format import local_time
+from agentdesk.tui.screens.services import AppServices
 from agentdesk.tui.widgets.charts import Cell, Column, TableSource
 from agentdesk.tui.widgets.window import WindowedList
 
@@ -32,11 +28,17 @@ COLUMNS = (
     Column("Outcome", 9),
     Column("Batch", 8),
 )
-OUTCOME_STYLE = {"refused": "wl--overdue", "conflict": "wl--overdue", "queued": "wl--at-risk",
-                 "sending": "wl--at-risk", "undone": "wl--muted", "done": "wl--ok"}
+OUTCOME_STYLE = {
+    "refused": "wl--overdue",
+    "conflict": "wl--overdue",
+    "queued": "wl--at-risk",
+    "sending": "wl--at-risk",
+    "undone": "wl--muted",
+    "done": "wl--ok",
+}
 
 
-class AuditScreen(Screen[None], inherit_bindings=False):
+class AuditScreen(AppServices, inherit_bindings=False):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="audit.back"),
         Binding("u", "undo", "Undo batch", id="audit.undo"),
@@ -50,18 +52,6 @@ class AuditScreen(Screen[None], inherit_bindings=False):
     def __init__(self) -> None:
         super().__init__(id="audit")
         self.entries: list[AuditEntry] = []
-
-    @property
-    def store(self) -> Store:
-        return self.app.store  # type: ignore[attr-defined]
-
-    @property
-    def clock(self) -> Callable[[], datetime]:
-        return getattr(self.app, "clock", utcnow)
-
-    @property
-    def tz(self) -> tzinfo | None:
-        return getattr(self.app, "tz", None)
 
     def compose(self) -> ComposeResult:
         yield Static("Audit log", id="audit-title", classes="sv-title")
@@ -80,24 +70,29 @@ class AuditScreen(Screen[None], inherit_bindings=False):
         now = self.clock()
         self.entries = audit_entries(self.store, limit=5000)
         rows = [
-            (e.id, [
-                Cell(local_time(e.at, now, self.tz), "wl--muted"),
-                Cell(e.who),
-                Cell(e.conversation),
-                Cell(e.action),
-                Cell(e.detail + (f" — {e.reason}" if e.reason else "")),
-                Cell(e.outcome, OUTCOME_STYLE.get(e.outcome)),
-                Cell((e.batch or "")[:8], "wl--muted"),
-            ])
+            (
+                e.id,
+                [
+                    Cell(local_time(e.at, now, self.tz), "wl--muted"),
+                    Cell(e.who),
+                    Cell(e.conversation),
+                    Cell(e.action),
+                    Cell(e.detail + (f" — {e.reason}" if e.reason else "")),
+                    Cell(e.outcome, OUTCOME_STYLE.get(e.outcome)),
+                    Cell((e.batch or "")[:8], "wl--muted"),
+                ],
+            )
             for e in self.entries
         ]
         source = TableSource(COLUMNS, rows)
         table = self.query_one("#audit-list", WindowedList)
         table.set_source(source, keep_key=table.current_key)
         self.query_one("#audit-header", Static).update(
-            Content(source.header(max(self.size.width - 1, 40)).plain))
+            Content(source.header(max(self.size.width - 1, 40)).plain)
+        )
         self.query_one("#audit-title", Static).update(
-            Content(f"Audit log · {len(self.entries)} actions (export: agentdesk audit --csv)"))
+            Content(f"Audit log · {len(self.entries)} actions (export: agentdesk audit --csv)")
+        )
 
     def action_undo(self) -> None:
         key = self.query_one("#audit-list", WindowedList).current_key
@@ -111,8 +106,9 @@ class AuditScreen(Screen[None], inherit_bindings=False):
             self.app.notify(str(exc), severity="error", markup=False)
             return
         left = f"; {len(result.left)} could not be undone" if result.left else ""
-        self.app.notify(f"undo: {result.cancelled} cancelled, {result.compensated} restored{left}",
-                        markup=False)
+        self.app.notify(
+            f"undo: {result.cancelled} cancelled, {result.compensated} restored{left}", markup=False
+        )
         self.reload()
 
     def action_close(self) -> None:

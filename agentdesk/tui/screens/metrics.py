@@ -6,8 +6,7 @@ Computed from the cache in a worker (`agentdesk.supervisor.metrics`); `p` cycles
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta
 from typing import ClassVar
 
 from textual import on, work
@@ -16,13 +15,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from agentdesk.store import Store
 from agentdesk.supervisor.metrics import DIMENSIONS, Figures, Report, compute_report
 from agentdesk.supervisor.roles import supervised_accounts
-from agentdesk.timeutil import utcnow
+from agentdesk.tui.screens.services import AppServices
 from agentdesk.tui.widgets.charts import BarChart, Cell, Column, TableSource
 from agentdesk.tui.widgets.window import WindowedList
 
@@ -69,7 +67,7 @@ def figure_cells(f: Figures) -> list[Cell]:
     ]
 
 
-class MetricsScreen(Screen[None], inherit_bindings=False):
+class MetricsScreen(AppServices, inherit_bindings=False):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="metrics.back"),
         Binding("p", "period", "Period", id="metrics.period"),
@@ -95,14 +93,6 @@ class MetricsScreen(Screen[None], inherit_bindings=False):
         self.period_index = 0
         self.dimension = "agent"
         self.report: Report | None = None
-
-    @property
-    def clock(self) -> Callable[[], datetime]:
-        return getattr(self.app, "clock", utcnow)
-
-    @property
-    def tz(self) -> tzinfo | None:
-        return getattr(self.app, "tz", None)
 
     def compose(self) -> ComposeResult:
         yield Static("Metrics", id="metrics-title", classes="sv-title")
@@ -142,14 +132,16 @@ class MetricsScreen(Screen[None], inherit_bindings=False):
         if opener is None:
             store = Store.open(self.app.store_path)  # type: ignore[attr-defined]
             try:
-                report = compute_report(store, start, end, accounts=supervised_accounts(store),
-                                        tz=self.tz)
+                report = compute_report(
+                    store, start, end, accounts=supervised_accounts(store), tz=self.tz
+                )
             finally:
                 store.close()
         else:
             with opener("supervisor") as store:
-                report = compute_report(store, start, end, accounts=supervised_accounts(store),
-                                        tz=self.tz)
+                report = compute_report(
+                    store, start, end, accounts=supervised_accounts(store), tz=self.tz
+                )
         self.post_message(self.Loaded(report))
 
     @on(Loaded)
@@ -160,18 +152,22 @@ class MetricsScreen(Screen[None], inherit_bindings=False):
     def _show(self, report: Report) -> None:
         o = report.overall
         label = PERIODS[self.period_index][0]
-        self.query_one("#metrics-title", Static).update(Content(
-            f"Metrics · last {label} · by {self.dimension}   (p period, d breakdown)"))
+        self.query_one("#metrics-title", Static).update(
+            Content(f"Metrics · last {label} · by {self.dimension}   (p period, d breakdown)")
+        )
         nps = "-" if o.nps is None else f"{o.nps:+.0f}"
         ces = "-" if o.ces is None else f"{o.ces:.1f}"
-        self.query_one("#metrics-summary", Static).update(Content(
-            f"{o.conversations} conversations · first response median "
-            f"{minutes_text(o.first_response_median_min)} (mean "
-            f"{minutes_text(o.first_response_mean_min)}, {o.responded} answered)\n"
-            f"resolution median {minutes_text(o.resolution_median_min)} ({o.resolved} resolved)"
-            f" · reopen rate {pct(o.reopen_rate)} · CSAT {pct(o.csat)} of {o.rated} rated"
-            f" ({o.offered} unanswered) · NPS {nps} · CES {ces}\n"
-            f"backlog now {report.backlog[-1][1] if report.backlog else 0}"))
+        self.query_one("#metrics-summary", Static).update(
+            Content(
+                f"{o.conversations} conversations · first response median "
+                f"{minutes_text(o.first_response_median_min)} (mean "
+                f"{minutes_text(o.first_response_mean_min)}, {o.responded} answered)\n"
+                f"resolution median {minutes_text(o.resolution_median_min)} ({o.resolved} resolved)"
+                f" · reopen rate {pct(o.reopen_rate)} · CSAT {pct(o.csat)} of {o.rated} rated"
+                f" ({o.offered} unanswered) · NPS {nps} · CES {ces}\n"
+                f"backlog now {report.backlog[-1][1] if report.backlog else 0}"
+            )
+        )
         self.query_one("#chart-backlog", BarChart).show(
             "Backlog (open at end of day)",
             [d.strftime("%m-%d") for d, _n in report.backlog],
@@ -185,9 +181,9 @@ class MetricsScreen(Screen[None], inherit_bindings=False):
             [f.key for f in top],
             [round((f.first_response_median_min or 0) / 60, 1) for f in top],
         )
-        source = TableSource(COLUMNS, [(f.key, figure_cells(f))
-                                       for f in report.by[self.dimension]])
+        source = TableSource(COLUMNS, [(f.key, figure_cells(f)) for f in report.by[self.dimension]])
         table = self.query_one("#metrics-table", WindowedList)
         table.set_source(source, keep_key=table.current_key)
         self.query_one("#metrics-header", Static).update(
-            Content(source.header(max(self.size.width - 1, 40)).plain))
+            Content(source.header(max(self.size.width - 1, 40)).plain)
+        )

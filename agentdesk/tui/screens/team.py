@@ -7,8 +7,8 @@ Also holds the reassignment preview (`ReassignScreen`) used from here and from t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Sequence
+from datetime import datetime
 from typing import ClassVar
 
 from textual import on, work
@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from agentdesk.sanitize import clean
@@ -26,8 +26,8 @@ from agentdesk.supervisor import reassign
 from agentdesk.supervisor.capacity import Capacity
 from agentdesk.supervisor.roles import supervised_accounts
 from agentdesk.supervisor.team import AgentLoad, QueueLoad, TeamSnapshot, team_snapshot
-from agentdesk.timeutil import utcnow
 from agentdesk.tui.format import short_duration
+from agentdesk.tui.screens.services import AppServices
 from agentdesk.tui.widgets.charts import Cell, Column, TableSource
 from agentdesk.tui.widgets.picker import PickerScreen, PickItem
 from agentdesk.tui.widgets.window import WindowedList
@@ -65,38 +65,49 @@ def agent_rows(agents: Sequence[AgentLoad], now: datetime) -> list:
     rows = []
     for a in agents:
         cap = "-" if a.capacity is None else str(a.capacity)
-        rows.append((a.agent_id, [
-            Cell(a.name, "wl--strong"),
-            Cell(a.account, "wl--muted"),
-            Cell(a.presence or "-", "wl--muted" if not a.presence else None),
-            Cell(str(a.open)),
-            Cell(str(a.pending)),
-            Cell(str(a.breaching), "wl--overdue" if a.breaching else "wl--muted"),
-            Cell(_age(a.oldest_waiting, now)),
-            Cell(str(a.handled_today)),
-            Cell(short_duration(a.median_first_response_today)
-                 if a.median_first_response_today is not None else "-"),
-            Cell(f"{a.load}/{cap}", "wl--overdue" if a.over_capacity else None),
-        ]))
+        rows.append(
+            (
+                a.agent_id,
+                [
+                    Cell(a.name, "wl--strong"),
+                    Cell(a.account, "wl--muted"),
+                    Cell(a.presence or "-", "wl--muted" if not a.presence else None),
+                    Cell(str(a.open)),
+                    Cell(str(a.pending)),
+                    Cell(str(a.breaching), "wl--overdue" if a.breaching else "wl--muted"),
+                    Cell(_age(a.oldest_waiting, now)),
+                    Cell(str(a.handled_today)),
+                    Cell(
+                        short_duration(a.median_first_response_today)
+                        if a.median_first_response_today is not None
+                        else "-"
+                    ),
+                    Cell(f"{a.load}/{cap}", "wl--overdue" if a.over_capacity else None),
+                ],
+            )
+        )
     return rows
 
 
 def queue_rows(queues: Sequence[QueueLoad], now: datetime) -> list:
     return [
-        ((q.account, q.team_id), [
-            Cell(q.name, "wl--strong"),
-            Cell(q.account, "wl--muted"),
-            Cell(str(q.backlog)),
-            Cell(str(q.unassigned), "wl--at-risk" if q.unassigned else "wl--muted"),
-            Cell(_age(q.oldest_waiting, now)),
-            Cell(str(q.breaching), "wl--overdue" if q.breaching else "wl--muted"),
-            Cell(f"{q.arrival_rate:.1f}"),
-        ])
+        (
+            (q.account, q.team_id),
+            [
+                Cell(q.name, "wl--strong"),
+                Cell(q.account, "wl--muted"),
+                Cell(str(q.backlog)),
+                Cell(str(q.unassigned), "wl--at-risk" if q.unassigned else "wl--muted"),
+                Cell(_age(q.oldest_waiting, now)),
+                Cell(str(q.breaching), "wl--overdue" if q.breaching else "wl--muted"),
+                Cell(f"{q.arrival_rate:.1f}"),
+            ],
+        )
         for q in queues
     ]
 
 
-class TeamScreen(Screen[None], inherit_bindings=False):
+class TeamScreen(AppServices, inherit_bindings=False):
     """Agents (top) and queues (bottom); `r` reassigns the selected agent's or queue's work."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -123,19 +134,6 @@ class TeamScreen(Screen[None], inherit_bindings=False):
         self.capacity = capacity or Capacity()
         self.snapshot: TeamSnapshot | None = None
         self._version: int | None = None
-
-    # app services (AgentDeskApp provides them; a test app may too)
-    @property
-    def store(self) -> Store:
-        return self.app.store  # type: ignore[attr-defined]
-
-    @property
-    def clock(self) -> Callable[[], datetime]:
-        return getattr(self.app, "clock", utcnow)
-
-    @property
-    def tz(self) -> tzinfo | None:
-        return getattr(self.app, "tz", None)
 
     def compose(self) -> ComposeResult:
         yield Static("Team", id="team-title", classes="sv-title")
@@ -197,15 +195,20 @@ class TeamScreen(Screen[None], inherit_bindings=False):
         queues.set_source(queue_source, keep_key=queues.current_key)
         width = max(self.size.width, 40)
         self.query_one("#team-agents-header", Static).update(
-            Content(agent_source.header(width - 1).plain))
+            Content(agent_source.header(width - 1).plain)
+        )
         self.query_one("#team-queues-header", Static).update(
-            Content(queue_source.header(width - 1).plain))
+            Content(queue_source.header(width - 1).plain)
+        )
         over = sum(a.over_capacity for a in snap.agents)
         breaching = sum(q.breaching for q in snap.queues)
         backlog = sum(q.backlog for q in snap.queues)
-        self.query_one("#team-title", Static).update(Content(
-            f"Team · {len(snap.agents)} agents · backlog {backlog} · breaching {breaching}"
-            f" · {over} over capacity"))
+        self.query_one("#team-title", Static).update(
+            Content(
+                f"Team · {len(snap.agents)} agents · backlog {backlog} · breaching {breaching}"
+                f" · {over} over capacity"
+            )
+        )
 
     # ------------------------------------------------------------ reassignment from here
     def action_reassign(self) -> None:
@@ -238,22 +241,27 @@ def target_items(store: Store, conversation_ids: Sequence[int]) -> list[PickItem
     if not conversation_ids:
         return []
     marks = ",".join("?" for _ in conversation_ids)
-    accounts = [r[0] for r in store.conn.execute(
-        f"SELECT DISTINCT account FROM conversations WHERE id IN ({marks})",
-        tuple(conversation_ids))]
+    accounts = [
+        r[0]
+        for r in store.conn.execute(
+            f"SELECT DISTINCT account FROM conversations WHERE id IN ({marks})",
+            tuple(conversation_ids),
+        )
+    ]
     amarks = ",".join("?" for _ in accounts)
     items = [
         PickItem(f"team:{r['name']}", f"team {r['name']}", "spread by least load")
         for r in store.conn.execute(
-            f"SELECT DISTINCT name FROM teams WHERE account IN ({amarks}) ORDER BY name",
-            accounts)
+            f"SELECT DISTINCT name FROM teams WHERE account IN ({amarks}) ORDER BY name", accounts
+        )
     ]
     items += [
         PickItem(r["email"], r["name"], f"{r['email']} · {r['presence'] or 'presence unknown'}")
         for r in store.conn.execute(
             f"""SELECT email, min(name) AS name, max(presence) AS presence FROM agents
                 WHERE account IN ({amarks}) AND email != '' GROUP BY email ORDER BY name""",
-            accounts)
+            accounts,
+        )
     ]
     return items
 
@@ -281,8 +289,9 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
     ReassignScreen #reassign-preview { height: 1fr; }
     """
 
-    def __init__(self, conversation_ids: Sequence[int], *,
-                 capacity: Capacity | None = None) -> None:
+    def __init__(
+        self, conversation_ids: Sequence[int], *, capacity: Capacity | None = None
+    ) -> None:
         super().__init__()
         self.conversation_ids = list(conversation_ids)
         self.capacity = capacity or Capacity()
@@ -298,7 +307,8 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
             yield Static("", id="reassign-summary")
             yield Static(
                 " Agent                                    before  after  capacity",
-                classes="sv-header")
+                classes="sv-header",
+            )
             yield WindowedList(id="reassign-preview", show_cursor=False)
             yield Footer()
 
@@ -319,36 +329,58 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
         if value is None:
             return
         self.target = reassign.Target.parse(value)
-        self.show(reassign.plan_reassignment(self.store, self.conversation_ids, self.target,
-                                             capacity=self.capacity))
+        self.show(
+            reassign.plan_reassignment(
+                self.store, self.conversation_ids, self.target, capacity=self.capacity
+            )
+        )
 
     def action_spread(self, strategy: str) -> None:
         if self.target is None or self.target.kind != "team":
             self._summary("choose a team first (t), then spread it over the team's agents")
             return
-        self.show(reassign.suggest(self.store, self.conversation_ids, self.target.value,
-                                   strategy, capacity=self.capacity))  # type: ignore[arg-type]
+        self.show(
+            reassign.suggest(
+                self.store,
+                self.conversation_ids,
+                self.target.value,
+                strategy,
+                capacity=self.capacity,
+            )
+        )  # type: ignore[arg-type]
 
     def show(self, plan: reassign.Plan) -> None:
         self.plan = plan
         rows = []
         for d in plan.deltas:
             cap = "-" if d.capacity is None else str(d.capacity)
-            rows.append((d.agent_id, [
-                Cell(f"{d.name} ({d.account})", "wl--strong"),
-                Cell(str(d.before)),
-                Cell(str(d.after), "wl--overdue" if d.over_capacity else None),
-                Cell(cap + (" OVER" if d.over_capacity else ""),
-                     "wl--overdue" if d.over_capacity else "wl--muted"),
-            ]))
-        columns = (Column("Agent", 0), Column("before", 6, right=True),
-                   Column("after", 6, right=True), Column("capacity", 12, right=True))
+            rows.append(
+                (
+                    d.agent_id,
+                    [
+                        Cell(f"{d.name} ({d.account})", "wl--strong"),
+                        Cell(str(d.before)),
+                        Cell(str(d.after), "wl--overdue" if d.over_capacity else None),
+                        Cell(
+                            cap + (" OVER" if d.over_capacity else ""),
+                            "wl--overdue" if d.over_capacity else "wl--muted",
+                        ),
+                    ],
+                )
+            )
+        columns = (
+            Column("Agent", 0),
+            Column("before", 6, right=True),
+            Column("after", 6, right=True),
+            Column("capacity", 12, right=True),
+        )
         self.query_one("#reassign-preview", WindowedList).set_source(TableSource(columns, rows))
         over = len(plan.overruns)
         self._summary(
             f"{len(plan.moves)} to move to {self.target}, {len(plan.skipped)} skipped"
             + (f" · {over} agent(s) over capacity" if over else "")
-            + " · Enter applies as one batch")
+            + " · Enter applies as one batch"
+        )
 
     def action_apply(self) -> None:
         if self.plan is None or not self.plan.moves:
@@ -358,8 +390,11 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
         except PermissionError as exc:
             self.app.notify(str(exc), severity="error", markup=False)
             return
-        self.app.notify(f"queued {len(batch.mutation_ids)} reassignments (batch "
-                        f"{batch.id[:8]}); undo from the audit log", markup=False)
+        self.app.notify(
+            f"queued {len(batch.mutation_ids)} reassignments (batch "
+            f"{batch.id[:8]}); undo from the audit log",
+            markup=False,
+        )
         self.dismiss(batch.id)
 
     def action_cancel(self) -> None:
