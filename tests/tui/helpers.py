@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
+from textual.worker import WorkerState
 
 from agentdesk.tui.screens.inbox import InboxScreen
 from agentdesk.tui.widgets.window import WindowedList
@@ -27,6 +28,20 @@ async def wait_for_rows(pilot: Pilot) -> InboxScreen:
     await wait_for(pilot, lambda: inbox.first_rows_at is not None and inbox.counts)
     await pilot.pause()
     return inbox
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until no worker is reading the cache and what they posted has been handled
+    (a conversation opens in a worker: a snapshot must not catch it half way)."""
+
+    def idle() -> bool:
+        return not any(
+            w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers
+        )
+
+    for _ in range(3):  # a handled message may start another worker
+        await wait_for(pilot, idle)
+        await pilot.pause()
 
 
 def lines(widget: WindowedList) -> list[str]:

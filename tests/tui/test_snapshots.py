@@ -13,7 +13,7 @@ from textual.widgets import Input, TextArea
 
 from agentdesk.store import Store
 from agentdesk.tui.themes import DARK, LIGHT
-from tests.tui.helpers import wait_for, wait_for_rows
+from tests.tui.helpers import settle, wait_for, wait_for_rows
 
 SIZE = (160, 48)
 THEMES = pytest.mark.parametrize("theme", [DARK, LIGHT])
@@ -25,14 +25,20 @@ def _still(pilot: Pilot) -> None:
         widget.cursor_blink = False
     for widget in pilot.app.screen.query(TextArea):
         widget.cursor_blink = False
+        # TextArea caches lines without the cursor once blinking stops: a line painted in the
+        # blink's "off" phase would otherwise stay cursorless (a timing-dependent snapshot).
+        widget._line_cache.clear()
+        widget.refresh()
 
 
 def _steps(*keys: str, wait: Callable[[Pilot], object] | None = None):
     async def run(pilot: Pilot) -> None:
         await wait_for_rows(pilot)
+        await settle(pilot)
         await pilot.press(*keys)
         if wait is not None:
             await wait_for(pilot, lambda: wait(pilot))
+        await settle(pilot)
         _still(pilot)
         await pilot.pause()
 
