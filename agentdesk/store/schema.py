@@ -209,6 +209,19 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX customers_merged ON customers(merged_into) WHERE merged_into IS NOT NULL;
     """,
+    # 3 -> 4: what the cache policy and the supervisor metrics need.
+    # - contacts.history_synced_at: when this contact's whole history (their other
+    #   conversations) was last fetched; NULL = not yet (the partial index finds those).
+    # - conversations.solved_at / reopen_count: when it last became solved or closed and how
+    #   often it was reopened, from the vendor where it says so, else as sync observed it.
+    # - accounts.presence_pending: the agent's own presence, set while offline, not yet sent.
+    """
+    ALTER TABLE contacts ADD COLUMN history_synced_at TEXT;
+    CREATE INDEX contacts_history_due ON contacts(account) WHERE history_synced_at IS NULL;
+    ALTER TABLE conversations ADD COLUMN solved_at TEXT;
+    ALTER TABLE conversations ADD COLUMN reopen_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN presence_pending TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
