@@ -3,7 +3,7 @@
 customer message (how long until it is in the cache?) and a queued note per probe. Memory stays
 flat after warm-up and the lag does not grow; every note arrives exactly once.
 
-Default: about 100 s without activity, plus 40 s with live activity (currently xfail). `-m slow` soaks for 30 minutes:
+Default: about 100 s without activity, plus 40 s with live activity. `-m slow` soaks for 30 minutes:
     /work/venv/bin/pytest tests/adversarial/test_soak.py -m slow
 """
 
