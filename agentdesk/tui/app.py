@@ -7,6 +7,7 @@ from the store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -27,7 +28,6 @@ from textual.screen import Screen
 from agentdesk.sanitize import clean
 from agentdesk.store import Store
 from agentdesk.timeutil import utcnow
-from agentdesk.tui.screens.first_run import DEMO_RESULT
 from agentdesk.tui.screens.inbox import InboxScreen
 from agentdesk.tui.themes import BUILTIN_THEMES, DARK, load_user_themes, theme_css_paths
 
@@ -52,7 +52,16 @@ def _commands(name: str) -> Callable[[], type[Provider]]:
     load.__name__ = name
     return load
 
-__all__ = ["DEMO_RESULT", "AgentDeskApp"]
+__all__ = ["DEMO_RESULT", "AgentDeskApp"]  # noqa: F822 - DEMO_RESULT: see __getattr__
+
+
+def __getattr__(name: str) -> object:
+    # DEMO_RESULT belongs to the first-run screen, which is imported only when it is shown.
+    if name == "DEMO_RESULT":
+        from agentdesk.tui.screens.first_run import DEMO_RESULT
+
+        return DEMO_RESULT
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +148,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         for user_theme in user_themes:
             self.register_theme(user_theme)
         self.user_theme_names = {t.name for t in user_themes}
-        self.theme = theme if theme in self.available_themes else DARK
+        self._set_initial_theme(theme if theme in self.available_themes else DARK)
         if theme and theme not in self.available_themes:
             self.theme_problems.append(f"unknown theme {theme!r}; using {DARK}")
         if keymap:
@@ -156,6 +165,47 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.sync_error = ""
         self._background: dict[str, tuple[threading.Lock, Store | None]] = {}
         self._background_guard = threading.Lock()
+        self._freeze_after_paint = False
+
+    def run(self, *args: Any, **kwargs: Any) -> str | None:
+        """Run the app in this process (the CLI; tests use `run_test`).
+
+        Cold start (issue 7): what is alive now (modules, classes, themes) lives as long as the
+        process, so it is frozen out of the collector's sight, and the collector waits until
+        the first frame is painted; otherwise start-up's allocations trigger collections that
+        re-scan it all (a 15 ms full collection just before the first frame). `_settle_gc`
+        then collects start-up's garbage and freezes the widgets the same way.
+        """
+        gc.freeze()
+        gc.disable()
+        self._freeze_after_paint = True
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    def _settle_gc(self) -> None:
+        if self._freeze_after_paint:
+            self._freeze_after_paint = False
+            gc.collect()  # start-up's garbage is collected, not frozen with the rest
+            gc.freeze()
+            gc.enable()
+
+    def _set_initial_theme(self, name: str) -> None:
+        """`self.theme = name` without its watcher's stylesheet refresh.
+
+        Assigning App.theme schedules a re-parse and re-apply of every stylesheet (~10 ms of
+        cold start, issue 7), but before the app runs nothing has been parsed yet: the
+        stylesheet only needs the theme's variables before its first parse. The rest is what
+        App._watch_theme does (theme classes, the ANSI filter).
+        """
+        self.set_reactive(App.theme, name)
+        dark = self.current_theme.dark
+        classes = {c: False for c in self.classes if c.startswith("-theme-")}
+        classes |= {f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark}
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     # ---------------------------------------------------------------- screens
     def get_default_screen(self) -> Screen:
@@ -166,6 +216,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         return InboxScreen()
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self._settle_gc)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._theme_changed(self.current_theme)
         for problem in self.theme_problems:

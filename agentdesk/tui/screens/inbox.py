@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
@@ -185,6 +186,11 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._data_version: int | None = None
         self.first_rows_at: float | None = None
         """perf_counter() when the list first had rows on screen (for the speed tests)."""
+        # Cold start (issue 7): the list on_mount focuses gets the first focus, rather than
+        # Textual focusing the views pane and moving it (each move restyles both lists);
+        # on_mount restores the default for later resumes.
+        self.AUTO_FOCUS = "#conversations"
+        self._resumed = False
 
     @property
     def desk(self) -> AgentDeskApp:
@@ -197,10 +203,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             yield WindowedList(id="views")
             with Vertical(id="centre"):
                 with Vertical(id="search-bar"):
-                    yield Input(
-                        placeholder='search: status:open tag:vip priority:high "refund" (Enter)',
-                        id="search-input",
-                    )
+                    # The search field is mounted when search first opens (`_search_field`):
+                    # the bar is hidden in the first frame (issue 7: ~4 ms of CSS and mount).
                     yield Static(id="search-error")
                 yield WindowedList(id="conversations")
                 yield WindowedList(id="thread", show_cursor=False)
@@ -229,6 +233,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._render_topbar()
         self.refresh_status()
         self.query_one("#conversations", WindowedList).focus()
+        del self.AUTO_FOCUS  # back to the class's (Textual's) default
         self._data_version = store.data_version()
         # Cold start (issue 7): the first page of the default view is one short index walk,
         # read here so the first frame has rows; the full id list, the counts and the
@@ -241,6 +246,14 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.set_interval(REFRESH_INTERVAL, self._refresh_if_dirty)
         self.set_interval(POLL_INTERVAL, self._poll_data_version)
         self.set_interval(CLOCK_INTERVAL, self._tick)
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Screen's own handler. The first resume follows the mount, which has just
+        # styled every widget: re-applying the whole stylesheet to them again (Textual's
+        # default, for screens coming back from the stack) costs ~8 ms of cold start.
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     def _start_loading(self) -> None:
         self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
@@ -364,7 +377,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self._first_load = False
             key = conversations.current_key
             if isinstance(key, int):
-                self.open_conversation(key)
+                # After the frame: at start-up its worker would compete with the first paint.
+                self.call_after_refresh(self._open_first, key)
+
+    def _open_first(self, key: int) -> None:
+        if self._wanted_conversation is None:  # the agent has not opened another one since
+            self.open_conversation(key)
 
     @on(CountsLoaded)
     def _counts_loaded(self, message: CountsLoaded) -> None:
@@ -1286,10 +1304,21 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.show_customer(customer_id)
 
     # ---------------------------------------------------------------- search, views, sort
+    def _search_field(self) -> Input:
+        try:
+            return self.query_one("#search-input", Input)
+        except NoMatches:
+            field = Input(
+                placeholder='search: status:open tag:vip priority:high "refund" (Enter)',
+                id="search-input",
+            )
+            self.query_one("#search-bar").mount(field, before="#search-error")
+            return field
+
     def action_search(self) -> None:
         bar = self.query_one("#search-bar")
         bar.display = True
-        field = self.query_one("#search-input", Input)
+        field = self._search_field()
         if self.search_query and not field.value:
             field.value = self.search_query
         field.focus()
@@ -1357,7 +1386,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def action_cancel(self) -> None:
         """Escape: leave the search box, clear marks, or go back to the list."""
         bar = self.query_one("#search-bar")
-        if bar.display and self.focused is self.query_one("#search-input", Input):
+        if bar.display and self.focused is self._search_field():
             bar.display = False
             self.conversations.focus()
             return

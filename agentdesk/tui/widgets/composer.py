@@ -9,16 +9,20 @@ keymap sets them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
-from textual.widgets import Static, TextArea
+from textual.widgets import Static
 
 from agentdesk.sanitize import clean
+
+if TYPE_CHECKING:
+    from textual.widgets import TextArea
 
 DRAFT_DEBOUNCE = 0.4
 """Seconds of quiet typing before the draft is written to the store."""
@@ -80,11 +84,29 @@ class Composer(Vertical, can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Static(id="composer-hint")
-        yield TextArea(id="composer-text", soft_wrap=True, tab_behavior="focus")
+        # The editor (TextArea: ~10 ms of imports, CSS and mounting) is not part of the first
+        # frame, where the composer is hidden: it is mounted right after that frame (issue 7).
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._mount_editor)
+
+    def _mount_editor(self) -> None:
+        if self.is_attached:  # not when the app quit before its first frame
+            self._editor()
 
     @property
     def text_area(self) -> TextArea:
-        return self.query_one("#composer-text", TextArea)
+        return self._editor()
+
+    def _editor(self) -> TextArea:
+        from textual.widgets import TextArea
+
+        try:
+            return self.query_one("#composer-text", TextArea)
+        except NoMatches:  # asked for before the post-paint mount: mount it now
+            area = TextArea(id="composer-text", soft_wrap=True, tab_behavior="focus")
+            self.mount(area)
+            return area
 
     @property
     def text(self) -> str:
