@@ -96,6 +96,9 @@ def _settings(account):
         user=account.user,
         ca_bundle=account.ca_bundle,
         cache_days=account.cache_days,
+        cache_open=account.cache_open,
+        cache_history=account.cache_history,
+        history_batch=account.history_batch,
     )
 
 
@@ -177,8 +180,9 @@ def demo_session(profile, *, seed: int, scale: int, activity: float):
     store = _open_store(profile)
     store.upsert_account(account.name, account.connector, account.url, account.user)
     store.close()
-    # The whole simulated history, not just the default 90 days.
-    return sim, replace(_settings(account), cache_days=3650)
+    # The whole simulated history, not just the default 90 days: the open backlog and the
+    # customers' histories would only fetch it all again, so the demo starts with neither.
+    return sim, replace(_settings(account), cache_days=3650, cache_open=False, cache_history=False)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -324,6 +328,12 @@ def _accounts_list(profile, config, args: argparse.Namespace) -> int:
                 "role": row.role if row else None,
                 "last_sync": row.last_sync_at.isoformat() if row and row.last_sync_at else None,
                 "last_error": row.last_error if row else None,
+                "cache": {
+                    "days": account.cache_days,
+                    "open": account.cache_open,
+                    "history": account.cache_history,
+                    "history_batch": account.history_batch,
+                },
             }
         )
     if args.json:
@@ -335,9 +345,20 @@ def _accounts_list(profile, config, args: argparse.Namespace) -> int:
             flag = "  (!) token stored in plain text" if r["token"] == "PLAIN-TEXT FILE" else ""
             print(
                 f"{r['name']:<16} {r['connector']:<10} {r['url']}  {r['user']}  "
-                f"role={r['role'] or '?'}  token={r['token']}{flag}"
+                f"role={r['role'] or '?'}  token={r['token']}  cache={_cache_policy(r)}{flag}"
             )
     return EXIT_OK
+
+
+def _cache_policy(row: dict) -> str:
+    """`90d+open+history`: what the account caches, as the README describes it."""
+    cache = row["cache"]
+    parts = [f"{cache['days']}d"]
+    if cache["open"]:
+        parts.append("open")
+    if cache["history"]:
+        parts.append("history")
+    return "+".join(parts)
 
 
 def _accounts_test(profile, account, args: argparse.Namespace) -> int:
@@ -631,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="every action taken from this machine, and its outcome")
     supervisor_cli.add_audit_arguments(audit)
     audit.set_defaults(func=lambda a: supervisor_cli.cmd_audit(a))
+    presence = sub.add_parser("presence", help="show or set your presence (online, busy, offline)")
+    supervisor_cli.add_presence_arguments(presence)
+    presence.set_defaults(func=lambda a: supervisor_cli.cmd_presence(a))
 
     serve = sub.add_parser(
         "serve", help="serve the app to a web browser (loopback unless protected)"

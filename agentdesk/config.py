@@ -23,8 +23,13 @@ _ACCOUNT_KEYS = {
     "plaintext_token": bool,
     "ca_bundle": str,
     "cache_days": int,
+    "cache_open": bool,
+    "cache_history": bool,
+    "history_batch": int,
     "allow_insecure_http": bool,
 }
+# Whole-number settings and the range each must fall in (inclusive).
+_ACCOUNT_RANGES = {"cache_days": (1, 36_500), "history_batch": (1, 1_000)}
 _REQUIRED = ("connector", "url", "user")
 _TOP_KEYS = {"accounts", "ui", "keymap", "team"}
 _UI_KEYS = {"theme": str, "bell": bool, "sync_interval": int}
@@ -44,6 +49,12 @@ class AccountConfig:
     plaintext_token: bool = False
     ca_bundle: str | None = None
     cache_days: int = 90
+    cache_open: bool = True
+    """Also cache every open conversation, however old."""
+    cache_history: bool = True
+    """Also cache each cached customer's other conversations, in the background."""
+    history_batch: int = 50
+    """Customers whose history one sync round fetches at most."""
     allow_insecure_http: bool = False
 
 
@@ -102,6 +113,10 @@ def load(profile: Profile) -> Config:
                 raise _fail(path, text, f"{where}.{key}", "unknown key", key)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise _fail(path, text, f"{where}.{key}", f"must be a {expected.__name__}", key)
+            if key in _ACCOUNT_RANGES:
+                low, high = _ACCOUNT_RANGES[key]
+                if not low <= value <= high:
+                    raise _fail(path, text, f"{where}.{key}", f"must be from {low} to {high}", key)
         for key in _REQUIRED:
             if key not in raw:
                 raise _fail(path, text, f"{where}.{key}", "is required", name)

@@ -116,6 +116,11 @@ class ConversationRecord:
     """The vendor's own snooze (accounts whose connector can_snooze); otherwise snooze is local."""
     messages: tuple[MessageRecord, ...] | None = None
     """None: messages were not fetched with this record; a tuple: upsert these."""
+    solved_at: datetime | None = None
+    """When it last became solved/closed, where the vendor says (Zendesk metric_set, Freshdesk
+    stats, RT Resolved); None: not said, the store derives it from the transitions it sees."""
+    reopens: int | None = None
+    """How often it was reopened, where the vendor counts it; None: the vendor did not say."""
 
 
 @dataclass(frozen=True, slots=True)

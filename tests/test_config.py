@@ -52,3 +52,36 @@ def test_environment_overrides_settings(monkeypatch):
     profile.config_file.write_text('[ui]\ntheme = "agentdesk-light"\n')
     monkeypatch.setenv("AGENTDESK_THEME", "agentdesk-high-contrast")
     assert config.load(profile).ui.theme == "agentdesk-high-contrast"
+
+
+def test_cache_policy_keys_default_to_open_and_history_and_are_validated():
+    profile = current_profile().ensure()
+    head = '[accounts.acme]\nconnector = "zendesk"\nurl = "https://x"\nuser = "u"\n'
+    profile.config_file.write_text(head)
+    acme = config.load(profile).accounts["acme"]
+    assert (acme.cache_days, acme.cache_open, acme.cache_history, acme.history_batch) == (
+        90, True, True, 50,
+    )
+    profile.config_file.write_text(head + "cache_open = false\ncache_history = false\nhistory_batch = 5\n")
+    acme = config.load(profile).accounts["acme"]
+    assert (acme.cache_open, acme.cache_history, acme.history_batch) == (False, False, 5)
+    for line, problem in [
+        ('cache_open = "yes"', r"config.toml:5: accounts.acme.cache_open: must be a bool"),
+        ("cache_history = 1", r"config.toml:5: accounts.acme.cache_history: must be a bool"),
+        ("history_batch = true", r"config.toml:5: accounts.acme.history_batch: must be a int"),
+        ("history_batch = 0", r"config.toml:5: accounts.acme.history_batch: must be from 1 to 1000"),
+        ("cache_days = -3", r"config.toml:5: accounts.acme.cache_days: must be from 1 to 36500"),
+    ]:
+        profile.config_file.write_text(head + line + "\n")
+        with pytest.raises(ConfigError, match=problem):
+            config.load(profile)
+
+
+def test_a_saved_cache_policy_round_trips():
+    profile = current_profile().ensure()
+    config.save_account(profile, AccountConfig("acme", "zendesk", "https://x", "u",
+                                               cache_history=False, history_batch=10))
+    text = profile.config_file.read_text()
+    assert "cache_history = false" in text and "cache_open" not in text  # defaults unwritten
+    acme = config.load(profile).accounts["acme"]
+    assert (acme.cache_open, acme.cache_history, acme.history_batch) == (True, False, 10)

@@ -30,6 +30,9 @@ class Capabilities:
     """Writes carry a version the server checks (Zendesk updated_stamp, RT If-Match)."""
     has_idempotency_keys: bool = False
     has_incremental_export: bool = False
+    can_set_presence: bool = False
+    """True: the agent's own presence is sent with `set_presence` (Chatwoot availability);
+    False: the vendor's API has none, presence is local (config or set in agentdesk)."""
 
     def as_flags(self) -> dict[str, bool]:
         return asdict(self)
@@ -45,6 +48,12 @@ class AccountSettings:
     user: str
     ca_bundle: str | None = None
     cache_days: int = 90
+    cache_open: bool = True
+    """Also cache every open conversation, however old (fetched once, then kept fresh)."""
+    cache_history: bool = True
+    """Also cache each cached customer's other conversations, in the background."""
+    history_batch: int = 50
+    """How many customers' histories one sync round fetches at most."""
 
 
 # ---------------------------------------------------------------- typed errors
@@ -137,4 +146,29 @@ class Connector(Protocol):
         None if it never landed."""
         ...
 
+    def open_backlog(self) -> AsyncIterator[Page]:
+        """Every conversation that is not solved or closed but was last updated before the
+        cache window (`cache_days`), with its messages. Run once per account (the engine
+        remembers it); afterwards the incremental pull keeps them fresh."""
+        ...
+
+    def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
+        """All of one contact's conversations, with their messages (their history).
+
+        Pages carry no cursor. Raises NotFound when the contact no longer exists."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+PRESENCES = ("online", "busy", "offline")
+
+
+@runtime_checkable
+class SetsPresence(Protocol):
+    """Connectors whose `capabilities.can_set_presence` is True also implement this."""
+
+    async def set_presence(self, presence: str) -> str:
+        """Set the signed-in agent's own presence (one of PRESENCES); returns the presence the
+        backend now reports. PermissionDenied when the backend refuses."""
+        ...

@@ -29,11 +29,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from agentdesk.connectors.base import AccountSettings, Capabilities, Invalid
+from agentdesk.connectors.base import PRESENCES, AccountSettings, Capabilities, Invalid
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.connectors.normalise import html_to_text, normalise_phone
 from agentdesk.model import (
@@ -157,6 +157,13 @@ def _version(value: object) -> str:
     return str(value or "")
 
 
+def _presence(value: str | None) -> str | None:
+    """Chatwoot's availability_status (available, busy, offline) in agentdesk's words
+    (online, busy, offline): what the agent sets is `online`, what the API shows is
+    `available`."""
+    return "online" if value == "available" else value
+
+
 class ChatwootConnector:
     kind: ClassVar[str] = "chatwoot"
     label: ClassVar[str] = "Chatwoot"
@@ -165,6 +172,7 @@ class ChatwootConnector:
         can_safe_update=False,  # no version check on writes: fetch_state per field instead
         has_idempotency_keys=False,  # check-before-resend via find_sent
         has_incremental_export=False,  # updated_within is a catch-up filter, not an export
+        can_set_presence=True,  # POST /api/v1/profile/availability (per account)
     )
     resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "conversations")
 
@@ -232,6 +240,36 @@ class ChatwootConnector:
         self._me = WhoAmI(data.id(), data.text("name", ""), data.text("email", ""), map_role(role))
         return self._me
 
+    # ------------------------------------------------------------ presence
+    async def set_presence(self, presence: str) -> str:
+        """The agent's own availability on this account (online, busy or offline).
+
+        Chatwoot keeps availability per account user; its ProfilesController#availability
+        takes `{"profile": {"account_id", "availability"}}` and answers with the profile.
+        (The OpenAPI document lists only PUT /profile, whose permitted fields no longer
+        include availability.)
+        """
+        if presence not in PRESENCES:
+            raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
+        action = "set your availability"
+        self._path("")  # raises Invalid, in words, when the URL names no account
+        data = Fields(
+            await self.client.request_json(
+                "POST",
+                "/api/v1/profile/availability",
+                json_body={"profile": {"account_id": self.account_id,
+                                       "availability": presence}},
+                action=action,
+            ),
+            "profile",
+            self._fail(action),  # type: ignore[arg-type]
+        )
+        for account in data.objects("accounts") if data.has("accounts") else []:
+            if account.id() == str(self.account_id):
+                return _presence(account.opt_text("availability_status")
+                                 or account.opt_text("availability")) or presence
+        return presence
+
     # ------------------------------------------------------------ pull
     async def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:
         if resource == "teams":
@@ -275,7 +313,7 @@ class ChatwootConnector:
                 name=a.text("available_name", "") or a.text("name", ""),
                 email=(a.opt_text("email") or "").lower(),
                 role=map_role(a.opt_text("role")),
-                presence=a.opt_text("availability_status"),
+                presence=_presence(a.opt_text("availability_status")),
                 capacity=None,  # Chatwoot's capacity is an Enterprise assignment policy
                 team_external_ids=tuple(membership.get(a.id(), ())),
             )
@@ -535,6 +573,56 @@ class ChatwootConnector:
             channel="chat",
         )
 
+    # ------------------------------------------------------------ cache policy
+    async def open_backlog(self) -> AsyncIterator[Page]:
+        """Open, pending and snoozed conversations whose last activity is older than the
+        cache window, with their messages: the conversation list filtered by `status`,
+        paged (25 a page) until a page comes back empty."""
+        # A day of overlap with the window: nothing falls between the two passes.
+        bound = time.time() - (max(1, self.settings.cache_days) - 1) * 86_400
+        action = "list open conversations"
+        for status in ("open", "pending", "snoozed"):
+            page = 1
+            while True:
+                data = await self.client.get_json(
+                    self._path("/conversations"),
+                    params={
+                        "status": status,
+                        "assignee_type": "all",
+                        "sort_by": "created_at_asc",
+                        "page": page,
+                    },
+                    action=action,
+                )
+                items = self._payload(data, action)
+                if not items:
+                    break
+                old = [item for item in items if _activity(item) < bound]
+                if old:
+                    (conversations, contacts), _ = await self._page(old, 0.0)
+                    yield Page(
+                        "conversations", cursor=None, more=True,
+                        conversations=conversations, contacts=contacts,
+                    )  # fmt: skip
+                page += 1
+
+    async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
+        """Every conversation of one contact with its messages
+        (`/contacts/{id}/conversations`, one unpaged list)."""
+        action = "list a contact's conversations"
+        data = await self.client.get_json(
+            self._path(f"/contacts/{quote(contact_external_id, safe='')}/conversations"),
+            action=action,
+        )
+        root = Fields(data, "contact conversations", self._fail(action))  # type: ignore[arg-type]
+        items = root.objects("payload")
+        for start in range(0, len(items), 25):  # pages the size of Chatwoot's own
+            (conversations, contacts), _ = await self._page(items[start : start + 25], 0.0)
+            yield Page(
+                "conversations", cursor=None, more=start + 25 < len(items),
+                conversations=conversations, contacts=contacts,
+            )  # fmt: skip
+
     # ------------------------------------------------------------ history
     async def contact_conversations(
         self, contact_external_id: str
@@ -717,6 +805,15 @@ def _satisfaction(messages: tuple[MessageRecord, ...]) -> str | None:
                 "good" if int(match.group(1)) >= 4 else "bad" if int(match.group(1)) <= 2 else "ok"
             )
     return None
+
+
+def _activity(item: Fields) -> float:
+    """When a listed conversation last changed (epoch seconds; 0 when not given)."""
+    for key in ("updated_at", "last_activity_at", "timestamp"):
+        value = item.raw(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return 0.0
 
 
 def _without_messages(record: ConversationRecord) -> ConversationRecord:

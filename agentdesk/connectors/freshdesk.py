@@ -24,7 +24,7 @@ import html
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
 import httpx
@@ -72,6 +72,11 @@ from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 300  # Freshdesk serves at most 300 pages of a list
+SEARCH_PAGE = 30  # Freshdesk's search: 30 results a page, pages 1 to 10
+SEARCH_MAX_PAGES = 10
+SEARCH_EPOCH = date(2010, 1, 1)  # before Freshdesk existed: the search's lower bound
+# Every status that is neither Resolved (4) nor Closed (5), in the search query language.
+OPEN_STATUSES = "status:2 OR status:3 OR status:6 OR status:7"
 
 # Freshdesk status codes (2–5 built in; 6 and 7 are the default custom statuses).
 _STATUS: dict[int, tuple[Status, str]] = {
@@ -168,6 +173,7 @@ class FreshdeskConnector:
         self._role_names: dict[str, str] | None = None
         self._people: dict[str, tuple[str, AuthorKind]] = {}  # user id → (name, kind)
         self._contacts_seen: set[str] = set()
+        self._all_ratings: dict[str, str] | None = None  # for the cache policy's old tickets
 
     def __repr__(self) -> str:
         return f"FreshdeskConnector(account={self.settings.name!r}, url={self.base_url!r})"
@@ -407,7 +413,8 @@ class FreshdeskConnector:
                 "order_by": "updated_at",
                 "order_type": "asc",
                 "per_page": self.per_page,
-                "include": "description",
+                # stats: resolved/closed/reopened times, for resolution time and reopen rate.
+                "include": "description,stats",
             }
             truncated = False
             buffered: Page | None = None
@@ -472,6 +479,7 @@ class FreshdeskConnector:
     ) -> ConversationRecord:
         ticket_id = t.id()
         status, vendor_status = map_status(t.number("status", 2))
+        solved_at, reopens = self._resolution(t)
         return ConversationRecord(
             external_id=ticket_id,
             channel=map_channel(t.number("source", 1)),
@@ -489,7 +497,26 @@ class FreshdeskConnector:
             web_url=f"{self.base_url}/a/tickets/{ticket_id}",
             satisfaction=satisfaction,
             messages=messages,
+            solved_at=solved_at,
+            reopens=reopens,
         )
+
+    def _resolution(self, t: Fields) -> tuple[datetime | None, int | None]:
+        """`include=stats`: when the ticket was last solved, and whether it was reopened.
+
+        Freshdesk keeps only the latest of each moment: the solve that counts is the first
+        resolve/close after the last reopen (else the latest one), and `reopened_at` says it
+        was reopened at least once (Freshdesk has no count). No stats: nothing is said.
+        """
+        stats = t.obj("stats")
+        if stats is None:
+            return None, None
+        moments = [self._time(stats, k) for k in ("resolved_at", "closed_at")
+                   if stats.opt_text(k)]  # fmt: skip
+        reopened = self._time(stats, "reopened_at") if stats.opt_text("reopened_at") else None
+        after = [m for m in moments if reopened is None or m > reopened]
+        solved = min(after) if after else max(moments) if moments else None
+        return solved, 1 if reopened is not None else 0
 
     async def _thread(self, t: Fields) -> tuple[MessageRecord, ...] | None:
         """The description, then every conversation; None if the ticket vanished meanwhile."""
@@ -563,6 +590,70 @@ class FreshdeskConnector:
             author_external_id=user_id,
             attachments=self._attachments(c),
         )
+
+    # ------------------------------------------------------------ cache policy
+    async def open_backlog(self) -> AsyncIterator[Page]:
+        """Unresolved tickets last updated before the cache window, with their threads.
+
+        Search API (`/api/v2/search/tickets`): 30 results a page, at most 10 pages, dates by
+        the day with inclusive bounds. A range with more than 300 matches is halved until
+        each half fits; tickets on a shared boundary day come once.
+        """
+        # A day of overlap with the window: nothing falls between the two passes.
+        high = (utcnow() - timedelta(days=max(1, self.settings.cache_days) - 1)).date()
+        seen: set[str] = set()
+        ranges = [(SEARCH_EPOCH, high)]
+        while ranges:
+            low, high = ranges.pop()
+            query = f"({OPEN_STATUSES}) AND updated_at:>'{low}' AND updated_at:<'{high}'"
+            for number in range(1, SEARCH_MAX_PAGES + 1):
+                body = await self._get(
+                    "/api/v2/search/tickets",
+                    params={"query": f'"{query}"', "page": number},
+                    action="search open tickets",
+                )
+                total = body.number("total", 0)
+                if number == 1 and total > SEARCH_MAX_PAGES * SEARCH_PAGE and low < high:
+                    middle = low + timedelta(days=(high - low).days // 2)
+                    ranges += [(low, middle), (middle + timedelta(days=1), high)]
+                    break
+                found = [t for t in body.objects("results") if t.id() not in seen]
+                seen.update(t.id() for t in found)
+                if found:
+                    # Search results carry no description (the first message): read each.
+                    full = await asyncio.gather(*(self._shown(t.id()) for t in found))
+                    shown = [t for t in full if t is not None]
+                    yield await self._ticket_page(shown, await self._every_rating(), "")
+                if number * SEARCH_PAGE >= total or not body.objects("results"):
+                    break
+
+    async def _shown(self, ticket_id: str) -> Fields | None:
+        try:
+            return await self._ticket(ticket_id)
+        except NotFound:  # deleted since the search: nothing to cache
+            return None
+
+    async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
+        """Every ticket the contact requested, with threads (`/api/v2/tickets?requester_id`)."""
+        async for items, _ in self._pages(
+            "/api/v2/tickets",
+            {
+                "requester_id": contact_external_id,
+                "per_page": self.per_page,
+                "include": "description",
+            },
+            action=f"list the tickets of customer {contact_external_id}",
+        ):
+            yield await self._ticket_page(items, await self._every_rating(), "")
+
+    async def _every_rating(self) -> dict[str, str]:
+        """Every satisfaction rating of the account, read once per connector: old tickets
+        fetched outside the pull need theirs too, or the upsert would clear it."""
+        if self._all_ratings is None:
+            self._all_ratings = await self._ratings(
+                datetime.combine(SEARCH_EPOCH, datetime.min.time(), tzinfo=UTC)
+            )
+        return self._all_ratings
 
     async def customer_conversations(self, contact_external_id: str) -> list[ConversationRecord]:
         """A contact's other tickets (all of them, newest first), without their threads."""

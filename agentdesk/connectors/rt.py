@@ -492,6 +492,8 @@ class RTConnector:
             tags=(),
             web_url=f"{self.web_url}/Ticket/Display.html?id={ident}",
             messages=tuple(messages),
+            solved_at=_resolved(ticket),
+            reopens=None,  # RT keeps no reopen count: the store counts what it sees
         )
 
     # ------------------------------------------------------------ thread
@@ -610,6 +612,55 @@ class RTConnector:
             except NotFound:
                 self._queue_names[ident] = f"queue {ident}"
         return self._queue_names[ident]
+
+    # ------------------------------------------------------------ cache policy
+    async def open_backlog(self) -> AsyncIterator[Page]:
+        """Active tickets (RT's `__Active__`: new, open, stalled and any custom active
+        status) last updated before the cache window, with their threads."""
+        me = await self._whoami()
+        # A day of overlap with the window (and so the zone cannot matter).
+        bound = utcnow() - timedelta(days=max(1, self.settings.cache_days) - 1)
+        sql = f"Status = '__Active__' AND LastUpdated < '{rt_sql_date(bound, me.zone or UTC)}'"
+        async for page in self._tickets_matching(sql, "search older active tickets"):
+            yield page
+
+    async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
+        """Every ticket the user is a requestor of, with threads (TicketSQL on
+        `Requestor.Name`, the contact's external id)."""
+        name = contact_external_id.replace("\\", "").replace("'", "")
+        async for page in self._tickets_matching(
+            f"Requestor.Name = '{name}'", f"search the tickets of {contact_external_id}"
+        ):
+            yield page
+
+    async def _tickets_matching(self, ticketsql: str, action: str) -> AsyncIterator[Page]:
+        """Pages of every ticket matching `ticketsql` (by id), each with its thread."""
+        sem = asyncio.Semaphore(4)
+
+        async def one(ident: str) -> ConversationRecord | str:
+            async with sem:
+                return await self._ticket(ident)
+
+        async for items, more in self._collection(
+            "/tickets",
+            {"query": ticketsql, "fields": "Requestor", "fields[Requestor]":
+             "Name,EmailAddress,RealName", "orderby": "id"},
+            action=action,
+        ):  # fmt: skip
+            contacts: dict[str, ContactRecord] = {}
+            for item in items:
+                for requestor in item.objects("Requestor"):
+                    contact = _contact(requestor)
+                    contacts.setdefault(contact.external_id, contact)
+            fetched = await asyncio.gather(*(one(item.id()) for item in items))
+            yield Page(
+                "tickets",
+                None,
+                more,
+                conversations=tuple(r for r in fetched if isinstance(r, ConversationRecord)),
+                contacts=tuple(contacts.values()),
+                deleted_conversation_ids=tuple(r for r in fetched if isinstance(r, str)),
+            )
 
     # ------------------------------------------------------------ searches
     async def search_ticket_ids(self, ticketsql: str, *, limit: int = PER_PAGE) -> list[str]:
@@ -849,6 +900,19 @@ def _settled(cursor: TicketCursor, server_date: str | None) -> TicketCursor:
         if now is not None and now.tzinfo is not None and cursor.updated < now:
             return cursor
     return TicketCursor(cursor.updated - timedelta(seconds=1), WHOLE_SECOND)
+
+
+def _resolved(ticket: Fields) -> datetime | None:
+    """RT's `Resolved` date: when the ticket last went resolved (RT writes unset dates as
+    1970-01-01, and keeps the old date when a resolved ticket is reopened)."""
+    text = ticket.opt_text("Resolved")
+    if not text:
+        return None
+    try:
+        moment = parse_timestamp(text)
+    except ValueError:
+        return None
+    return moment if moment.year > 1970 else None
 
 
 def _contact(user: Fields) -> ContactRecord:

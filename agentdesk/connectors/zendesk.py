@@ -78,6 +78,9 @@ log = logging.getLogger(__name__)
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
 EVENTS_PATH = "/api/v2/incremental/ticket_events.json"
 SEARCH_PATH = "/api/v2/search.json"
+# Sideloads on every ticket page: the people and groups tickets mention, and each ticket's
+# metric set (solved_at, reopens) for the supervisor's resolution time and reopen rate.
+TICKET_INCLUDE = "users,groups,metric_sets"
 EVENTS_AHEAD = 3  # event pages read ahead of the ticket pages that need them
 SEARCH_PREFIX = "search:"
 
@@ -384,7 +387,7 @@ class ZendeskConnector:
     async def _pull_tickets(self, cursor: str | None) -> AsyncIterator[Page]:
         searching = cursor is not None and cursor.startswith(SEARCH_PREFIX)
         if not self._export_forbidden:
-            params: dict[str, str | int] = {"per_page": self.per_page, "include": "users,groups"}
+            params: dict[str, str | int] = {"per_page": self.per_page, "include": TICKET_INCLUDE}
             if cursor and not searching:
                 params["cursor"] = cursor
             else:
@@ -436,7 +439,7 @@ class ZendeskConnector:
             ahead = (
                 asyncio.ensure_future(
                     self._export_request(
-                        {"cursor": after, "per_page": self.per_page, "include": "users,groups"}
+                        {"cursor": after, "per_page": self.per_page, "include": TICKET_INCLUDE}
                     )
                 )
                 if after and not end
@@ -479,7 +482,7 @@ class ZendeskConnector:
                 "sort_by": "updated_at",
                 "sort_order": "asc",
                 "per_page": self.per_page,
-                "include": "tickets(users,groups)",
+                "include": f"tickets({TICKET_INCLUDE})",
             }
             fetched = 0
             total = 0
@@ -507,6 +510,62 @@ class ZendeskConnector:
                 yield Page("tickets", cursor=SEARCH_PREFIX + to_iso(since), more=False)
             if not again:
                 return
+
+    # ------------------------------------------------------------ cache policy
+    async def open_backlog(self) -> AsyncIterator[Page]:
+        """Unsolved tickets last updated before the cache window, with their comments.
+
+        Search API (`status<solved` is new, open, pending and hold), oldest first. A query
+        returns at most 1,000 results, so an exhausted query with more left starts again
+        after the last `updated_at` seen (one second of overlap: replays are upserts).
+        """
+        # A day of overlap with the window: nothing falls between the two passes.
+        bound = utcnow() - timedelta(days=max(1, self.settings.cache_days) - 1)
+        since: datetime | None = None
+        while True:
+            query = f"type:ticket status<solved updated<{to_iso(bound)}"
+            if since is not None:
+                query += f" updated>{to_iso(since - timedelta(seconds=1))}"
+            params = {
+                "query": query,
+                "sort_by": "updated_at",
+                "sort_order": "asc",
+                "per_page": self.per_page,
+                "include": "tickets(users,groups)",
+            }
+            fetched = total = 0
+            query_since = since
+            async for page in self._pages(
+                SEARCH_PATH, params, key="search results", action="search open tickets"
+            ):
+                tickets = [
+                    r
+                    for r in page.objects("results")
+                    if r.opt_text("result_type") in (None, "ticket")
+                ]
+                total = page.number("count", 0)
+                fetched += len(tickets)
+                for ticket in tickets:
+                    stamp = self._time(ticket, "updated_at")
+                    since = stamp if since is None else max(since, stamp)
+                batch = await self._batch(tickets, page.objects("users"), page.objects("groups"))
+                yield batch.page(None, more=True)
+            if not (fetched < total and since is not None and since != query_since):
+                return
+
+    async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
+        """Every ticket the user requested, with comments: `/users/{id}/tickets/requested`."""
+        user_id = _zendesk_id(contact_external_id)
+        async for page in self._pages(
+            f"/api/v2/users/{user_id}/tickets/requested.json",
+            {"page[size]": self.per_page, "include": "users,groups"},
+            key="tickets",
+            action=f"read the tickets of customer {contact_external_id}",
+        ):
+            batch = await self._batch(
+                page.objects("tickets"), page.objects("users"), page.objects("groups")
+            )
+            yield batch.page(None, more=True)
 
     async def _batch(
         self,
@@ -616,6 +675,12 @@ class ZendeskConnector:
             subject = description.splitlines()[0][:120] if description else ""
         rating = ticket.obj("satisfaction_rating")
         score = rating.opt_text("score") if rating is not None else None
+        # Zendesk's own ticket metrics (`include=metric_sets`): when it was last solved and how
+        # often it was reopened. Without the sideload the store derives them from what it sees.
+        metrics = ticket.obj("metric_set")
+        solved_at = None
+        if metrics is not None and metrics.opt_text("solved_at"):
+            solved_at = self._time(metrics, "solved_at")
         return ConversationRecord(
             external_id=ticket_id,
             channel=map_channel(via.opt_text("channel") if via is not None else None),
@@ -634,6 +699,8 @@ class ZendeskConnector:
             web_url=f"{self.base_url}/agent/tickets/{ticket_id}",
             satisfaction=score if score not in (None, "", "unoffered") else None,
             messages=messages,
+            solved_at=solved_at,
+            reopens=metrics.number("reopens") if metrics is not None else None,
         )
 
     async def _thread(self, ticket: Fields) -> tuple[MessageRecord, ...] | None:
@@ -669,7 +736,7 @@ class ZendeskConnector:
         via_channel = (via.opt_text("channel") if via is not None else None) or ""
         name = author.name if author is not None else ""
         author_kind: AuthorKind
-        if author_id in (None, "-1"):
+        if author_id is None or author_id == "-1":
             author_kind = "system"
         elif "Bot" in name or "bot" in via_channel.lower():
             author_kind = "bot"
@@ -681,14 +748,19 @@ class ZendeskConnector:
         if not body:
             html = comment.opt_text("html_body")
             body = html_to_text(html) if html else ""
-        attachments = tuple(
-            Attachment(
-                name=a.text("file_name", "attachment"),
-                size=a.number("size"),
-                content_type=a.text("content_type", "application/octet-stream"),
-                url=a.text("content_url", ""),
+        files = comment.objects("attachments")
+        attachments = (
+            tuple(
+                Attachment(
+                    name=a.text("file_name", "attachment"),
+                    size=a.number("size"),
+                    content_type=a.text("content_type", "application/octet-stream"),
+                    url=a.text("content_url", ""),
+                )
+                for a in files
             )
-            for a in comment.objects("attachments")
+            if files
+            else ()  # most comments: no generator to build and drain
         )
         return MessageRecord(
             external_id=comment.id(),

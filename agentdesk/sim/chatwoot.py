@@ -83,6 +83,7 @@ class ChatwootState:
     bot_pending: set[int] = field(default_factory=set)  # "pending": still with the bot
     activities: dict[int, list[Activity]] = field(default_factory=dict)
     requests: dict[str, tuple[int, int]] = field(default_factory=dict)  # token → (minute, n)
+    availability: dict[int, str] = field(default_factory=dict)  # user id → what they set
 
 
 class ChatwootDialect:
@@ -137,13 +138,10 @@ class ChatwootDialect:
 
     # ------------------------------------------------------------ JSON shapes
     def agent_json(self, user: User) -> dict[str, object]:
-        # Presence is derived from the last login so it is stable per seed.
-        since = self.world.now - (user.last_login_at or 0)
-        presence = "available" if since < DAY else "busy" if since < 2 * DAY else "offline"
         return {
             "id": self.user_cid(user),
             "account_id": self.account_id,
-            "availability_status": presence,
+            "availability_status": self.availability(user),
             "auto_offline": True,
             "confirmed": True,
             "email": user.email,
@@ -153,6 +151,16 @@ class ChatwootDialect:
             "thumbnail": "",
             "custom_role_id": None,
         }
+
+    def availability(self, user: User) -> str:
+        """The agent's `availability_status` as the spec's enum has it (available, busy,
+        offline; `online` is set as available): what the agent set, else derived from the
+        last login so it is stable per seed."""
+        if user.id in self.state.availability:
+            chosen = self.state.availability[user.id]
+            return "available" if chosen == "online" else chosen
+        since = self.world.now - (user.last_login_at or 0)
+        return "available" if since < DAY else "busy" if since < 2 * DAY else "offline"
 
     def contact_json(self, user: User) -> dict[str, object]:
         person = self.world.people[user.person] if user.person is not None else None
@@ -461,6 +469,11 @@ def create_app(
     prefix = "/api/v1/accounts/{account_id}"
     routes = [
         Route("/api/v1/profile", endpoint(_profile, account_scoped=False), methods=["GET"]),
+        Route(
+            "/api/v1/profile/availability",
+            endpoint(_availability, account_scoped=False),
+            methods=["POST"],
+        ),
         Route(f"{prefix}/agents", endpoint(_agents), methods=["GET"]),
         Route(f"{prefix}/teams", endpoint(_teams), methods=["GET"]),
         Route(f"{prefix}/teams/{{team_id}}/team_members", endpoint(_team_members), methods=["GET"]),
@@ -518,7 +531,7 @@ async def _body(request: Request) -> dict[str, object] | None:
 
 async def _profile(request: Request, d: ChatwootDialect, me: User) -> Response:
     role = "administrator" if me.role == "admin" else "agent"
-    presence = d.agent_json(me)["availability_status"]
+    presence = d.availability(me)
     return JSONResponse(
         {
             "id": d.user_cid(me),
@@ -556,6 +569,22 @@ async def _profile(request: Request, d: ChatwootDialect, me: User) -> Response:
             ],
         }
     )
+
+
+async def _availability(request: Request, d: ChatwootDialect, me: User) -> Response:
+    """ProfilesController#availability: `{"profile": {"account_id", "availability"}}` sets
+    the agent's availability on that account; the answer is the profile."""
+    body = await _body(request)
+    profile = body.get("profile") if body else None
+    if not isinstance(profile, dict):
+        return _error(400, "param is missing or the value is empty: profile")
+    if str(profile.get("account_id")) != str(d.account_id):
+        return _error(404, _NOT_FOUND)  # find_by! on the agent's account users
+    availability = profile.get("availability")
+    if availability not in ("online", "busy", "offline"):
+        return _error(422, f"'{availability}' is not a valid availability")
+    d.state.availability[me.id] = str(availability)
+    return await _profile(request, d, me)
 
 
 def _staff(d: ChatwootDialect) -> list[User]:

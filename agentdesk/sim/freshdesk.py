@@ -33,6 +33,7 @@ import binascii
 import bisect
 import html
 import json
+import re
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -81,6 +82,102 @@ SUPPORT_EMAIL = "support@kumomart.example"
 def iso(ts: int) -> str:
     """Freshdesk's timestamps: UTC, second precision, `Z`."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+SEARCH_PAGE = 30
+SEARCH_MAX_PAGES = 10
+_SEARCH_TOKEN = re.compile(r"\s*(?:(\()|(\))|(AND|OR)\b|(\w+):([<>]?)('[^']*'|[^\s()]+))")
+
+
+class _SearchQuery:
+    """A Freshdesk search query as a predicate over tickets (recursive descent; AND binds
+    tighter than OR)."""
+
+    def __init__(self, text: str, dialect: FreshdeskDialect) -> None:
+        self.dialect = dialect
+        self.tokens: list[tuple[str, ...]] = []
+        position = 0
+        text = text.strip()
+        while position < len(text):
+            match = _SEARCH_TOKEN.match(text, position)
+            if match is None or match.end() == position:
+                raise ValueError(f"cannot read the query at {text[position : position + 20]!r}")
+            opening, closing, op, field, compare, value = match.groups()
+            if opening or closing:
+                self.tokens.append(("(",) if opening else (")",))
+            elif op:
+                self.tokens.append((op,))
+            else:
+                self.tokens.append(("term", field, compare, value.strip("'")))
+            position = match.end()
+            while position < len(text) and text[position].isspace():
+                position += 1
+        self.at = 0
+
+    def parse(self) -> Any:
+        test = self._or()
+        if self.at != len(self.tokens):
+            raise ValueError("unexpected text after the query")
+        return test
+
+    def _or(self) -> Any:
+        parts = [self._and()]
+        while self.at < len(self.tokens) and self.tokens[self.at] == ("OR",):
+            self.at += 1
+            parts.append(self._and())
+        return lambda t: any(p(t) for p in parts)
+
+    def _and(self) -> Any:
+        parts = [self._atom()]
+        while self.at < len(self.tokens) and self.tokens[self.at] == ("AND",):
+            self.at += 1
+            parts.append(self._atom())
+        return lambda t: all(p(t) for p in parts)
+
+    def _atom(self) -> Any:
+        if self.at >= len(self.tokens):
+            raise ValueError("the query ends too early")
+        token = self.tokens[self.at]
+        self.at += 1
+        if token == ("(",):
+            inner = self._or()
+            if self.at >= len(self.tokens) or self.tokens[self.at] != (")",):
+                raise ValueError("a parenthesis is not closed")
+            self.at += 1
+            return inner
+        if token[0] != "term":
+            raise ValueError(f"unexpected {token[0]}")
+        return self._term(*token[1:])
+
+    def _term(self, field: str, compare: str, value: str) -> Any:
+        d = self.dialect
+        if field in ("updated_at", "created_at"):
+            try:
+                day = int(datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+            except ValueError:
+                raise ValueError(f"{field} takes a date as 'yyyy-mm-dd'") from None
+            if compare == ">":  # inclusive, as Freshdesk's search is
+                return lambda t: getattr(t, field) >= day
+            if compare == "<":
+                return lambda t: getattr(t, field) < day + DAY
+            return lambda t: day <= getattr(t, field) < day + DAY
+        if field == "tag":
+            return lambda t: value in t.tags
+        numbers = {
+            "status": d.status_code,
+            "priority": lambda t: PRIORITY_CODE.get(t.priority, 1),
+            "requester_id": lambda t: t.requester_id,
+            "group_id": lambda t: t.group_id,
+            "agent_id": lambda t: t.assignee_id,
+        }
+        if field not in numbers or not value.isdigit():
+            raise ValueError(f"{field}:{value} is not a supported search term")
+        of, wanted = numbers[field], int(value)
+        if compare == ">":
+            return lambda t: (of(t) or 0) >= wanted
+        if compare == "<":
+            return lambda t: (of(t) or 0) <= wanted
+        return lambda t: of(t) == wanted
 
 
 def _parse_time(value: str) -> int | None:
@@ -190,6 +287,7 @@ class FreshdeskDialect:
             r("/tickets/{ticket_id:int}/notes", self.note, ["POST"]),
             r("/tickets/{ticket_id:int}/satisfaction_ratings", self.ticket_ratings, ["GET"]),
             r("/surveys/satisfaction_ratings", self.list_ratings, ["GET"]),
+            r("/search/tickets", self.search_tickets, ["GET"]),
         ]
 
     def app(self) -> Starlette:
@@ -525,9 +623,11 @@ class FreshdeskDialect:
                 "requester_responded_at": None,
                 "first_responded_at": None,
                 "status_updated_at": iso(t.updated_at),
-                "reopened_at": None,
-                "resolved_at": iso(t.updated_at) if code in (4, 5) else None,
-                "closed_at": iso(t.updated_at) if code == 5 else None,
+                # The world's status history: resolved when it last became solved or closed
+                # (a closed ticket was resolved first), reopened at its last reopen.
+                "reopened_at": iso(t.reopened_at) if t.reopened_at is not None else None,
+                "resolved_at": iso(t.solved_at) if t.solved_at is not None else None,
+                "closed_at": iso(max(t.updated_at, t.solved_at or 0)) if code == 5 else None,
                 "pending_since": iso(t.updated_at) if code == 3 else None,
             }
         return out
@@ -607,6 +707,31 @@ class FreshdeskDialect:
             tickets.sort(key=key, reverse=order_type == "desc")
         return self._paged(
             request, tickets, lambda t: self._ticket(t, includes, "description" in includes)
+        )
+
+    def search_tickets(self, request: Request, user: User, body: object) -> Response:
+        """`/search/tickets?query="..."`: Freshdesk's query language (field:value, field:>'d',
+        field:<'d' with inclusive day bounds, AND/OR, parentheses), 30 results a page, pages
+        1 to 10, newest first, `{"results": [...], "total": N}`; no description in results."""
+        raw = request.query_params.get("query", "")
+        if len(raw) < 2 or not (raw.startswith('"') and raw.endswith('"')) or len(raw) > 512:
+            return _invalid("query", "It should be a/an String enclosed in double quotes")
+        try:
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            page = 0
+        if not 1 <= page <= SEARCH_MAX_PAGES:
+            return _invalid("page", f"It should be a/an Positive Integer less than or equal "
+                            f"to {SEARCH_MAX_PAGES}")  # fmt: skip
+        try:
+            test = _SearchQuery(raw[1:-1], self).parse()
+        except ValueError as exc:
+            return _invalid("query", str(exc))
+        found = [t for t in self.world.tickets.values() if test(t)]
+        found.sort(key=lambda t: (t.updated_at, t.id), reverse=True)
+        chunk = found[(page - 1) * SEARCH_PAGE : page * SEARCH_PAGE]
+        return JSONResponse(
+            {"results": [self._ticket(t, set(), False) for t in chunk], "total": len(found)}
         )
 
     def _find(self, request: Request) -> Ticket | None:

@@ -32,7 +32,10 @@ from agentdesk.sim.clock import SimClock
 
 DAY = 86_400
 HISTORY_DAYS = 120
+STALE_OPEN_DAYS = 95  # old open conversations: last updated beyond 90 days (the default window)
 CHANNELS = ("email", "chat", "sms", "social", "voice", "web")
+RESOLVED = ("solved", "closed")
+WORKING = ("new", "open", "pending", "hold")
 # The vendor-neutral channel → Zendesk's `via.channel` (bot chats use native_messaging).
 ZENDESK_VIA = {
     "email": "email", "chat": "chat", "sms": "sms", "social": "twitter", "voice": "voice",
@@ -169,6 +172,15 @@ class Ticket:
     satisfaction: str | None
     extra: list[Comment] = field(default_factory=list)
     description: str | None = None  # the first comment's body, cached once rendered
+    # Its status history as the vendors' metrics report it: when it last became solved or
+    # closed (None: never) and how often it went from solved/closed back to open work.
+    solved_at: int | None = None
+    reopens: int = 0
+    reopened_at: int | None = None  # the last reopen (Freshdesk's stats.reopened_at)
+    seen_status: str = ""  # the status the history last followed (see World.follow_status)
+
+    def __post_init__(self) -> None:
+        self.seen_status = self.status
 
     @property
     def generated_timestamp(self) -> int:
@@ -271,6 +283,7 @@ class World:
         # must always change the `updated_at` that `safe_update` compares (real Zendesk can
         # miss a collision inside one second; a test backend should not).
         at = max(at, ticket.updated_at + 1)
+        self.follow_status(ticket, at)
         key = (ticket.updated_at, ticket.id)
         pos = bisect.bisect_left(self.export_index, key)
         if pos < len(self.export_index) and self.export_index[pos] == key:
@@ -336,6 +349,22 @@ class World:
         }  # fmt: skip
         return text.fill(text.pick(rng, pools[kind]), slots)
 
+    def follow_status(self, ticket: Ticket, at: int) -> None:
+        """Extend the ticket's status history with a status write made at `at`.
+
+        Why here: every write path (dialects, control, live activity) ends in `touch` or
+        `record_write`, so the history follows them all without each one knowing about it.
+        """
+        old, new = ticket.seen_status, ticket.status
+        if old == new:
+            return
+        ticket.seen_status = new
+        if new in RESOLVED and old not in RESOLVED:
+            ticket.solved_at = at
+        elif old in RESOLVED and new in WORKING:
+            ticket.reopens += 1
+            ticket.reopened_at = at
+
     def record_write(
         self,
         ticket: Ticket,
@@ -347,6 +376,7 @@ class World:
         comment_id: int | None = None,
     ) -> None:
         """Remember a write for the `/_sim/state` oracle ("nothing lost, nothing twice")."""
+        self.follow_status(ticket, ticket.updated_at)
         self.writes.setdefault(ticket.id, []).append(
             {
                 "at": self.timestamp(),
@@ -390,6 +420,8 @@ class World:
             seed=(self.seed * 1_000_003 + number) & ((1 << 48) - 1), bot=False,
             satisfaction=None,
         )  # fmt: skip
+        if status in RESOLVED:
+            ticket.solved_at = now
         self.tickets[number] = ticket
         self.ticket_ids.append(number)
         self.by_requester.setdefault(requester.id, []).append(number)
@@ -735,8 +767,41 @@ def generate_world(
             last_comment_at=last_comment, n_generated=n, seed=ticket_seed, bot=bot_chat,
             satisfaction=satisfaction,
         )  # fmt: skip
+        ticket.solved_at, ticket.reopens, ticket.reopened_at = _status_history(ticket)
         tickets[number] = ticket
         by_requester.setdefault(requester.id, []).append(number)
+
+    # A few old conversations are still open (a fix that takes months, a ticket forgotten in
+    # a queue): the cache policy fetches those beyond the cache window. Picked with their own
+    # generator, so everything else in the world stays as the seed made it.
+    stale = Random(f"{seed}:{instance}:stale-open")
+    old = [
+        t
+        for t in tickets.values()
+        if t.status in ("solved", "closed") and now_ts - t.updated_at > STALE_OPEN_DAYS * DAY
+    ]
+    flipped = stale.sample(old, min(len(old), max(2, scale // 100)))
+    for t in flipped:
+        t.status = stale.choice(("open", "pending", "hold"))
+        t.satisfaction = None
+    # Returning customers: a few old solved conversations belong to someone who wrote again
+    # lately, so a customer's history reaches beyond the cache window.
+    recent = sorted({t.requester_id for t in tickets.values() if now_ts - t.updated_at < 30 * DAY})
+    leftovers = [t for t in old if t not in flipped]
+    returning = stale.sample(leftovers, min(len(leftovers), max(2, scale // 100)))
+    for t in returning if recent else ():
+        same_lang = [
+            u for u in recent if u != t.requester_id and _lang_of(users[u], person_of) == t.lang
+        ]
+        pool = same_lang or [u for u in recent if u != t.requester_id]
+        if not pool:
+            continue
+        newcomer = users[stale.choice(pool)]
+        by_requester[t.requester_id].remove(t.id)
+        t.requester_id = t.submitter_id = newcomer.id
+        t.organization_id = newcomer.organization_id
+        by_requester.setdefault(newcomer.id, []).append(t.id)
+        by_requester[newcomer.id].sort()
 
     world = World(
         seed=seed, scale=scale, instance=instance, now=now_ts, people=people,
@@ -750,7 +815,34 @@ def generate_world(
     return world
 
 
+def _lang_of(user: User, person_of: dict[int, Person]) -> str:
+    person = person_of.get(user.person) if user.person is not None else None
+    return person.lang if person is not None else "en"
+
+
 # ---------------------------------------------------------------- choices
+def _status_history(t: Ticket) -> tuple[int | None, int, int | None]:
+    """When a generated ticket was last solved and how often it was reopened.
+
+    Drawn from the ticket's own seed, not the world's stream, so every other generated value
+    stays what it was before the history existed.
+    """
+    r = Random(t.seed ^ 0x5E1F_50_1ED).random
+    reopens = 0
+    if t.status != "new" and t.n_generated >= 3 and r() < 0.12:
+        reopens = 1 if r() < 0.8 else 2  # the customer wrote back after it was solved
+    if t.status in RESOLVED:
+        # Solved once the last word was said, before the ticket's last update (the lag).
+        solved = t.last_comment_at + int((t.updated_at - t.last_comment_at) * 0.5 * r())
+        return solved, reopens, (t.created_at + solved) // 2 if reopens else None
+    if reopens:
+        # Reopened and still being worked: it was last solved part-way through the thread.
+        span = t.last_comment_at - t.created_at
+        solved = t.created_at + int(span * (0.2 + 0.6 * r()))
+        return solved, reopens, solved + max(1, (t.last_comment_at - solved) // 2)
+    return None, 0, None
+
+
 def _pick_channel(r: Rand, person: Person | None) -> str:
     x = r()
     has_phone = person is not None and person.phone is not None

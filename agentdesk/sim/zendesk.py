@@ -388,6 +388,25 @@ class ZendeskDialect:
             "from_messaging_channel": t.via == "native_messaging",
         }
 
+    def metric_set_json(self, t: Ticket, base: str) -> JsonDict:
+        """The ticket's metric set (`include=metric_sets`): its solve time and reopen count
+        are the world's own status history, so tests can compute the truth independently."""
+        return {
+            "url": f"{base}/api/v2/ticket_metrics/{t.id}.json",
+            "id": 700_000_000 + t.id,
+            "ticket_id": t.id,
+            "created_at": iso(t.created_at),
+            "updated_at": iso(t.updated_at),
+            "solved_at": iso(t.solved_at) if t.solved_at is not None else None,
+            "reopens": t.reopens,
+            "latest_comment_added_at": iso(t.last_comment_at),
+        }
+
+    def _with_metrics(self, request: Request, row: JsonDict, t: Ticket, base: str) -> JsonDict:
+        if "metric_sets" in self._includes(request):
+            row["metric_set"] = self.metric_set_json(t, base)
+        return row
+
     @staticmethod
     def _derived_subject(t: Ticket, requester: User, description: str) -> str:
         # What Zendesk titles tickets that arrive without a subject.
@@ -858,7 +877,8 @@ class ZendeskDialect:
         before_cursor = _export_cursor(*chunk[0]) if (cursor and chunk) else None
         tickets = [world.tickets[tid] for _ts, tid in chunk]
         body: JsonDict = {
-            "tickets": [self.ticket_json(t, base) for t in tickets],
+            "tickets": [self._with_metrics(request, self.ticket_json(t, base), t, base)
+                        for t in tickets],
             "after_url": link + urlencode([("cursor", after_cursor), *keep]),
             "after_cursor": after_cursor,
             "before_url": link + urlencode([("cursor", before_cursor), *keep])
@@ -973,7 +993,7 @@ class ZendeskDialect:
         base = self._base(request)
         results = []
         for t in chunk:
-            row = self.ticket_json(t, base)
+            row = self._with_metrics(request, self.ticket_json(t, base), t, base)
             row["result_type"] = "ticket"
             results.append(row)
         others = [(k, v) for k, v in q.multi_items() if k != "page"]

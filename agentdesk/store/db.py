@@ -34,6 +34,7 @@ from agentdesk.timeutil import from_iso, to_iso, utcnow
 
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 _OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
+RESOLVED_STATUSES = ("solved", "closed")
 LINKING_IDENTITY_KINDS = ("email", "phone")
 _T = TypeVar("_T")
 
@@ -41,7 +42,7 @@ _T = TypeVar("_T")
 _CONVERSATION_COLUMNS = (
     "account", "external_id", "channel", "subject", "status", "vendor_status", "priority",
     "priority_rank", "assignee_id", "team_id", "customer_id", "tags", "created_at", "updated_at",
-    "satisfaction", "web_url", "version",
+    "satisfaction", "web_url", "version", "solved_at", "reopen_count",
 )  # fmt: skip
 _CHUNK = 500  # ids per IN (...) list: far below SQLite's bound-parameter limit
 
@@ -91,6 +92,34 @@ def _derived(
         next_due,
         preview,
     )
+
+
+def _resolution(
+    record: ConversationRecord, before: tuple[str, str | None, int] | None
+) -> tuple[str | None, int]:
+    """solved_at and reopen_count to store: the vendor's figures where it gives them,
+    otherwise what this upsert observes against the stored copy (`before`: its server status,
+    '' when an outbox overlay hides it; its solved_at; its reopen count).
+
+    Reopen counts only grow, so a vendor's count never undoes a reopen made here that the
+    server has not seen yet (max), and a count the vendor does not keep adds what sync sees.
+    """
+    old_status, old_solved, old_reopens = before or ("", None, 0)
+    resolved = record.status in RESOLVED_STATUSES
+    entered = resolved and old_status not in RESOLVED_STATUSES
+    reopened = old_status in RESOLVED_STATUSES and record.status in OPEN_STATUSES
+    if record.solved_at is not None:
+        solved_at: str | None = to_iso(record.solved_at)
+    elif entered or (resolved and old_solved is None):
+        # Moving into solved/closed, or solved before this cache kept the time: the update.
+        solved_at = to_iso(record.updated_at)
+    else:
+        solved_at = old_solved
+    if record.reopens is not None:
+        reopens = max(record.reopens, old_reopens)
+    else:
+        reopens = old_reopens + (1 if reopened else 0)
+    return solved_at, reopens
 
 
 class StoreError(Exception):
@@ -279,6 +308,19 @@ class Store(Outbox):
                 self._upsert_team(account, team)
             for agent in page.agents:
                 self._upsert_agent(account, agent)
+            if page.agents:
+                # The agent's own presence set here (not sent yet, or local where the vendor
+                # has none) stays over the pulled one: see supervisor/presence.py.
+                conn.execute(
+                    """UPDATE agents SET presence = (SELECT CASE
+                         WHEN presence_pending LIKE 'local:%' THEN substr(presence_pending, 7)
+                         ELSE presence_pending END FROM accounts WHERE name = ?)
+                       WHERE account = ? AND external_id =
+                         (SELECT user_external_id FROM accounts WHERE name = ?
+                          AND presence_pending IS NOT NULL
+                          AND presence_pending NOT LIKE 'refused:%')""",
+                    (account, account, account),
+                )
             for contact in page.contacts:
                 self._upsert_contact(account, contact)
             messages = self._upsert_conversations(account, page.conversations)
@@ -291,6 +333,51 @@ class Store(Outbox):
                    SET cursor = excluded.cursor, updated_at = excluded.updated_at""",
                 (account, page.resource, page.cursor, to_iso(utcnow())),
             )
+        return PageStats(
+            conversations=len(page.conversations),
+            messages=messages,
+            contacts=len(page.contacts),
+            agents=len(page.agents),
+            teams=len(page.teams),
+            deleted=len(page.deleted_conversation_ids),
+        )
+
+    # ---------------------------------------------------------------- cache policy
+    def history_due(self, account: str, limit: int) -> list[str]:
+        """Contacts of `account` with a cached conversation whose whole history (their other
+        conversations) was not fetched yet; at most `limit`, in a stable order."""
+        rows = self.conn.execute(
+            """SELECT c.external_id FROM contacts c
+               WHERE c.account = ? AND c.history_synced_at IS NULL
+                 AND EXISTS (SELECT 1 FROM conversations v
+                             WHERE v.customer_id = c.customer_id AND v.account = c.account)
+               ORDER BY c.external_id LIMIT ?""",
+            (account, max(0, limit)),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def apply_history_page(
+        self, account: str, contact_external_id: str, page: Page, *, done: bool
+    ) -> PageStats:
+        """Upsert one page of a contact's history; with `done`, mark their history fetched in
+        the same transaction (a crash before it fetches the history again: harmless upserts).
+        No cursor is stored: history pages are not a resumable pull."""
+        with self.transaction() as conn:
+            for team in page.teams:
+                self._upsert_team(account, team)
+            for agent in page.agents:
+                self._upsert_agent(account, agent)
+            for contact in page.contacts:
+                self._upsert_contact(account, contact)
+            messages = self._upsert_conversations(account, page.conversations)
+            for external_id in page.deleted_conversation_ids:
+                self._tombstone(account, external_id)
+            if done:
+                conn.execute(
+                    """UPDATE contacts SET history_synced_at = ?
+                       WHERE account = ? AND external_id = ?""",
+                    (to_iso(utcnow()), account, contact_external_id),
+                )
         return PageStats(
             conversations=len(page.conversations),
             messages=messages,
@@ -456,14 +543,21 @@ class Store(Outbox):
         if not records:
             return 0
         existing: dict[str, tuple[int, str]] = {}
+        history: dict[str, tuple[str, str | None, int]] = {}  # status, solved_at, reopens
         external_ids = [r.external_id for r in records]
         for chunk in _chunks(external_ids):
             for row in conn.execute(
-                f"""SELECT external_id, id, subject FROM conversations WHERE account = ?
+                f"""SELECT external_id, id, subject, status, solved_at, reopen_count,
+                      EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = conversations.id
+                        AND o.action = 'status' AND o.state IN ('pending', 'sending')) AS local
+                    FROM conversations WHERE account = ?
                     AND external_id IN ({",".join("?" * len(chunk))})""",
                 (account, *chunk),
             ):
                 existing[row[0]] = (row[1], row[2])
+                # A status the outbox overlaid is not the server's: no transition to see.
+                status = "" if row[6] else row[3]
+                history[row[0]] = (status, row[4], row[5])
         snoozes = self._vendor_snoozes(account)
         agents: dict[str | None, int | None] = {None: None}
         teams: dict[str | None, int | None] = {None: None}
@@ -507,6 +601,7 @@ class Store(Outbox):
                 record.satisfaction,
                 record.web_url,
                 record.version,
+                *_resolution(record, history.get(record.external_id)),
             ]
             if snoozes:
                 values.append(to_iso(record.snoozed_until) if record.snoozed_until else None)
@@ -629,7 +724,7 @@ class Store(Outbox):
                 message.author_external_id,
                 message.channel,
                 message.body,
-                _attachments_json(message),
+                _attachments_json(message) if message.attachments else "[]",
                 to_iso(message.created_at),
             )
             if previous is None:

@@ -24,6 +24,7 @@ Action = Literal["reply", "note", "status", "priority", "tags", "assign", "snooz
 ACTIONS: tuple[Action, ...] = ("reply", "note", "status", "priority", "tags", "assign", "snooze")
 MutationState = Literal["pending", "sending", "applied", "conflict", "failed", "cancelled"]
 LIVE_STATES = ("pending", "sending")
+_RESOLVED = ("solved", "closed")
 LOCAL_MESSAGE_PREFIX = "local:"
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 # What the user gave for each action (the rest of a payload is resolved from the store).
@@ -132,6 +133,8 @@ class Outbox:
                 ),
             )
             self._overlay(row, mutation_id, action, payload, now)
+            if action == "status":
+                self._status_history(conversation_id, row["status"], str(payload["status"]), now)
         mutation = self.mutation(mutation_id)
         assert mutation is not None
         return mutation
@@ -218,7 +221,8 @@ class Outbox:
     def _base(self, row: sqlite3.Row, action: str) -> dict[str, object]:
         """The field values this action was based on, for per-field conflict checks."""
         if action == "status":
-            return {"status": row["status"]}
+            # solved_at: restored if the change is undone or refused.
+            return {"status": row["status"], "solved_at": row["solved_at"]}
         if action == "priority":
             return {"priority": row["priority"]}
         if action == "tags":
@@ -330,6 +334,20 @@ class Outbox:
             conn.execute(
                 "UPDATE conversations SET snoozed_until = ? WHERE id = ?",
                 (payload["until"], conversation_id),
+            )
+
+    def _status_history(self, conversation_id: int, old: str, new: str, now: str) -> None:
+        """A status change made here counts in the metrics at once (offline too): solving
+        sets solved_at, moving solved/closed work back to open counts a reopen. Only when
+        queued: re-applying the overlay after a pull must not count it again."""
+        if new in _RESOLVED and old not in _RESOLVED:
+            self.conn.execute(
+                "UPDATE conversations SET solved_at = ? WHERE id = ?", (now, conversation_id)
+            )
+        elif old in _RESOLVED and new not in _RESOLVED:
+            self.conn.execute(
+                "UPDATE conversations SET reopen_count = reopen_count + 1 WHERE id = ?",
+                (conversation_id,),
             )
 
     def reapply_overlays(self, conversation_id: int) -> None:
@@ -538,6 +556,18 @@ class Outbox:
         cid = mutation.conversation_id
         if mutation.action == "status":
             conn.execute("UPDATE conversations SET status = ? WHERE id = ?", (base["status"], cid))
+            # Undo what queueing it counted (see _status_history).
+            old, new = str(base["status"]), str(mutation.payload.get("status"))
+            if new in _RESOLVED and old not in _RESOLVED and "solved_at" in base:
+                conn.execute(
+                    "UPDATE conversations SET solved_at = ? WHERE id = ?", (base["solved_at"], cid)
+                )
+            elif old in _RESOLVED and new not in _RESOLVED:
+                conn.execute(
+                    "UPDATE conversations SET reopen_count = max(reopen_count - 1, 0) "
+                    "WHERE id = ?",
+                    (cid,),
+                )
         elif mutation.action == "priority":
             priority = str(base["priority"])
             conn.execute(

@@ -9,6 +9,7 @@ prefix query that every position of the run starts a token with.
 
 from __future__ import annotations
 
+import operator
 import re
 
 _CJK = (
@@ -24,14 +25,19 @@ _HAS_CJK = re.compile(f"[{_CJK}]")
 def _bigrams(run: str) -> str:
     if len(run) == 1:
         return run
-    return " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " " + run[-1]
+    # Pairs of neighbours by `map` (C), not slices in a generator: ingest runs this per run.
+    return " ".join(map(operator.add, run, run[1:])) + " " + run[-1]
+
+
+def _spaced_bigrams(match: re.Match[str]) -> str:
+    return f" {_bigrams(match.group())} "
 
 
 def index_text(text: str) -> str:
     """The form of `text` stored in the FTS index."""
-    if text.isascii() or not _HAS_CJK.search(text):  # isascii: a C scan, most text is
+    if text.isascii():  # a C scan; most text is. Without a CJK run, sub returns it as is.
         return text
-    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
+    return _CJK_RUN.sub(_spaced_bigrams, text)
 
 
 THREAD_SHIFT = 32  # message ids stay below 2**32 in a cache of any plausible size

@@ -256,3 +256,45 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(f"{e.at:%Y-%m-%d %H:%M:%S} {clean(e.who):<28} {e.conversation:<16} "
                   f"{e.action:<8} {clean(e.detail)[:40]:<40} {e.outcome}{reason}")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------- presence
+def add_presence_arguments(parser: argparse.ArgumentParser) -> None:
+    from agentdesk.supervisor.presence import PRESENCES
+
+    parser.description = (
+        "Print your presence per account, or set it (online, busy, offline). Where the "
+        "helpdesk lets agents set their own presence (Chatwoot) it is sent at the next sync; "
+        "elsewhere it is kept in agentdesk only. Exit 0 done, 2 bad arguments."
+    )
+    parser.add_argument("presence", nargs="?", choices=PRESENCES)
+    parser.add_argument("--account", help="only this account (default: every account)")
+    parser.add_argument("--json", action="store_true")
+
+
+def cmd_presence(args: argparse.Namespace) -> int:
+    from agentdesk.supervisor.presence import PresenceError, my_presence, set_my_presence
+
+    profile = _profile()
+    store = _open_store(profile)
+    try:
+        rows = my_presence(store, args.account)
+        if args.account and not rows:
+            raise CliError(f"no account {args.account!r}", EXIT_USAGE)
+        if args.presence:
+            try:
+                rows = [set_my_presence(store, r.account, args.presence) for r in rows]
+            except PresenceError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([{"account": r.account, "presence": r.presence, "state": r.state,
+                           "settable": r.settable} for r in rows], ensure_ascii=False))
+        return EXIT_OK
+    for r in rows:
+        note = {"pending": "sent at the next sync", "local": "kept in agentdesk (the helpdesk "
+                "has no agent presence)", "synced": "as the helpdesk reports it"}.get(
+                    r.state, "the helpdesk refused it; set it again or ask an admin")
+        print(f"{r.account}\t{r.presence or 'unknown'}\t{r.state}\t{note}")
+    return EXIT_OK

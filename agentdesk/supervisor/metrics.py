@@ -2,11 +2,13 @@
 
 For conversations created in the period `[start, end)`:
 - first response: created -> first public reply by an agent (bots and notes do not count);
-- resolution: for conversations now solved or closed, created -> the last public agent reply
-  (the cache keeps no status history; that reply is what resolved it, else `updated_at`);
-- reopen rate: of conversations that reached solved, the share reopened afterwards — seen as
-  a system event saying so (Chatwoot) or a status change from solved/closed back to an open
-  status made from this machine (the outbox);
+- resolution: for conversations now solved or closed whose solve fell before the period's end,
+  created -> `solved_at` (when it last became solved or closed: the vendor's own figure where
+  it keeps one — Zendesk ticket metrics, Freshdesk stats, RT's Resolved date — otherwise the
+  update in which sync, or this machine's outbox, saw it move to solved/closed);
+- reopen rate: reopened / reached solved, where reopened means `reopen_count` > 0 (Zendesk's
+  own count; otherwise every move from solved/closed back to open work that sync saw or the
+  agent made here) and reached solved means solved now or reopened since;
 - CSAT: good / rated, where a rating is good, ok or bad (Zendesk good/bad, Chatwoot 1-5 mapped
   by the connector); `offered` counts surveys sent without an answer;
 - NPS (promoters - detractors, in points) and CES (mean) from ratings stored as `nps:N` and
@@ -136,17 +138,9 @@ def conversation_facts(store: Store, start: datetime, end: datetime) -> list[Fac
         """SELECT c.id, c.account, c.channel, c.status, c.created_at, c.updated_at,
                   c.satisfaction, coalesce(nullif(ag.name, ''), ag.email) AS agent,
                   t.name AS team,
+                  c.solved_at, c.reopen_count,
                   (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id
-                     AND m.kind = 'reply' AND m.author_kind = 'agent') AS first_reply,
-                  (SELECT max(m.created_at) FROM messages m WHERE m.conversation_id = c.id
-                     AND m.kind = 'reply' AND m.author_kind = 'agent') AS last_reply,
-                  EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id
-                     AND m.kind = 'event' AND lower(m.body) LIKE '%reopen%') AS reopen_event,
-                  EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = c.id
-                     AND o.action = 'status' AND o.state IN ('pending', 'sending', 'applied')
-                     AND json_extract(o.base, '$.status') IN ('solved', 'closed')
-                     AND json_extract(o.payload, '$.status') IN ('new', 'open', 'pending',
-                                                                 'on_hold')) AS reopen_local
+                     AND m.kind = 'reply' AND m.author_kind = 'agent') AS first_reply
            FROM conversations c
            LEFT JOIN agents ag ON ag.id = c.assignee_id
            LEFT JOIN teams t ON t.id = c.team_id
@@ -158,8 +152,9 @@ def conversation_facts(store: Store, start: datetime, end: datetime) -> list[Fac
         created = from_iso(r["created_at"])
         first = from_iso(r["first_reply"]) if r["first_reply"] else None
         resolved_at = None
-        if r["status"] in RESOLVED:
-            resolved_at = from_iso(r["last_reply"] or r["updated_at"])
+        if r["status"] in RESOLVED and r["solved_at"]:
+            solved = from_iso(r["solved_at"])
+            resolved_at = solved if solved < end else None  # solved after the period: not yet
         facts.append(
             Facts(
                 id=r["id"],
@@ -170,7 +165,7 @@ def conversation_facts(store: Store, start: datetime, end: datetime) -> list[Fac
                 created_at=created,
                 first_response=(first - created) if first is not None else None,
                 resolved_at=resolved_at,
-                reopened=bool(r["reopen_event"] or r["reopen_local"]),
+                reopened=r["reopen_count"] > 0,
                 rating=r["satisfaction"],
             )
         )
@@ -239,11 +234,11 @@ def backlog_series(
         moment = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz or start.tzinfo)
         cutoffs.append(min(moment, end))
     rows = store.conn.execute(
-        """SELECT c.created_at, CASE WHEN c.status IN ('solved', 'closed') THEN coalesce(
-                  (SELECT max(m.created_at) FROM messages m WHERE m.conversation_id = c.id
-                   AND m.kind = 'reply' AND m.author_kind = 'agent'), c.updated_at) END AS done
+        """SELECT c.created_at, CASE WHEN c.status IN ('solved', 'closed')
+                  THEN coalesce(c.solved_at, c.updated_at) END AS done
            FROM conversations c WHERE c.deleted_at IS NULL AND c.created_at < ?
-             AND (c.status NOT IN ('solved', 'closed') OR c.updated_at >= ?)""",
+             AND (c.status NOT IN ('solved', 'closed')
+                  OR coalesce(c.solved_at, c.updated_at) >= ?)""",
         (to_iso(end), to_iso(start)),
     ).fetchall()
     created = sorted(from_iso(r[0]) for r in rows)

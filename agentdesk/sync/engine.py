@@ -26,16 +26,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import TypeVar
 
 from agentdesk.connectors.base import (
     AccountSettings,
+    AuthError,
     BackendError,
     Connector,
     ConnectorError,
     MalformedResponse,
+    NotFound,
+    PermissionDenied,
     RateLimited,
 )
 from agentdesk.connectors.http import RateLimitWait, report_waits_to
@@ -49,6 +52,12 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[SyncEvent], None]
 T = TypeVar("T")
+
+BACKLOG = "open_backlog"
+"""The sync_state resource whose cursor says the account's old open conversations are in."""
+BACKLOG_DONE = "done"
+HISTORY_CONCURRENCY = 4
+"""Contacts whose history is fetched at once: a few keep the backend busy, not buried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,12 @@ class AccountSyncResult:
     """Mutations the server refused for good this round (reverted; text kept as a draft)."""
     retrying: int = 0
     """Mutations that met a transient failure and wait for their back-off."""
+    backlog: int = 0
+    """Open conversations older than the cache window fetched this round (first sync)."""
+    histories: int = 0
+    """Customers whose whole history was fetched this round (a bounded batch)."""
+    history_conversations: int = 0
+    """Conversations those histories brought (not counted in `conversations`)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -236,9 +251,20 @@ class SyncEngine:
                 return await self._push_failed(name, totals, time.monotonic() - started, role)
             for resource in type(connector).resources:
                 await self._pull(name, connector, resource, totals)
+            policy = _policy(connector)
+            backlog = 0
+            if policy.cache_open:
+                backlog = await self._open_backlog(name, connector)
             await self._db(self.store.record_sync_info, name, synced_at=utcnow(), clear_error=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an event
             return await self._failed(name, exc, totals, role, time.monotonic() - started)
+        # Histories come last, bounded per round, and never fail it: the inbox is current
+        # already, and what is not fetched now is fetched next round.
+        histories, history_conversations = (
+            await self._histories(name, connector, policy.history_batch)
+            if policy.cache_history
+            else (0, 0)
+        )
         result = AccountSyncResult(
             account=name,
             ok=True,
@@ -251,6 +277,9 @@ class SyncEngine:
             deleted=totals.deleted,
             role=role,
             seconds=time.monotonic() - started,
+            backlog=backlog,
+            histories=histories,
+            history_conversations=history_conversations,
             **totals.push_counts(),
         )
         pushed = totals.push
@@ -372,6 +401,108 @@ class SyncEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
 
+    async def _open_backlog(self, name: str, connector: Connector) -> int:
+        """Once per account: every open conversation older than the cache window.
+
+        Pages commit as they come (no cursor: an interrupted backlog starts over, harmless
+        upserts); the `done` marker commits after the last. Later rounds skip it: the
+        incremental pull sees any change to those conversations like to any other."""
+        if await self._db(self.store.get_cursor, name, BACKLOG) == BACKLOG_DONE:
+            return 0
+        fetch = getattr(connector, "open_backlog", None)
+        if fetch is None:  # a plugin without it: its first pull is all it caches
+            return 0
+        count = 0
+        pages: AsyncIterator[Page] = fetch()
+        async for page in pages:
+            stats = await self._db(
+                self.store.apply_page, name, replace(page, resource=BACKLOG, cursor=None)
+            )
+            count += stats.conversations
+            self._emit(
+                "page",
+                name,
+                f"{name}: older open conversations +{stats.conversations}",
+                records=stats.conversations,
+                resource=BACKLOG,
+                conversations=stats.conversations,
+                messages=stats.messages,
+                more=page.more,
+            )
+        await self._db(self.store.apply_page, name, Page(BACKLOG, BACKLOG_DONE, more=False))
+        return count
+
+    async def _histories(self, name: str, connector: Connector, batch: int) -> tuple[int, int]:
+        """Fetch the whole history of up to `batch` customers not fetched yet.
+
+        Each contact's last page and its "done" mark commit together. A contact that is gone
+        (404) or refused for good is marked done so it never blocks the others; a transient
+        failure (offline, 429 after retries) leaves it due for the next round and stops
+        starting new ones. Returns (contacts done, conversations fetched)."""
+        fetch = getattr(connector, "contact_history", None)
+        if fetch is None or batch <= 0:
+            return 0, 0
+        try:
+            due = await self._db(self.store.history_due, name, batch)
+        except Exception:  # a history batch must never fail the round
+            log.exception("could not read the due histories of %s", name)
+            return 0, 0
+        gate = asyncio.Semaphore(HISTORY_CONCURRENCY)
+        stop = asyncio.Event()
+        done = 0
+        conversations = 0
+
+        async def one(contact: str) -> None:
+            nonlocal done, conversations
+            async with gate:
+                if stop.is_set():
+                    return
+                held: Page | None = None
+                try:
+                    async for page in fetch(contact):
+                        if held is not None:  # one behind: the last page carries "done"
+                            stats = await self._db(
+                                self.store.apply_history_page, name, contact, held, done=False
+                            )
+                            conversations += stats.conversations
+                        held = page
+                except NotFound:
+                    held = None  # deleted meanwhile: nothing to fetch, ever
+                except ConnectorError as exc:
+                    if exc.transient or _stops_batch(exc):
+                        stop.set()
+                        log.info("history of %s/%s deferred: %s", name, contact, exc)
+                        return
+                    log.warning("history of %s/%s skipped: %s", name, contact, exc)
+                    held = None
+                except Exception:  # one contact must not stop the others
+                    log.exception("history of %s/%s failed unexpectedly", name, contact)
+                    held = None
+                last = held or Page("history", None, more=False)
+                try:
+                    stats = await self._db(
+                        self.store.apply_history_page, name, contact, last, done=True
+                    )
+                except Exception:  # e.g. disk full: retried next round
+                    log.exception("could not store the history of %s/%s", name, contact)
+                    stop.set()
+                    return
+                conversations += stats.conversations
+                done += 1
+
+        await asyncio.gather(*(one(contact) for contact in due))
+        if done:
+            self._emit(
+                "page",
+                name,
+                f"{name}: history of {done} customers (+{conversations} conversations)",
+                records=conversations,
+                resource="history",
+                conversations=conversations,
+                more=False,
+            )
+        return done, conversations
+
     async def _failed(
         self, name: str, exc: Exception, totals: _Totals, role: str | None, seconds: float
     ) -> AccountSyncResult:
@@ -406,6 +537,19 @@ class SyncEngine:
             seconds=seconds,
             **totals.push_counts(),
         )
+
+
+def _policy(connector: Connector) -> AccountSettings:
+    """The account's cache policy; the defaults for a connector built without settings."""
+    settings = getattr(connector, "settings", None)
+    if isinstance(settings, AccountSettings):
+        return settings
+    return AccountSettings(name="", connector="", base_url="", user="")
+
+
+def _stops_batch(exc: ConnectorError) -> bool:
+    """A failure that every contact would meet (the token was refused): stop, retry later."""
+    return isinstance(exc, AuthError) and not isinstance(exc, PermissionDenied)
 
 
 def _count(stats: PageStats) -> int:

@@ -27,11 +27,13 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    SetsPresence,
 )
 from agentdesk.connectors.http import Unreachable
 from agentdesk.model import MutationRequest, RemoteState
 from agentdesk.store import Mutation, Store
 from agentdesk.store.outbox import LIVE_STATES
+from agentdesk.supervisor import presence
 from agentdesk.syncapi import SyncEvent
 from agentdesk.timeutil import from_iso, utcnow
 
@@ -156,6 +158,8 @@ class PushEngine:
     async def push_account(self, account: str) -> PushResult:
         connector = self.connectors[account]
         result = PushResult()
+        if not await self._push_presence(account, connector, result):
+            return result
         now = self.now()
         chains: dict[int, list[Mutation]] = defaultdict(list)
         live = await self.db(self.store.mutations, account=account, states=LIVE_STATES)
@@ -194,6 +198,55 @@ class PushEngine:
                 )
             )
         return result
+
+    async def _push_presence(
+        self, account: str, connector: Connector, result: PushResult
+    ) -> bool:
+        """Send the agent's own presence set here, before anything else (and before the pull
+        that would otherwise show the server's old value). Last write wins: a value picked
+        while this one was in flight stays pending. False: the account cannot be reached or
+        its token is refused, so nothing else is tried this round."""
+        capabilities = getattr(connector, "capabilities", None)
+        if not getattr(capabilities, "can_set_presence", False):
+            return True
+        if not isinstance(connector, SetsPresence):
+            return True
+        wanted = await self.db(presence.presence_to_send, self.store, account)
+        if wanted is None:
+            return True
+        try:
+            reported = await connector.set_presence(wanted)
+        except AuthError as exc:
+            if not isinstance(exc, PermissionDenied):
+                result.errors.append(str(exc))
+                result.auth_failed = True
+                return False
+            refusal: ConnectorError = exc
+        except ConnectorError as exc:
+            if exc.transient:  # stays pending: sent at the next round
+                if isinstance(exc, Unreachable) and not exc.sent:
+                    result.offline = True
+                    result.errors.append(str(exc))
+                    return False
+                return True
+            refusal = exc
+        except (TimeoutError, OSError) as exc:
+            result.offline = True
+            result.errors.append(f"network error: {type(exc).__name__}")
+            return False
+        else:
+            await self.db(presence.presence_sent, self.store, account, wanted, reported)
+            return True
+        await self.db(presence.presence_refused, self.store, account, wanted)
+        self.on_event(
+            SyncEvent(
+                kind="error",
+                account=account,
+                message=f"{account}: your presence {wanted} was refused: {refusal}",
+                at=self.now(),
+            )
+        )
+        return True
 
     async def _push_one(
         self,

@@ -7,9 +7,11 @@ engines, a real SQLite file — and checks the outcome against the backend's own
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -17,6 +19,7 @@ from agentdesk.connectors.base import AuthError, Connector, MalformedResponse
 from agentdesk.connectors.http import RateLimitWait, report_waits_to
 from agentdesk.store import Store
 from agentdesk.sync.engine import AccountSyncResult, SyncEngine
+from agentdesk.timeutil import to_iso, utcnow
 from tests.connectors.backends import BackendHandle, factory_for, vendors
 
 
@@ -86,10 +89,32 @@ async def synced(backend: BackendHandle, store: Store, connector: Connector) -> 
     assert result.ok, result.error
 
 
+def with_policy(backend: BackendHandle, **policy: object) -> Connector:
+    """A connector for the account with its cache policy changed (cache_open, ...)."""
+    backend.settings = dataclasses.replace(backend.settings, **policy)
+    return backend.connector()
+
+
+def needs_old_conversations(backend: BackendHandle) -> None:
+    if backend.vendor == "rt":
+        pytest.skip(
+            "the RT suite world has no ticket older than the cache window: its tickets are "
+            "created by REST and aged one hour (tests/rt/backend.py _ensure_suite_world)"
+        )
+
+
+def window_start(backend: BackendHandle) -> str:
+    return to_iso(utcnow() - timedelta(days=backend.settings.cache_days))
+
+
 # ---------------------------------------------------------------- pull
-async def test_full_sync_brings_every_conversation_of_the_cache_window(backend, store, connector):
+async def test_full_sync_brings_every_conversation_of_the_cache_window(backend, store):
     backend.settle()
-    result = await sync(backend, store, connector)
+    connector = with_policy(backend, cache_open=False, cache_history=False)
+    try:
+        result = await sync(backend, store, connector)
+    finally:
+        await connector.aclose()
     assert result.ok, result.error
     cached = store.conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
     assert cached == backend.conversation_count()
@@ -123,6 +148,119 @@ async def test_incremental_sync_brings_a_colleagues_change_and_a_new_customer_me
         )
     ]
     assert "Any news about my order?" in bodies
+
+
+# ---------------------------------------------------------------- what is cached
+OLD_OPEN = (
+    "SELECT external_id FROM conversations WHERE status NOT IN ('solved', 'closed') "
+    "AND updated_at < ? AND deleted_at IS NULL ORDER BY external_id"
+)
+
+
+async def test_an_open_conversation_older_than_the_cache_window_is_cached_after_the_first_sync(
+    backend, store
+):
+    needs_old_conversations(backend)
+    backend.settle()
+    connector = with_policy(backend, cache_history=False)  # cache_open is on by default
+    try:
+        result = await sync(backend, store, connector)
+        again = await sync(backend, store, connector)
+    finally:
+        await connector.aclose()
+    assert result.ok and again.ok, (result.error, again.error)
+    old_open = [r[0] for r in store.conn.execute(OLD_OPEN, (window_start(backend),))]
+    assert old_open and result.backlog >= len(old_open)
+    for external_id in old_open:  # really open on the backend, and with its thread
+        assert backend.oracle(external_id).status not in ("solved", "closed")
+        messages = store.conn.execute(
+            "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.external_id = ?",
+            (external_id,),
+        ).fetchone()[0]
+        assert messages >= 1
+    assert again.backlog == 0  # fetched once; the incremental pull keeps them fresh
+
+
+async def test_without_cache_open_only_the_window_is_cached(backend, store):
+    needs_old_conversations(backend)
+    backend.settle()
+    connector = with_policy(backend, cache_open=False, cache_history=False)
+    try:
+        result = await sync(backend, store, connector)
+    finally:
+        await connector.aclose()
+    assert result.ok, result.error
+    if backend.vendor != "chatwoot":  # Chatwoot's first pass lists every conversation
+        assert store.conn.execute(OLD_OPEN, (window_start(backend),)).fetchall() == []
+
+
+def older_solved_history(store: Store, since: str) -> list[str]:
+    """Solved conversations older than the window whose customer also has one inside it."""
+    rows = store.conn.execute(
+        "SELECT old.external_id FROM conversations old WHERE old.status IN ('solved', 'closed')"
+        " AND old.updated_at < ? AND EXISTS (SELECT 1 FROM conversations new"
+        " WHERE new.customer_id = old.customer_id AND new.updated_at >= ?)",
+        (since, since),
+    )
+    return [r[0] for r in rows]
+
+
+async def test_a_customers_older_solved_conversation_appears_in_their_history_after_sync_rounds(
+    backend, store
+):
+    needs_old_conversations(backend)
+    backend.settle()
+    connector = with_policy(backend, history_batch=1_000)
+    try:
+        first = await sync(backend, store, connector)
+        assert first.ok, first.error
+        since = window_start(backend)
+        found = older_solved_history(store, since)
+        assert found, "the world has returning customers with an old solved conversation"
+        assert backend.oracle(found[0]).status in ("solved", "closed")
+        assert first.histories > 0 and first.history_conversations >= len(found)
+        due = store.conn.execute(
+            "SELECT count(*) FROM contacts WHERE history_synced_at IS NULL AND account = ?",
+            (backend.settings.name,),
+        ).fetchone()[0]
+        cached = store.conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
+        # Done once per customer: the next rounds neither lose nor fetch them again.
+        backend.settle()
+        again = await sync(backend, store, connector)
+    finally:
+        await connector.aclose()
+    assert again.ok, again.error
+    assert again.histories <= due and again.backlog == 0
+    assert set(found) <= set(older_solved_history(store, since))
+    assert store.conn.execute("SELECT count(*) FROM conversations").fetchone()[0] >= cached
+
+
+async def test_history_fetch_is_bounded_per_round(backend, store):
+    backend.settle()
+    connector = with_policy(backend, cache_open=False, history_batch=2)
+    account = backend.settings.name
+
+    def done() -> int:
+        return store.conn.execute(
+            "SELECT count(*) FROM contacts WHERE history_synced_at IS NOT NULL AND account = ?",
+            (account,),
+        ).fetchone()[0]
+
+    try:
+        first = await sync(backend, store, connector)
+        assert first.ok, first.error
+        assert first.histories == 2 == done()
+        left = store.conn.execute(
+            "SELECT count(*) FROM contacts WHERE history_synced_at IS NULL AND account = ?",
+            (account,),
+        ).fetchone()[0]
+        assert left >= 1, "the world needs more than two customers"
+        second = await sync(backend, store, connector)
+    finally:
+        await connector.aclose()
+    assert second.ok, second.error
+    assert second.histories == min(2, left) and done() == 2 + min(2, left)
 
 
 # ---------------------------------------------------------------- writes

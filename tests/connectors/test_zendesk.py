@@ -326,7 +326,7 @@ async def test_export_follows_after_cursor_until_end_of_stream(zendesk):
     pages = await collect(zendesk, "tickets", "C0")
     assert [(p.cursor, p.more) for p in pages] == [("C1", True), ("C2", False)]
     first, second = (call.request.url.params for call in route.calls)
-    assert first["cursor"] == "C0" and first["include"] == "users,groups"
+    assert first["cursor"] == "C0" and first["include"] == "users,groups,metric_sets"
     assert "start_time" not in first
     assert second["cursor"] == "C1"
 

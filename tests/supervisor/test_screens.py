@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
-import pytest
 from textual.app import App
 
 from agentdesk.store import Store

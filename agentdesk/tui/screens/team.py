@@ -22,7 +22,7 @@ from textual.widgets import Footer, Static
 
 from agentdesk.sanitize import clean
 from agentdesk.store import Store
-from agentdesk.supervisor import reassign
+from agentdesk.supervisor import presence, reassign
 from agentdesk.supervisor.capacity import Capacity
 from agentdesk.supervisor.roles import supervised_accounts
 from agentdesk.supervisor.team import AgentLoad, QueueLoad, TeamSnapshot, team_snapshot
@@ -114,6 +114,7 @@ class TeamScreen(AppServices, inherit_bindings=False):
         Binding("escape", "close", "Back", id="team.back"),
         Binding("tab", "focus_next", "Switch list", show=False, id="team.switch"),
         Binding("r", "reassign", "Reassign…", id="team.reassign"),
+        Binding("p", "presence", "My presence…", id="team.presence"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="team.refresh"),
     ]
     DEFAULT_CSS = """
@@ -210,6 +211,33 @@ class TeamScreen(AppServices, inherit_bindings=False):
             )
         )
 
+    # ------------------------------------------------------------ my own presence
+    def action_presence(self) -> None:
+        """Pick your own presence per account: sent where the helpdesk allows agents to set
+        it (at the next sync, offline-safe), kept locally where it has none."""
+        items = presence_items(self.store)
+        if not items:
+            self.app.notify("no account to set a presence on")
+            return
+        self.app.push_screen(PickerScreen("My presence", items), self._presence_picked)
+
+    def _presence_picked(self, value: str | None) -> None:
+        if value is None:
+            return
+        account, _, wanted = value.rpartition("|")
+        try:
+            mine = presence.set_my_presence(self.store, account, wanted)
+        except presence.PresenceError as exc:
+            self.app.notify(str(exc), severity="error", markup=False)
+            return
+        where = ("sent at the next sync" if mine.settable
+                 else "kept in agentdesk: this helpdesk has no agent presence")
+        self.app.notify(f"{account}: you are {wanted} ({where})", markup=False)
+        nudge = getattr(getattr(self.app, "sync", None), "nudge", None)
+        if mine.settable and nudge is not None:
+            nudge()  # send it now rather than at the next round
+        self.load()
+
     # ------------------------------------------------------------ reassignment from here
     def action_reassign(self) -> None:
         """Reassign the focused agent's open work, or the focused queue's unassigned work."""
@@ -234,6 +262,19 @@ class TeamScreen(AppServices, inherit_bindings=False):
             self.app.push_screen(ReassignScreen([r[0] for r in ids], capacity=self.capacity))
         else:
             self.app.notify("nothing to reassign there")
+
+
+def presence_items(store: Store) -> list[PickItem]:
+    """online/busy/offline for each account (value `ACCOUNT|PRESENCE`), current one marked."""
+    items = []
+    for mine in presence.my_presence(store):
+        kind = ("sent to the helpdesk" if mine.settable
+                else "local: the helpdesk has no agent presence")
+        for value in presence.PRESENCES:
+            now = " · current" if mine.presence == value else ""
+            items.append(PickItem(f"{mine.account}|{value}", f"{value} · {mine.account}",
+                                  f"{kind}{now}"))
+    return items
 
 
 def target_items(store: Store, conversation_ids: Sequence[int]) -> list[PickItem]:

@@ -17,6 +17,8 @@ Freshdesk's own; where it disagrees with Freshdesk's API documentation
   a phone, mobile or twitter_id), and Freshdesk then sends `null`.
 * `SatisfactionRating` has one integer `rating`; Freshdesk sends a `ratings` object (question
   id → score, `default_question` first), which the connector reads.
+* `GET /tickets` `include` is a single enum value; the docs embed several at once, comma
+  separated (`include=requester,stats`, each costing a credit): read as a comma list.
 * `GET /agents/me` (the signed-in agent, documented as "View Me") is missing: it would match
   `/agents/{agent_id}` with a non-integer id. It is added with the Agent response.
 """
@@ -69,6 +71,10 @@ def _corrected() -> OpenAPI:
     schemas["SatisfactionRating"]["properties"]["ratings"] = {
         "type": "object", "additionalProperties": {"type": "integer"},
     }  # fmt: skip
+    for parameter in spec["paths"]["/tickets"]["get"]["parameters"]:
+        if parameter.get("name") == "include":
+            names = "|".join(parameter["schema"].pop("enum"))
+            parameter["schema"]["pattern"] = f"^({names})(,({names}))*$"
     me = copy.deepcopy(spec["paths"]["/agents/{agent_id}"]["get"])
     me.pop("parameters", None)
     me["operationId"] = "viewMe"
