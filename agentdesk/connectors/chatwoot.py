@@ -338,6 +338,7 @@ class ChatwootConnector:
         if cursor is None or cursor.startswith(FULL_PREFIX):
             page, watermark = 1, 0.0
             started = time.time()
+            window_start = started - max(1, self.settings.cache_days) * 86_400
             if cursor:
                 _, page_text, mark = cursor.split(":", 2)
                 page, watermark = int(page_text), float(mark)
@@ -359,7 +360,14 @@ class ChatwootConnector:
                     since = min(watermark, started) if watermark else started
                     yield Page("conversations", cursor=f"{SINCE_PREFIX}{since:.0f}", more=False)
                     return
-                page_out, watermark = await self._page(items, watermark)
+                # Chatwoot cannot filter the list by update time: the pass walks every
+                # conversation but caches (and reads the messages of) only the window's.
+                # Older open ones come from open_backlog, old solved ones from histories.
+                for item in items:
+                    watermark = max(watermark, _activity(item))
+                # No time at all: kept (and checked) rather than silently skipped.
+                recent = [item for item in items if not 0 < _activity(item) < window_start]
+                page_out, watermark = await self._page(recent, watermark)
                 page += 1
                 yield Page(
                     "conversations",

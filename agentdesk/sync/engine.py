@@ -413,10 +413,14 @@ class SyncEngine:
         if fetch is None:  # a plugin without it: its first pull is all it caches
             return 0
         count = 0
-        pages: AsyncIterator[Page] = fetch()
-        async for page in pages:
+
+        async def commit(page: Page, last: bool) -> None:
+            nonlocal count
+            cursor = BACKLOG_DONE if last else None
             stats = await self._db(
-                self.store.apply_page, name, replace(page, resource=BACKLOG, cursor=None)
+                self.store.apply_page,
+                name,
+                replace(page, resource=BACKLOG, cursor=cursor, more=not last),
             )
             count += stats.conversations
             self._emit(
@@ -427,9 +431,17 @@ class SyncEngine:
                 resource=BACKLOG,
                 conversations=stats.conversations,
                 messages=stats.messages,
-                more=page.more,
+                more=not last,
             )
-        await self._db(self.store.apply_page, name, Page(BACKLOG, BACKLOG_DONE, more=False))
+
+        # One page behind, so the last page and the `done` marker commit together.
+        held: Page | None = None
+        pages: AsyncIterator[Page] = fetch()
+        async for page in pages:
+            if held is not None:
+                await commit(held, last=False)
+            held = page
+        await commit(held or Page(BACKLOG, None, more=False), last=True)
         return count
 
     async def _histories(self, name: str, connector: Connector, batch: int) -> tuple[int, int]:

@@ -133,7 +133,9 @@ def test_hostile_text_sends_no_control_sequence_to_the_terminal(hostile_profile)
         _read_until(fd, out, lambda b: "pending" in _plain(bytes(b)), 60)
         mark = len(out)
         for keys, expect in (
-            (b"\r", "SUBJ"),  # open the newest conversation: the hostile one
+            # Open the newest conversation, the hostile one; its thread (which loads in a
+            # worker) shows the title-setting text literally.
+            (b"\r", "PWNTITLE"),
             (b"\x10", "Search"),  # ctrl+p: the command palette
             (b"SUBJ", None),
             (b"\x1b", None),

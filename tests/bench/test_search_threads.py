@@ -49,7 +49,16 @@ def test_migration_backfills_search_threads_from_a_v1_cache(tmp_path: Path) -> N
     store.close()
     conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     conn.execute("DROP TABLE search_threads")
-    conn.execute("DROP INDEX customers_merged")  # added by a later migration
+    # What later migrations added, undone, so the file is a real v1 cache.
+    conn.execute("DROP INDEX customers_merged")
+    conn.execute("DROP INDEX contacts_history_due")
+    for table, column in (
+        ("contacts", "history_synced_at"),
+        ("conversations", "solved_at"),
+        ("conversations", "reopen_count"),
+        ("accounts", "presence_pending"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 1")
     assert migrate(conn) == 1 and len(MIGRATIONS) >= 2
     conn.close()

@@ -10,6 +10,7 @@ fault transport) and messages from `/_sim/state`, which holds them without activ
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -91,7 +92,10 @@ class ChatwootSim(BackendHandle):
         )
 
     def conversation_count(self) -> int:
-        return len(self._sim.world.tickets)  # `status=all`: Chatwoot lists every conversation
+        # The first pass lists every conversation but caches those updated within
+        # `cache_days` of the connector's own (real) clock.
+        cutoff = time.time() - self.settings.cache_days * 86_400
+        return sum(1 for t in self._sim.world.tickets.values() if t.updated_at >= cutoff)
 
     def change_as_colleague(
         self,

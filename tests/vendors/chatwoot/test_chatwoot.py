@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,13 @@ import respx
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-from agentdesk.connectors.base import AuthError, BackendError, MalformedResponse, RateLimited
+from agentdesk.connectors.base import (
+    AccountSettings,
+    AuthError,
+    BackendError,
+    MalformedResponse,
+    RateLimited,
+)
 from agentdesk.connectors.chatwoot import ChatwootConnector
 from agentdesk.model import MutationRequest
 from agentdesk.sim.world import generate_world
@@ -45,11 +52,30 @@ async def _sync(sim: Sim, path: Path, name: str = "chat"):
 async def test_full_sync_fills_a_real_store_with_every_conversation_and_contact(sim, tmp_path):
     result = await _sync(sim, tmp_path / "c.db")
     assert result.ok, result.error
-    assert result.role == "agent" and result.conversations == len(sim.world.tickets) == SCALE
+    # The first pass caches the last `cache_days`; the open backlog and the customers'
+    # histories then bring the rest of this small world.
+    window = time.time() - sim.settings().cache_days * 86_400
+    in_window = sum(1 for t in sim.world.tickets.values() if t.updated_at >= window)
+    assert result.role == "agent" and result.conversations == in_window < SCALE
+    assert result.backlog >= 1 and result.history_conversations >= 1
     store = Store.open(tmp_path / "c.db")
     try:
         q = store.conn.execute
-        assert q("SELECT count(*) FROM conversations").fetchone()[0] == SCALE
+        # Everything the policy covers once the histories are in (one batch a round): the
+        # window, every open one, and each of those customers' whole history.
+        tickets = sim.world.tickets.values()
+        kept = {
+            t.requester_id
+            for t in tickets
+            if t.updated_at >= window or t.status not in ("solved", "closed")
+        }
+        assert result.histories == min(len(kept), sim.settings().history_batch)
+        store.close()
+        assert (await _sync(sim, tmp_path / "c.db")).ok
+        store = Store.open(tmp_path / "c.db")
+        q = store.conn.execute
+        expected = sum(1 for t in tickets if t.requester_id in kept)
+        assert q("SELECT count(*) FROM conversations").fetchone()[0] == expected
         assert q("SELECT count(DISTINCT channel) FROM conversations").fetchone()[0] >= 4
         kinds = {r[0] for r in q("SELECT DISTINCT kind FROM messages")}
         assert {"reply", "note"} <= kinds
@@ -270,10 +296,6 @@ async def test_a_wrong_token_is_401_and_one_sentence_without_the_token(sim, tmp_
 @respx.mock
 async def test_malformed_json_and_odd_payloads_are_malformed_response():
     base = "https://chat.example.com"
-    settings = Sim.settings.__wrapped__ if hasattr(Sim.settings, "__wrapped__") else None
-    del settings
-    from agentdesk.connectors.base import AccountSettings
-
     account = AccountSettings("chat", "chatwoot", f"{base}/app/accounts/3", "a@b.c")
     respx.get(f"{base}/api/v1/profile").mock(return_value=httpx.Response(200, text="<html>oops"))
     respx.get(f"{base}/api/v1/accounts/3/conversations").mock(
