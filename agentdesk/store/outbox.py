@@ -115,6 +115,8 @@ class Outbox:
             mutation_id = str(uuid.uuid4())
             now = to_iso(utcnow())
             seq = self.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM outbox").fetchone()[0]
+            payload_json = json.dumps(payload, ensure_ascii=False)
+            base_json = json.dumps(self._base(row, action), ensure_ascii=False)
             self.conn.execute(
                 """INSERT INTO outbox (id, seq, account, conversation_id, action, payload, base,
                      base_version, state, created_at, updated_at)
@@ -125,8 +127,8 @@ class Outbox:
                     row["account"],
                     conversation_id,
                     action,
-                    json.dumps(payload, ensure_ascii=False),
-                    json.dumps(self._base(row, action), ensure_ascii=False),
+                    payload_json,
+                    base_json,
                     row["version"],
                     now,
                     now,
@@ -135,9 +137,24 @@ class Outbox:
             self._overlay(row, mutation_id, action, payload, now)
             if action == "status":
                 self._status_history(conversation_id, row["status"], str(payload["status"]), now)
-        mutation = self.mutation(mutation_id)
-        assert mutation is not None
-        return mutation
+        # Built from what was just written (no read back: this sits on every keypress's path).
+        at = from_iso(now)
+        return Mutation(
+            id=mutation_id,
+            seq=seq,
+            account=row["account"],
+            conversation_id=conversation_id,
+            conversation_external_id=row["external_id"],
+            action=action,
+            payload=json.loads(payload_json),  # exactly what a read would give
+            base=json.loads(base_json),
+            base_version=row["version"],
+            state="pending",
+            error=None,
+            attempts=0,
+            created_at=at,
+            updated_at=at,
+        )
 
     def conversation_by_external_id(self, account: str, external_id: str) -> int | None:
         row = self.conn.execute(
