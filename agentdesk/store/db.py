@@ -304,28 +304,7 @@ class Store(Outbox):
     def apply_page(self, account: str, page: Page) -> PageStats:
         """Upsert a page's records and store its cursor, in one transaction."""
         with self.transaction() as conn:
-            for team in page.teams:
-                self._upsert_team(account, team)
-            for agent in page.agents:
-                self._upsert_agent(account, agent)
-            if page.agents:
-                # The agent's own presence set here (not sent yet, or local where the vendor
-                # has none) stays over the pulled one: see supervisor/presence.py.
-                conn.execute(
-                    """UPDATE agents SET presence = (SELECT CASE
-                         WHEN presence_pending LIKE 'local:%' THEN substr(presence_pending, 7)
-                         ELSE presence_pending END FROM accounts WHERE name = ?)
-                       WHERE account = ? AND external_id =
-                         (SELECT user_external_id FROM accounts WHERE name = ?
-                          AND presence_pending IS NOT NULL
-                          AND presence_pending NOT LIKE 'refused:%')""",
-                    (account, account, account),
-                )
-            for contact in page.contacts:
-                self._upsert_contact(account, contact)
-            messages = self._upsert_conversations(account, page.conversations)
-            for external_id in page.deleted_conversation_ids:
-                self._tombstone(account, external_id)
+            stats = self._upsert_page(account, page)
             conn.execute(
                 """INSERT INTO sync_state (account, resource, cursor, updated_at)
                    VALUES (?, ?, ?, ?)
@@ -333,6 +312,33 @@ class Store(Outbox):
                    SET cursor = excluded.cursor, updated_at = excluded.updated_at""",
                 (account, page.resource, page.cursor, to_iso(utcnow())),
             )
+        return stats
+
+    def _upsert_page(self, account: str, page: Page) -> PageStats:
+        """A page's records, inside the caller's transaction."""
+        conn = self.conn
+        for team in page.teams:
+            self._upsert_team(account, team)
+        for agent in page.agents:
+            self._upsert_agent(account, agent)
+        if page.agents:
+            # The agent's own presence set here (not sent yet, or local where the vendor
+            # has none) stays over the pulled one: see supervisor/presence.py.
+            conn.execute(
+                """UPDATE agents SET presence = (SELECT CASE
+                     WHEN presence_pending LIKE 'local:%' THEN substr(presence_pending, 7)
+                     ELSE presence_pending END FROM accounts WHERE name = ?)
+                   WHERE account = ? AND external_id =
+                     (SELECT user_external_id FROM accounts WHERE name = ?
+                      AND presence_pending IS NOT NULL
+                      AND presence_pending NOT LIKE 'refused:%')""",
+                (account, account, account),
+            )
+        for contact in page.contacts:
+            self._upsert_contact(account, contact)
+        messages = self._upsert_conversations(account, page.conversations)
+        for external_id in page.deleted_conversation_ids:
+            self._tombstone(account, external_id)
         return PageStats(
             conversations=len(page.conversations),
             messages=messages,
@@ -363,29 +369,14 @@ class Store(Outbox):
         the same transaction (a crash before it fetches the history again: harmless upserts).
         No cursor is stored: history pages are not a resumable pull."""
         with self.transaction() as conn:
-            for team in page.teams:
-                self._upsert_team(account, team)
-            for agent in page.agents:
-                self._upsert_agent(account, agent)
-            for contact in page.contacts:
-                self._upsert_contact(account, contact)
-            messages = self._upsert_conversations(account, page.conversations)
-            for external_id in page.deleted_conversation_ids:
-                self._tombstone(account, external_id)
+            stats = self._upsert_page(account, page)
             if done:
                 conn.execute(
                     """UPDATE contacts SET history_synced_at = ?
                        WHERE account = ? AND external_id = ?""",
                     (to_iso(utcnow()), account, contact_external_id),
                 )
-        return PageStats(
-            conversations=len(page.conversations),
-            messages=messages,
-            contacts=len(page.contacts),
-            agents=len(page.agents),
-            teams=len(page.teams),
-            deleted=len(page.deleted_conversation_ids),
-        )
+        return stats
 
     def _upsert_team(self, account: str, team: TeamRecord) -> int:
         return self.conn.execute(
