@@ -343,17 +343,7 @@ class ChatwootConnector:
                 _, page_text, mark = cursor.split(":", 2)
                 page, watermark = int(page_text), float(mark)
             while True:
-                data = await self.client.get_json(
-                    self._path("/conversations"),
-                    params={
-                        "status": "all",
-                        "assignee_type": "all",
-                        "sort_by": "created_at_asc",
-                        "page": page,
-                    },
-                    action=action,
-                )
-                items = self._payload(data, action)
+                items = await self._list_page("all", page, action)
                 if not items:
                     # Done: later syncs catch up from the oldest of "what we saw" and "when
                     # we started", so a conversation changed mid-pass is not skipped.
@@ -397,6 +387,20 @@ class ChatwootConnector:
             conversations=conversations,
             contacts=contacts,
         )
+
+    async def _list_page(self, status: str, page: int, action: str) -> list[Fields]:
+        """One page (25) of the conversation list, oldest created first (a stable order)."""
+        data = await self.client.get_json(
+            self._path("/conversations"),
+            params={
+                "status": status,
+                "assignee_type": "all",
+                "sort_by": "created_at_asc",
+                "page": page,
+            },
+            action=action,
+        )
+        return self._payload(data, action)
 
     def _payload(self, data: Mapping[str, object], action: str) -> list[Fields]:
         root = Fields(data, "conversations", self._fail(action))  # type: ignore[arg-type]
@@ -592,17 +596,7 @@ class ChatwootConnector:
         for status in ("open", "pending", "snoozed"):
             page = 1
             while True:
-                data = await self.client.get_json(
-                    self._path("/conversations"),
-                    params={
-                        "status": status,
-                        "assignee_type": "all",
-                        "sort_by": "created_at_asc",
-                        "page": page,
-                    },
-                    action=action,
-                )
-                items = self._payload(data, action)
+                items = await self._list_page(status, page, action)
                 if not items:
                     break
                 old = [item for item in items if _activity(item) < bound]

@@ -489,11 +489,7 @@ class ZendeskConnector:
             pages = self._pages(SEARCH_PATH, params, key="search results", action="search tickets")
             buffered: tuple[_Batch, str] | None = None
             async for page in pages:
-                tickets = [
-                    r
-                    for r in page.objects("results")
-                    if r.opt_text("result_type") in (None, "ticket")
-                ]
+                tickets = _ticket_results(page)
                 total = page.number("count", 0)
                 fetched += len(tickets)
                 for ticket in tickets:
@@ -538,11 +534,7 @@ class ZendeskConnector:
             async for page in self._pages(
                 SEARCH_PATH, params, key="search results", action="search open tickets"
             ):
-                tickets = [
-                    r
-                    for r in page.objects("results")
-                    if r.opt_text("result_type") in (None, "ticket")
-                ]
+                tickets = _ticket_results(page)
                 total = page.number("count", 0)
                 fetched += len(tickets)
                 for ticket in tickets:
@@ -1110,3 +1102,8 @@ __all__ = [
     "map_status",
     "vendor_status",
 ]
+
+
+def _ticket_results(page: Fields) -> list[Fields]:
+    """The tickets of one Search API page (results may hold other types)."""
+    return [r for r in page.objects("results") if r.opt_text("result_type") in (None, "ticket")]
