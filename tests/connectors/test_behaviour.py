@@ -95,14 +95,6 @@ def with_policy(backend: BackendHandle, **policy: object) -> Connector:
     return backend.connector()
 
 
-def needs_old_conversations(backend: BackendHandle) -> None:
-    if backend.vendor == "rt":
-        pytest.skip(
-            "the RT suite world has no ticket older than the cache window: its tickets are "
-            "created by REST and aged one hour (tests/rt/backend.py _ensure_suite_world)"
-        )
-
-
 def window_start(backend: BackendHandle) -> str:
     return to_iso(utcnow() - timedelta(days=backend.settings.cache_days))
 
@@ -160,7 +152,6 @@ OLD_OPEN = (
 async def test_an_open_conversation_older_than_the_cache_window_is_cached_after_the_first_sync(
     backend, store
 ):
-    needs_old_conversations(backend)
     backend.settle()
     connector = with_policy(backend, cache_history=False)  # cache_open is on by default
     try:
@@ -183,7 +174,6 @@ async def test_an_open_conversation_older_than_the_cache_window_is_cached_after_
 
 
 async def test_without_cache_open_only_the_window_is_cached(backend, store):
-    needs_old_conversations(backend)
     backend.settle()
     connector = with_policy(backend, cache_open=False, cache_history=False)
     try:
@@ -209,7 +199,6 @@ def older_solved_history(store: Store, since: str) -> list[str]:
 async def test_a_customers_older_solved_conversation_appears_in_their_history_after_sync_rounds(
     backend, store
 ):
-    needs_old_conversations(backend)
     backend.settle()
     connector = with_policy(backend, history_batch=1_000)
     try:

@@ -42,6 +42,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -58,6 +59,7 @@ from agentdesk.connectors.rt import (
     RTConnector,
     priority_from_rt,
 )
+from agentdesk.timeutil import utcnow
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "rt-fixture.sh"
@@ -498,6 +500,13 @@ SUITE_TICKETS = (
     ("Support", "dave@example.com", "VPN drops every hour", "My VPN disconnects hourly."),
     ("Billing", "erin@example.com", "Refund for order 5120", "Please refund order 5120."),
 )
+# A returning customer's tickets from four months ago, outside the 90-day cache window: one
+# still open (the open backlog must bring it), one resolved (their history must).
+OLD_TICKETS = (
+    ("Support", "dave@example.com", "Printer jams again", "The printer jams.", "open"),
+    ("Support", "dave@example.com", "Password reset", "Please reset it.", "resolved"),
+)
+OLD_AGE_DAYS = 120
 SUITE_SNAPSHOT = "rt.sqlite.suite"
 FAST = HttpPolicy(backoff_base=0.001, backoff_max=0.005, max_attempts=4)
 
@@ -530,6 +539,7 @@ def _ensure_suite_world(server: RTServer) -> None:
         _restore(server, snapshot)
     else:
         ensure_pristine(server)
+        old_ids: list[int] = []
         with _rt(server) as client:
             for queue, requestor, subject, text in SUITE_TICKETS:
                 made = client.post(
@@ -538,6 +548,14 @@ def _ensure_suite_world(server: RTServer) -> None:
                           "Content": text, "ContentType": "text/plain"},
                 )  # fmt: skip
                 made.raise_for_status()
+            for queue, requestor, subject, text, status in OLD_TICKETS:
+                made = client.post(
+                    "/ticket",
+                    json={"Queue": queue, "Subject": subject, "Requestor": requestor,
+                          "Content": text, "ContentType": "text/plain", "Status": status},
+                )  # fmt: skip
+                made.raise_for_status()
+                old_ids.append(int(made.json()["id"]))
         # SQLite's online backup: a consistent copy while RT keeps running. The copy is then
         # aged by an hour, as a helpdesk's data is: a world written seconds ago would sit in
         # the connector's unfinished-second margin and come back on every incremental pull.
@@ -548,12 +566,23 @@ def _ensure_suite_world(server: RTServer) -> None:
         ):
             source.backup(copy)
             _age(copy, seconds=3600)
+            _age(copy, seconds=OLD_AGE_DAYS * 86_400, tickets=old_ids)
         _restore(server, snapshot)
     _SHARED.world = SUITE
 
 
-def _age(db: sqlite3.Connection, *, seconds: int) -> None:
-    """Move every timestamp of RT's tickets, transactions and attachments into the past."""
+def _age(db: sqlite3.Connection, *, seconds: int, tickets: list[int] | None = None) -> None:
+    """Move the timestamps of RT's tickets, transactions and attachments into the past: all
+    of them, or only those of `tickets`."""
+    scope = {"Tickets": "1", "Transactions": "1", "Attachments": "1"}
+    if tickets is not None:
+        ids = ",".join(str(int(t)) for t in tickets) or "0"
+        owned = f"ObjectType = 'RT::Ticket' AND ObjectId IN ({ids})"
+        scope = {
+            "Tickets": f"id IN ({ids})",
+            "Transactions": owned,
+            "Attachments": f"TransactionId IN (SELECT id FROM Transactions WHERE {owned})",
+        }
     columns = {
         "Tickets": ("Created", "LastUpdated", "Started", "Resolved", "Told"),
         "Transactions": ("Created",),
@@ -562,8 +591,9 @@ def _age(db: sqlite3.Connection, *, seconds: int) -> None:
     for table, names in columns.items():
         for name in names:
             db.execute(
-                f"UPDATE {table} SET {name} = datetime({name}, ?) "  # table/column names are fixed
-                f"WHERE {name} IS NOT NULL AND {name} > '1970-01-02'",
+                # table/column names and the id lists are ours, never user input
+                f"UPDATE {table} SET {name} = datetime({name}, ?) "
+                f"WHERE {name} IS NOT NULL AND {name} > '1970-01-02' AND {scope[table]}",
                 (f"-{seconds} seconds",),
             )
     db.commit()
@@ -652,7 +682,11 @@ def _register_with_the_suite() -> None:
 
         def conversation_count(self) -> int:
             with _rt(self._server) as client:
-                found = client.get("/tickets", params={"query": "id > 0", "per_page": 1})
+                # What the first pull caches: tickets updated within the cache window (RT
+                # reads TicketSQL dates in the user's zone; the test RT runs in UTC).
+                since = utcnow() - timedelta(days=self.settings.cache_days)
+                query = f"LastUpdated > '{since:%Y-%m-%d %H:%M:%S}'"
+                found = client.get("/tickets", params={"query": query, "per_page": 1})
                 found.raise_for_status()
                 return int(found.json()["total"])
 
