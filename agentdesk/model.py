@@ -197,3 +197,7 @@ class WriteResult:
     """The conversation's new server version, when the response carries it."""
     message_external_id: str | None = None
     """For reply/note: the id of the message the server created."""
+    side_effects: dict[str, str] = field(default_factory=dict)
+    """Fields the server changed as a result of this very write (RT re-opens a new or
+    stalled ticket when the agent replies): later queued changes are based on these values,
+    so the server's own reaction is not mistaken for a colleague's change."""

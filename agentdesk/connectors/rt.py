@@ -77,6 +77,8 @@ SYSTEM_USERS = frozenset({"RT_System", NOBODY})
 RT_SQL_DATE = "%Y-%m-%d %H:%M:%S"
 WHOLE_SECOND = 2**62  # cursor id meaning "every ticket of that second is synced"
 
+# The user RT's scrips act as (e.g. "On Correspond Open Inactive Tickets").
+RT_SYSTEM = "RT_System"
 STATUS_FROM_RT: dict[str, Status] = {
     "new": "new",
     "open": "open",
@@ -724,7 +726,12 @@ class RTConnector:
                 raise Invalid(f"a {request.action} to ticket {ident} needs some text")
             kind = "correspond" if request.action == "reply" else "comment"
             txn = await self._post_message(ident, kind, text, after=current.version)
-            return WriteResult(version=await self.version(ident), message_external_id=txn)
+            ticket, etag = await self._read_ticket(ident)
+            return WriteResult(
+                version=etag,
+                message_external_id=txn,
+                side_effects=await self._own_status_change(ident, ticket, current, txn),
+            )
         changes: dict[str, str | int]
         if request.action == "status":
             status = str(payload.get("status"))
@@ -753,6 +760,30 @@ class RTConnector:
         else:
             raise Invalid(f"Request Tracker has no {request.action}; agentdesk keeps it locally")
         return WriteResult(version=await self._update(ident, changes, current.version))
+
+    async def _own_status_change(
+        self, ident: str, ticket: Fields, before: RemoteState, txn: str
+    ) -> dict[str, str]:
+        """RT's scrip "On Correspond Open Inactive Tickets" re-opens a new or stalled ticket
+        as part of our reply. When the status moved and every transaction after our message
+        is ours or RT's own, that move is the reply's side effect, not a colleague's change."""
+        status = STATUS_FROM_RT.get(ticket.text("Status", ""))
+        if status is None or status == before.status or not txn.isdigit():
+            return {}
+        me = await self._whoami()
+        query = [{"field": "id", "operator": ">", "value": txn}]
+        async for items, _ in self._collection(
+            f"/ticket/{ident}/history",
+            {"query": json.dumps(query), "fields": "Type,Creator", "orderby": "id"},
+            action=f"read what followed the message on ticket {ident}",
+        ):
+            for item in items:
+                creator = item.obj("Creator")
+                # RT's scrips act as RT_System (the re-open, the mail records); anyone else
+                # acting after our message is a colleague, and their change stays theirs.
+                if creator is None or creator.id() not in (me.name, RT_SYSTEM):
+                    return {}
+        return {"status": status}
 
     async def find_sent(self, request: MutationRequest) -> str | None:
         """Check-before-resend: the transaction a lost reply/note already created, or None.

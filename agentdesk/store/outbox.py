@@ -367,6 +367,18 @@ class Outbox:
                 (conversation_id,),
             )
 
+    def rebase_after(self, mutation: Mutation, side_effects: Mapping[str, str]) -> None:
+        """The server changed these fields as a result of `mutation` itself: the changes
+        queued after it on the same conversation are now based on those values."""
+        with self.transaction():  # type: ignore[attr-defined]
+            for name, value in side_effects.items():
+                self.conn.execute(
+                    """UPDATE outbox SET base = json_set(base, '$.' || ?, ?)
+                       WHERE conversation_id = ? AND seq > ? AND state IN ('pending', 'sending')
+                         AND json_extract(base, '$.' || ?) IS NOT NULL""",
+                    (name, value, mutation.conversation_id, mutation.seq, name),
+                )
+
     def reapply_overlays(self, conversation_id: int) -> None:
         """After a pull replaced a conversation with the server's copy, put back what the
         agent did that the server has not seen yet (called inside the page transaction)."""

@@ -299,6 +299,8 @@ class PushEngine:
                     message_external_id=written.message_external_id,
                     version=written.version,
                 )
+                if written.side_effects:
+                    await db(store.rebase_after, mutation, written.side_effects)
                 result.applied += 1
                 return True
             raise _Transient("the conversation kept changing on the server while sending")

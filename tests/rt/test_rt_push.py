@@ -137,12 +137,6 @@ async def test_every_queued_write_lands_in_rt_and_an_offline_reply_arrives_once(
         assert "no longer exists" in (failed.error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RT's scrip 'On Correspond Open Inactive Tickets' re-opens the ticket as a result "
-    "of agentdesk's own reply; the push engine cannot tell that from a colleague's status "
-    "change yet (needs the write's side effects to rebase later mutations)",
-)
 async def test_status_set_after_a_reply_is_not_a_conflict_with_rts_own_reopen(
     rt_clean: RTServer, tmp_path: Path
 ) -> None:
