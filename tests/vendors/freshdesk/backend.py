@@ -8,19 +8,19 @@ dialect-neutral `/_sim/state`, read in agentdesk's vocabulary the way the connec
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import httpx
 
 from agentdesk.connectors.base import AccountSettings, Connector
 from agentdesk.connectors.freshdesk import FreshdeskConnector, map_priority, map_status
 from agentdesk.connectors.http import HttpPolicy
-from agentdesk.model import Status
 from agentdesk.sim import freshdesk as dialect
-from agentdesk.sim.server import SimHandle, start_in_thread
-from tests.connectors.backends import BackendHandle, OracleConversation, OracleMessage, register
+from agentdesk.sim.server import start_in_thread
+from tests.connectors.backends import OracleConversation, OracleMessage, register
+from tests.vendors.simbackend import SimBackend, optional_id
 
 SCALE = 40
 SEED = 3
@@ -34,19 +34,8 @@ WORLD_STATUS: dict[str, str] = {
 
 
 @dataclass
-class FreshdeskSim(BackendHandle):
-    sim: SimHandle | None = field(default=None, repr=False)
-
-    @property
-    def _sim(self) -> SimHandle:
-        assert self.sim is not None
-        return self.sim
-
-    def _control(self, path: str, body: dict[str, object] | None = None) -> dict:
-        url = f"{self._sim.base_url}/_sim/{path}"
-        response = httpx.post(url, json=body) if body is not None else httpx.get(url)
-        response.raise_for_status()
-        return response.json()
+class FreshdeskSim(SimBackend):
+    world_status: ClassVar[dict[str, str]] = WORLD_STATUS
 
     def connector(self, *, token: str | None = None) -> Connector:
         return FreshdeskConnector(
@@ -59,57 +48,16 @@ class FreshdeskSim(BackendHandle):
             external_id=str(row["id"]),
             status=map_status(dialect.STATUS_CODE[row["status"]])[0],
             priority=map_priority(dialect.PRIORITY_CODE[row["priority"]]),
-            assignee_external_id=_opt(row["assignee_id"]),
-            team_external_id=_opt(row["group_id"]),
+            assignee_external_id=optional_id(row["assignee_id"]),
+            team_external_id=optional_id(row["group_id"]),
             tags=frozenset(row["tags"]),
             messages=tuple(
                 OracleMessage(
-                    body=m["body"], public=m["public"], author_external_id=_opt(m["author_id"])
+                    body=m["body"], public=m["public"], author_external_id=optional_id(m["author_id"])
                 )
                 for m in row["messages"]
             ),
         )
-
-    def conversation_count(self) -> int:
-        # The connector's first pull reaches back `cache_days` from its own (real) clock.
-        cutoff = time.time() - self.settings.cache_days * 86_400
-        return sum(1 for t in self._sim.world.tickets.values() if t.updated_at >= cutoff)
-
-    def change_as_colleague(
-        self,
-        external_id: str,
-        *,
-        assignee_external_id: str | None = None,
-        status: Status | None = None,
-        add_tags: tuple[str, ...] = (),
-    ) -> None:
-        body: dict[str, object] = {"conversation_id": int(external_id)}
-        if assignee_external_id is not None:
-            body["assign"] = int(assignee_external_id)
-        if status is not None:
-            body["status"] = WORLD_STATUS[status]
-        if add_tags:
-            body["add_tags"] = list(add_tags)
-        self._tick()
-        self._control("act", body)
-
-    def add_customer_message(self, external_id: str, body: str) -> None:
-        ticket = self._sim.world.tickets[int(external_id)]
-        customer = self._sim.world.users[ticket.requester_id]
-        self._tick()
-        self._control(
-            "inbound",
-            {"conversation_id": ticket.id, "customer_email": customer.email, "text": body,
-             "channel": ticket.channel},
-        )  # fmt: skip
-
-    def _tick(self) -> None:
-        # Freshdesk's `updated_at` has second precision: a colleague acts a second later than
-        # anything the last pull saw, as in real life, never inside the cursor's own second.
-        self._control("clock", {"advance_seconds": 1})
-
-    def settle(self) -> None:
-        """Freshdesk's `updated_since` shows changes at once: nothing to wait for."""
 
     def rate_limited(self) -> httpx.Response:
         # Freshdesk: 429 with Retry-After in seconds and its X-RateLimit-* headers.
@@ -123,10 +71,6 @@ class FreshdeskSim(BackendHandle):
             },
             json={"message": "You have exceeded the limit of requests per minute"},
         )
-
-
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 @contextlib.contextmanager
