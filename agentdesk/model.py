@@ -18,6 +18,7 @@ CHANNELS: tuple[Channel, ...] = ("email", "chat", "sms", "social", "voice", "web
 Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
 STATUSES: tuple[Status, ...] = ("new", "open", "pending", "on_hold", "solved", "closed")
 OPEN_STATUSES: tuple[Status, ...] = ("new", "open", "pending", "on_hold")
+RESOLVED_STATUSES: tuple[Status, ...] = ("solved", "closed")
 
 Priority = Literal["low", "normal", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")

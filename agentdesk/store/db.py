@@ -20,6 +20,7 @@ from agentdesk import sla
 from agentdesk.model import (
     OPEN_STATUSES,
     PRIORITIES,
+    RESOLVED_STATUSES,
     AgentRecord,
     ContactRecord,
     ConversationRecord,
@@ -34,7 +35,6 @@ from agentdesk.timeutil import from_iso, to_iso, utcnow
 
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 _OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
-RESOLVED_STATUSES = ("solved", "closed")
 LINKING_IDENTITY_KINDS = ("email", "phone")
 _T = TypeVar("_T")
 
@@ -53,6 +53,8 @@ def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
 
 
 def _attachments_json(message: MessageRecord) -> str:
+    if not message.attachments:  # most messages: skip the encoder
+        return "[]"
     return json.dumps(
         [
             {"name": a.name, "size": a.size, "content_type": a.content_type, "url": a.url}
@@ -715,7 +717,7 @@ class Store(Outbox):
                 message.author_external_id,
                 message.channel,
                 message.body,
-                _attachments_json(message) if message.attachments else "[]",
+                _attachments_json(message),
                 to_iso(message.created_at),
             )
             if previous is None:

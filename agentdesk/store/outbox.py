@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from agentdesk.model import PRIORITIES, STATUSES
+from agentdesk.model import PRIORITIES, RESOLVED_STATUSES, STATUSES
 from agentdesk.store.textindex import index_text
 from agentdesk.timeutil import from_iso, to_iso, utcnow
 
@@ -24,7 +24,6 @@ Action = Literal["reply", "note", "status", "priority", "tags", "assign", "snooz
 ACTIONS: tuple[Action, ...] = ("reply", "note", "status", "priority", "tags", "assign", "snooze")
 MutationState = Literal["pending", "sending", "applied", "conflict", "failed", "cancelled"]
 LIVE_STATES = ("pending", "sending")
-_RESOLVED = ("solved", "closed")
 LOCAL_MESSAGE_PREFIX = "local:"
 PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 # What the user gave for each action (the rest of a payload is resolved from the store).
@@ -357,11 +356,11 @@ class Outbox:
         """A status change made here counts in the metrics at once (offline too): solving
         sets solved_at, moving solved/closed work back to open counts a reopen. Only when
         queued: re-applying the overlay after a pull must not count it again."""
-        if new in _RESOLVED and old not in _RESOLVED:
+        if new in RESOLVED_STATUSES and old not in RESOLVED_STATUSES:
             self.conn.execute(
                 "UPDATE conversations SET solved_at = ? WHERE id = ?", (now, conversation_id)
             )
-        elif old in _RESOLVED and new not in _RESOLVED:
+        elif old in RESOLVED_STATUSES and new not in RESOLVED_STATUSES:
             self.conn.execute(
                 "UPDATE conversations SET reopen_count = reopen_count + 1 WHERE id = ?",
                 (conversation_id,),
@@ -587,11 +586,11 @@ class Outbox:
             conn.execute("UPDATE conversations SET status = ? WHERE id = ?", (base["status"], cid))
             # Undo what queueing it counted (see _status_history).
             old, new = str(base["status"]), str(mutation.payload.get("status"))
-            if new in _RESOLVED and old not in _RESOLVED and "solved_at" in base:
+            if new in RESOLVED_STATUSES and old not in RESOLVED_STATUSES and "solved_at" in base:
                 conn.execute(
                     "UPDATE conversations SET solved_at = ? WHERE id = ?", (base["solved_at"], cid)
                 )
-            elif old in _RESOLVED and new not in _RESOLVED:
+            elif old in RESOLVED_STATUSES and new not in RESOLVED_STATUSES:
                 conn.execute(
                     "UPDATE conversations SET reopen_count = max(reopen_count - 1, 0) "
                     "WHERE id = ?",

@@ -29,11 +29,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from agentdesk.model import RESOLVED_STATUSES as RESOLVED
 from agentdesk.store import Store
 from agentdesk.timeutil import from_iso, to_iso
 
 DIMENSIONS = ("agent", "team", "channel", "account")
-RESOLVED = ("solved", "closed")
 _PERIOD = re.compile(r"^(\d+)([hdw])$")
 
 

@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Static
 
@@ -81,6 +80,7 @@ class Composer(Vertical, can_focus=False):
         """True after the "customer wrote again" warning: the next send goes through."""
         self._timer = None
         self._loading = False
+        self._area: TextArea | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="composer-hint")
@@ -99,14 +99,13 @@ class Composer(Vertical, can_focus=False):
         return self._editor()
 
     def _editor(self) -> TextArea:
-        from textual.widgets import TextArea
+        # Kept once made: `text` is read on every keystroke (draft debounce), no DOM query.
+        if self._area is None:
+            from textual.widgets import TextArea
 
-        try:
-            return self.query_one("#composer-text", TextArea)
-        except NoMatches:  # asked for before the post-paint mount: mount it now
-            area = TextArea(id="composer-text", soft_wrap=True, tab_behavior="focus")
-            self.mount(area)
-            return area
+            self._area = TextArea(id="composer-text", soft_wrap=True, tab_behavior="focus")
+            self.mount(self._area)
+        return self._area
 
     @property
     def text(self) -> str:
