@@ -166,18 +166,18 @@ def http_ingest(conversations: int, rounds: int) -> list[Row]:
     from bench import httpingest  # starts a simulator process: only when asked for
 
     result = httpingest.run(conversations, rounds)
-    msgs, convs = int(result["messages"]), int(result["conversations"])  # type: ignore[call-overload]
-    product = [msgs / s for s in result["product"]]  # type: ignore[attr-defined]
-    http_floor = statistics.median(msgs / s for s in result["http_floor"])  # type: ignore[attr-defined]
-    store_floor = statistics.median(msgs / s for s in result["store_floor"])  # type: ignore[attr-defined]
+    msgs, convs = result.messages, result.conversations
+    product = [msgs / s for s in result.product]
+    http_floor = statistics.median(msgs / s for s in result.http_floor)
+    store_floor = statistics.median(msgs / s for s in result.store_floor)
     slower = min(http_floor, store_floor)
     med = statistics.median(product)
-    seconds = statistics.median(result["product"])  # type: ignore[arg-type]
+    seconds = statistics.median(result.product)
     return [Row(
         f"sync ingest over HTTP ({convs:,} convs, {msgs:,} msgs)", "msg/s", med, min(product),
         max(product), slower, "≥ 0.5× slower floor", med >= 0.5 * slower,
         {"convs_per_s": round(convs / seconds), "http_floor_msg_s": round(http_floor),
-         "store_floor_msg_s": round(store_floor), "requests": result["requests"],
+         "store_floor_msg_s": round(store_floor), "requests": result.requests,
          "seconds": round(seconds, 1)},
     )]  # fmt: skip
 

@@ -168,7 +168,19 @@ def _store_floor(store_path: Path, folder: Path) -> tuple[float, int]:
     return elapsed, len(rows)
 
 
-def run(conversations: int, rounds: int) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Seconds per round (product and both floors, the store floor scaled to all messages)."""
+
+    product: list[float]
+    http_floor: list[float]
+    store_floor: list[float]
+    conversations: int
+    messages: int
+    requests: int
+
+
+def run(conversations: int, rounds: int) -> Result:
     """`rounds` product pulls (each into a fresh store), each beside both floors."""
     product: list[float] = []
     http_floor: list[float] = []
@@ -190,8 +202,7 @@ def run(conversations: int, rounds: int) -> dict[str, object]:
                     stale.unlink()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"product": product, "http_floor": http_floor, "store_floor": store_floor,
-            "conversations": convs, "messages": msgs, "requests": pages}  # fmt: skip
+    return Result(product, http_floor, store_floor, convs, msgs, pages)
 
 
 if __name__ == "__main__":  # `python -m bench.httpingest N`: one round, for profiling

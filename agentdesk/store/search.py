@@ -151,15 +151,22 @@ def compile_query(query: Query, *, hide_snoozed: bool = False) -> CompiledQuery:
 
 
 def matching_ids(
-    conn: sqlite3.Connection, query: Query, *, hide_snoozed: bool = False
+    conn: sqlite3.Connection,
+    query: Query,
+    *,
+    hide_snoozed: bool = False,
+    limit: int | None = None,
 ) -> list[int]:
-    """Every conversation matching `query`, in its order (no cap)."""
+    """Every conversation matching `query`, in its order (no cap unless `limit` is given:
+    start-up paints the first rows before the whole list is read)."""
     compiled = compile_query(query, hide_snoozed=hide_snoozed)
     if query.sort == "best" and compiled.text_match:
-        return _best_match(conn, compiled)
+        ranked = _best_match(conn, compiled)
+        return ranked if limit is None else ranked[:limit]
     rows = conn.execute(
-        f"SELECT c.id FROM conversations c WHERE {compiled.where} ORDER BY {compiled.order}",
-        compiled.params,
+        f"SELECT c.id FROM conversations c WHERE {compiled.where} ORDER BY {compiled.order} "
+        "LIMIT :match_limit",
+        {**compiled.params, "match_limit": -1 if limit is None else limit},
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -434,14 +434,9 @@ class SyncEngine:
                 more=not last,
             )
 
-        # One page behind, so the last page and the `done` marker commit together.
-        held: Page | None = None
-        pages: AsyncIterator[Page] = fetch()
-        async for page in pages:
-            if held is not None:
-                await commit(held, last=False)
-            held = page
-        await commit(held or Page(BACKLOG, None, more=False), last=True)
+        # The last page and the `done` marker commit together.
+        async for page, last in _with_last(fetch(), Page(BACKLOG, None, more=False)):
+            await commit(page, last)
         return count
 
     async def _histories(self, name: str, connector: Connector, batch: int) -> tuple[int, int]:
@@ -469,28 +464,34 @@ class SyncEngine:
             async with gate:
                 if stop.is_set():
                     return
-                held: Page | None = None
+                empty = Page("history", None, more=False)
+                last = empty
                 try:
-                    async for page in fetch(contact):
-                        if held is not None:  # one behind: the last page carries "done"
+                    async for page, is_last in _with_last(fetch(contact), empty):
+                        if is_last:  # the last page carries "done", below
+                            last = page
+                            continue
+                        try:
                             stats = await self._db(
-                                self.store.apply_history_page, name, contact, held, done=False
+                                self.store.apply_history_page, name, contact, page, done=False
                             )
-                            conversations += stats.conversations
-                        held = page
+                        except Exception:  # e.g. disk full: not done, retried next round
+                            log.exception("could not store the history of %s/%s", name, contact)
+                            stop.set()
+                            return
+                        conversations += stats.conversations
                 except NotFound:
-                    held = None  # deleted meanwhile: nothing to fetch, ever
+                    last = empty  # deleted meanwhile: nothing to fetch, ever
                 except ConnectorError as exc:
                     if exc.transient or _stops_batch(exc):
                         stop.set()
                         log.info("history of %s/%s deferred: %s", name, contact, exc)
                         return
                     log.warning("history of %s/%s skipped: %s", name, contact, exc)
-                    held = None
+                    last = empty
                 except Exception:  # one contact must not stop the others
                     log.exception("history of %s/%s failed unexpectedly", name, contact)
-                    held = None
-                last = held or Page("history", None, more=False)
+                    last = empty
                 try:
                     stats = await self._db(
                         self.store.apply_history_page, name, contact, last, done=True
@@ -549,6 +550,19 @@ class SyncEngine:
             seconds=seconds,
             **totals.push_counts(),
         )
+
+
+async def _with_last(
+    pages: AsyncIterator[Page], empty: Page
+) -> AsyncIterator[tuple[Page, bool]]:
+    """Each page and whether it is the last, read one page ahead so the last page and a
+    `done` mark can commit together; `empty` stands as the last when there are no pages."""
+    held: Page | None = None
+    async for page in pages:
+        if held is not None:
+            yield held, False
+        held = page
+    yield held or empty, True
 
 
 def _policy(connector: Connector) -> AccountSettings:

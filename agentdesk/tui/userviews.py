@@ -112,13 +112,7 @@ def first_ids(store: Store, view: ViewDef, sort: str | None, limit: int) -> list
         query = replace(query, sort=sort)
     if query.terms or query.sort not in (None, "updated"):
         return None  # text search or an order without an index: the worker's job
-    compiled = search.compile_query(query)
-    rows = store.conn.execute(
-        f"SELECT c.id FROM conversations c WHERE {compiled.where} ORDER BY {compiled.order} "
-        "LIMIT :first_limit",
-        {**compiled.params, "first_limit": limit},
-    ).fetchall()
-    return [r[0] for r in rows]
+    return search.matching_ids(store.conn, query, limit=limit)
 
 
 def view_counts(store: Store, views: list[ViewDef]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from typing import ClassVar
 from agentdesk.connectors.base import AccountSettings, BackendError, Capabilities, NotFound
 from agentdesk.model import ConversationRecord, Page, WhoAmI
 from agentdesk.store import Store
+from agentdesk.store.db import StoreError
 from agentdesk.sync import SyncEngine
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -86,4 +87,24 @@ async def test_a_deleted_customer_is_skipped_and_an_unreachable_one_retried_next
     asked = len(fake.asked)
     assert (await engine.sync_account("acme")).histories == 0
     assert len(fake.asked) == asked  # each history is fetched once, not every round
+    store.close()
+
+
+async def test_a_history_page_that_cannot_be_stored_leaves_the_customer_due(tmp_path):
+    store = Store.open(tmp_path / "cache.db")
+    fake = Fake(["a"], batch=5)
+    engine = SyncEngine(store, {"acme": fake})  # type: ignore[dict-item]
+    write = store.apply_history_page
+
+    def disk_full(account: str, contact: str, page: Page, *, done: bool):
+        if not done:  # the first of two pages; the (empty-handed) done mark would fit
+            raise StoreError("the disk is full")
+        return write(account, contact, page, done=done)
+
+    store.apply_history_page = disk_full  # type: ignore[method-assign]
+    assert (await engine.sync_account("acme")).ok  # the inbox is current all the same
+    assert histories_done(store) == set()  # not marked done with its first page lost
+    store.apply_history_page = write  # type: ignore[method-assign]
+    assert (await engine.sync_account("acme")).histories == 1
+    assert histories_done(store) == {"a"}
     store.close()

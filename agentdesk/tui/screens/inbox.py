@@ -167,7 +167,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._open_signature: object = None
         self._wanted_conversation: int | None = None
         """The conversation last asked for (a worker's answer for another one is stale)."""
-        self._title: tuple[object, str | None, SlaDue] | None = None
+        self._title: tuple[ConversationDetail, str | None, SlaDue] | None = None
         """(detail, sync state, SLA due) of the open conversation: the clock re-renders it."""
         self._panel: CustomerPanel | None = None
         self.counts: dict[str, int] = {}
@@ -569,14 +569,15 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self._show_panel(None)
         elif opened.panel is not None:
             self._show_panel(opened.panel, keep_position=keep_position)
-        else:
+        elif opened.customer_id == self.open_customer_id:
             self._mark_in_history(conversation_id, keep_position=keep_position)
+        else:  # not read (the panel shown changed meanwhile) or the customer is gone: read now
+            self.show_customer(opened.customer_id, keep_position=keep_position)
 
     def _render_thread_title(self) -> None:
         if self._title is None:
             return
         detail, sync_state, due = self._title
-        assert isinstance(detail, ConversationDetail)
         badge = CHANNEL_BADGES.get(detail.channel, detail.channel)
         parts = [
             detail.subject or "(no subject)",

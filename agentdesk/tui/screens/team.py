@@ -385,10 +385,10 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
                 self.store,
                 self.conversation_ids,
                 self.target.value,
-                strategy,
+                strategy,  # type: ignore[arg-type]
                 capacity=self.capacity,
             )
-        )  # type: ignore[arg-type]
+        )
 
     def show(self, plan: reassign.Plan) -> None:
         self.plan = plan
