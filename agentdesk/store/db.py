@@ -325,7 +325,7 @@ class Store(Outbox):
             self._upsert_agent(account, agent)
         if page.agents:
             # The agent's own presence set here (not sent yet, or local where the vendor
-            # has none) stays over the pulled one: see supervisor/presence.py.
+            # has none) stays over the pulled one: see store/presence.py.
             conn.execute(
                 """UPDATE agents SET presence = (SELECT CASE
                      WHEN presence_pending LIKE 'local:%' THEN substr(presence_pending, 7)

@@ -260,7 +260,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- presence
 def add_presence_arguments(parser: argparse.ArgumentParser) -> None:
-    from agentdesk.supervisor.presence import PRESENCES
+    from agentdesk.store.presence import PRESENCES
 
     parser.description = (
         "Print your presence per account, or set it (online, busy, offline). Where the "
@@ -273,7 +273,7 @@ def add_presence_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_presence(args: argparse.Namespace) -> int:
-    from agentdesk.supervisor.presence import PresenceError, my_presence, set_my_presence
+    from agentdesk.store.presence import PresenceError, my_presence, set_my_presence
 
     profile = _profile()
     store = _open_store(profile)

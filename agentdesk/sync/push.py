@@ -31,9 +31,8 @@ from agentdesk.connectors.base import (
 )
 from agentdesk.connectors.http import Unreachable
 from agentdesk.model import MutationRequest, RemoteState
-from agentdesk.store import Mutation, Store
+from agentdesk.store import Mutation, Store, presence
 from agentdesk.store.outbox import LIVE_STATES
-from agentdesk.supervisor import presence
 from agentdesk.syncapi import SyncEvent
 from agentdesk.timeutil import from_iso, utcnow
 

@@ -9,7 +9,7 @@ from agentdesk.connectors.base import AccountSettings, PermissionDenied
 from agentdesk.connectors.chatwoot import ChatwootConnector
 from agentdesk.sim.server import start_in_thread
 from agentdesk.store import Store
-from agentdesk.supervisor.presence import my_presence, set_my_presence
+from agentdesk.store.presence import my_presence, set_my_presence
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.syncapi import SyncEvent
 from agentdesk.tui.screens.team import TeamScreen

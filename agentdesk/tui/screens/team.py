@@ -21,8 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from agentdesk.sanitize import clean
-from agentdesk.store import Store
-from agentdesk.supervisor import presence, reassign
+from agentdesk.store import Store, presence
+from agentdesk.supervisor import reassign
 from agentdesk.supervisor.capacity import Capacity
 from agentdesk.supervisor.roles import supervised_accounts
 from agentdesk.supervisor.team import AgentLoad, QueueLoad, TeamSnapshot, team_snapshot
