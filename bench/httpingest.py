@@ -31,6 +31,7 @@ from agentdesk.connectors.base import AccountSettings
 from agentdesk.connectors.zendesk import ZendeskConnector
 from agentdesk.store import Store
 from agentdesk.sync.engine import SyncEngine
+from bench.scenarios import RawMessages
 
 ACCOUNT = "acme"
 CONCURRENCY = 4
@@ -144,25 +145,10 @@ def _store_floor(store_path: Path, folder: Path) -> tuple[float, int]:
            FROM messages ORDER BY id"""
     ).fetchall()
     source.close()
-    raw = sqlite3.connect(folder / "raw.db", isolation_level=None)
-    raw.execute("PRAGMA journal_mode = WAL")
-    raw.execute("PRAGMA synchronous = NORMAL")
-    raw.execute(
-        """CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER,
-           account TEXT, external_id TEXT, kind TEXT, author_kind TEXT, author_name TEXT,
-           author_external_id TEXT, channel TEXT, body TEXT, attachments TEXT,
-           created_at TEXT, UNIQUE (account, external_id))"""
-    )
+    raw = RawMessages(folder / "raw.db")
     started = time.perf_counter()
     for i in range(0, len(rows), 1000):
-        raw.execute("BEGIN")
-        raw.executemany(
-            """INSERT INTO messages (conversation_id, account, external_id, kind, author_kind,
-               author_name, author_external_id, channel, body, attachments, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            rows[i : i + 1000],
-        )
-        raw.execute("COMMIT")
+        raw.insert(rows[i : i + 1000])
     elapsed = time.perf_counter() - started
     raw.close()
     return elapsed, len(rows)

@@ -63,6 +63,37 @@ def search(store_path: Path, rounds: int) -> dict[str, object]:
             "slowest": {q: round(s * 1000, 1) for q, s in slowest}}  # fmt: skip
 
 
+class RawMessages:
+    """The store floor: a plain SQLite messages table (WAL, synchronous=NORMAL, no indexes
+    but the natural key) that rows go into with one executemany per transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute(
+            """CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER,
+               account TEXT, external_id TEXT, kind TEXT, author_kind TEXT, author_name TEXT,
+               author_external_id TEXT, channel TEXT, body TEXT, attachments TEXT,
+               created_at TEXT, UNIQUE (account, external_id))"""
+        )
+
+    def insert(self, rows: list[tuple]) -> None:
+        """One transaction of (conversation_id, account, external_id, kind, author_kind,
+        author_name, author_external_id, channel, body, attachments, created_at) rows."""
+        self.conn.execute("BEGIN")
+        self.conn.executemany(
+            """INSERT INTO messages (conversation_id, account, external_id, kind, author_kind,
+               author_name, author_external_id, channel, body, attachments, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def outbox(rounds: int) -> dict[str, object]:
     """`store.queue(...)` to its durable commit vs a raw synchronous=FULL one-row commit."""
     folder = Path(tempfile.mkdtemp(prefix="agentdesk-bench-"))
@@ -114,15 +145,7 @@ def ingest(conversations: int) -> dict[str, object]:
             messages += stats.messages
         store.close()
         # The floor: the same message rows, one executemany per page, one transaction each.
-        raw = sqlite3.connect(folder / "raw.db", isolation_level=None)
-        raw.execute("PRAGMA journal_mode = WAL")
-        raw.execute("PRAGMA synchronous = NORMAL")
-        raw.execute(
-            """CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER,
-               account TEXT, external_id TEXT, kind TEXT, author_kind TEXT, author_name TEXT,
-               author_external_id TEXT, channel TEXT, body TEXT, attachments TEXT,
-               created_at TEXT, UNIQUE (account, external_id))"""
-        )
+        raw = RawMessages(folder / "raw.db")
         baseline: list[float] = []
         for page in pages:
             rows = [
@@ -134,14 +157,7 @@ def ingest(conversations: int) -> dict[str, object]:
             if not rows:
                 continue
             t = time.perf_counter()
-            raw.execute("BEGIN")
-            raw.executemany(
-                """INSERT INTO messages (conversation_id, account, external_id, kind,
-                   author_kind, author_name, author_external_id, channel, body, attachments,
-                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
-            raw.execute("COMMIT")
+            raw.insert(rows)
             baseline.append((time.perf_counter() - t) / len(rows) * 1000)
         raw.close()
         return {"samples": samples, "baseline": baseline, "messages": messages,
