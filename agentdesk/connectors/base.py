@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 
 from agentdesk.model import MutationRequest, Page, RemoteState, WhoAmI, WriteResult
+from agentdesk.timeutil import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,11 @@ class AccountSettings:
     """Also cache each cached customer's other conversations, in the background."""
     history_batch: int = 50
     """How many customers' histories one sync round fetches at most."""
+
+    def backlog_before(self) -> datetime:
+        """Where `open_backlog` looks from: last updated before the cache window, with a day
+        of overlap so nothing falls between the window's pull and the backlog."""
+        return utcnow() - timedelta(days=max(1, self.cache_days) - 1)
 
 
 # ---------------------------------------------------------------- typed errors

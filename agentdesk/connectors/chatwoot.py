@@ -264,7 +264,7 @@ class ChatwootConnector:
             "profile",
             self._fail(action),  # type: ignore[arg-type]
         )
-        for account in data.objects("accounts") if data.has("accounts") else []:
+        for account in data.objects("accounts"):
             if account.id() == str(self.account_id):
                 return _presence(account.opt_text("availability_status")
                                  or account.opt_text("availability")) or presence
@@ -590,8 +590,7 @@ class ChatwootConnector:
         """Open, pending and snoozed conversations whose last activity is older than the
         cache window, with their messages: the conversation list filtered by `status`,
         paged (25 a page) until a page comes back empty."""
-        # A day of overlap with the window: nothing falls between the two passes.
-        bound = time.time() - (max(1, self.settings.cache_days) - 1) * 86_400
+        bound = self.settings.backlog_before().timestamp()
         action = "list open conversations"
         for status in ("open", "pending", "snoozed"):
             page = 1
@@ -611,13 +610,7 @@ class ChatwootConnector:
     async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
         """Every conversation of one contact with its messages
         (`/contacts/{id}/conversations`, one unpaged list)."""
-        action = "list a contact's conversations"
-        data = await self.client.get_json(
-            self._path(f"/contacts/{quote(contact_external_id, safe='')}/conversations"),
-            action=action,
-        )
-        root = Fields(data, "contact conversations", self._fail(action))  # type: ignore[arg-type]
-        items = root.objects("payload")
+        items = await self._contact_items(contact_external_id)
         for start in range(0, len(items), 25):  # pages the size of Chatwoot's own
             (conversations, contacts), _ = await self._page(items[start : start + 25], 0.0)
             yield Page(
@@ -630,16 +623,18 @@ class ChatwootConnector:
         self, contact_external_id: str
     ) -> tuple[ConversationRecord, ...]:
         """A contact's conversations (the customer panel's history), without messages."""
+        items = await self._contact_items(contact_external_id)
+        return tuple(_without_messages(self._conversation(item, ())) for item in items)
+
+    async def _contact_items(self, contact_external_id: str) -> list[Fields]:
+        """`/contacts/{id}/conversations`: every conversation of one contact (unpaged)."""
         action = "list a contact's conversations"
         data = await self.client.get_json(
-            self._path(f"/contacts/{contact_external_id}/conversations"), action=action
+            self._path(f"/contacts/{quote(contact_external_id, safe='')}/conversations"),
+            action=action,
         )
         root = Fields(data, "contact conversations", self._fail(action))  # type: ignore[arg-type]
-        out = []
-        for item in root.objects("payload"):
-            record = self._conversation(item, ())
-            out.append(_without_messages(record))
-        return tuple(out)
+        return root.objects("payload")
 
     # ------------------------------------------------------------ writes
     async def _show(self, external_id: str) -> Fields:

@@ -599,8 +599,7 @@ class FreshdeskConnector:
         the day with inclusive bounds. A range with more than 300 matches is halved until
         each half fits; tickets on a shared boundary day come once.
         """
-        # A day of overlap with the window: nothing falls between the two passes.
-        high = (utcnow() - timedelta(days=max(1, self.settings.cache_days) - 1)).date()
+        high = self.settings.backlog_before().date()
         seen: set[str] = set()
         ranges = [(SEARCH_EPOCH, high)]
         while ranges:

@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import ClassVar
 from urllib.parse import quote
@@ -439,30 +439,12 @@ class RTConnector:
             if not items:
                 yield Page("tickets", cursor.encode() if cursor else cursor_text, False)
                 return
-            contacts: dict[str, ContactRecord] = {}
-            for item in items:
-                for requestor in item.objects("Requestor"):
-                    contact = _contact(requestor)
-                    contacts.setdefault(contact.external_id, contact)
-
-            async def one(ident: str) -> ConversationRecord | str:
-                async with sem:
-                    return await self._ticket(ident)
-
-            fetched = await asyncio.gather(*(one(item.id()) for item in items))
-            conversations = tuple(r for r in fetched if isinstance(r, ConversationRecord))
-            deleted = tuple(r for r in fetched if isinstance(r, str))
+            fetched = await self._tickets_page(items, sem)
             last = items[-1]
             cursor = TicketCursor(parse_timestamp(last.text("LastUpdated")), int(last.id()))
             more = body.number("pages", 1) > 1
-            yield Page(
-                "tickets",
-                _settled(cursor, response.headers.get("date")).encode(),
-                more,
-                conversations=conversations,
-                contacts=tuple(contacts.values()),
-                deleted_conversation_ids=deleted,
-            )
+            yield replace(fetched, cursor=_settled(cursor, response.headers.get("date")).encode(),
+                          more=more)  # fmt: skip
             if not more:
                 return
 
@@ -620,8 +602,7 @@ class RTConnector:
         """Active tickets (RT's `__Active__`: new, open, stalled and any custom active
         status) last updated before the cache window, with their threads."""
         me = await self._whoami()
-        # A day of overlap with the window (and so the zone cannot matter).
-        bound = utcnow() - timedelta(days=max(1, self.settings.cache_days) - 1)
+        bound = self.settings.backlog_before()  # a day of overlap: the zone cannot matter
         sql = f"Status = '__Active__' AND LastUpdated < '{rt_sql_date(bound, me.zone or UTC)}'"
         async for page in self._tickets_matching(sql, "search older active tickets"):
             yield page
@@ -638,31 +619,36 @@ class RTConnector:
     async def _tickets_matching(self, ticketsql: str, action: str) -> AsyncIterator[Page]:
         """Pages of every ticket matching `ticketsql` (by id), each with its thread."""
         sem = asyncio.Semaphore(4)
-
-        async def one(ident: str) -> ConversationRecord | str:
-            async with sem:
-                return await self._ticket(ident)
-
         async for items, more in self._collection(
             "/tickets",
             {"query": ticketsql, "fields": "Requestor", "fields[Requestor]":
              "Name,EmailAddress,RealName", "orderby": "id"},
             action=action,
         ):  # fmt: skip
-            contacts: dict[str, ContactRecord] = {}
-            for item in items:
-                for requestor in item.objects("Requestor"):
-                    contact = _contact(requestor)
-                    contacts.setdefault(contact.external_id, contact)
-            fetched = await asyncio.gather(*(one(item.id()) for item in items))
-            yield Page(
-                "tickets",
-                None,
-                more,
-                conversations=tuple(r for r in fetched if isinstance(r, ConversationRecord)),
-                contacts=tuple(contacts.values()),
-                deleted_conversation_ids=tuple(r for r in fetched if isinstance(r, str)),
-            )
+            yield replace(await self._tickets_page(items, sem), more=more)
+
+    async def _tickets_page(self, items: list[Fields], sem: asyncio.Semaphore) -> Page:
+        """A page (no cursor, no more) of listed tickets: their requestors as contacts, each
+        ticket read with its thread (a few at a time), the vanished ones as deleted."""
+        contacts: dict[str, ContactRecord] = {}
+        for item in items:
+            for requestor in item.objects("Requestor"):
+                contact = _contact(requestor)
+                contacts.setdefault(contact.external_id, contact)
+
+        async def one(ident: str) -> ConversationRecord | str:
+            async with sem:
+                return await self._ticket(ident)
+
+        fetched = await asyncio.gather(*(one(item.id()) for item in items))
+        return Page(
+            "tickets",
+            None,
+            False,
+            conversations=tuple(r for r in fetched if isinstance(r, ConversationRecord)),
+            contacts=tuple(contacts.values()),
+            deleted_conversation_ids=tuple(r for r in fetched if isinstance(r, str)),
+        )
 
     # ------------------------------------------------------------ searches
     async def search_ticket_ids(self, ticketsql: str, *, limit: int = PER_PAGE) -> list[str]:

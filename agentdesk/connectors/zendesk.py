@@ -134,7 +134,8 @@ _CHANNEL: dict[str, Channel] = {
     "phone": "voice",
     "voicemail": "voice",
 }
-# A phone number without a country code is read in the user's locale's country.
+
+
 def map_channel(value: str | None) -> Channel:
     if not value:
         return "email"
@@ -515,8 +516,7 @@ class ZendeskConnector:
         returns at most 1,000 results, so an exhausted query with more left starts again
         after the last `updated_at` seen (one second of overlap: replays are upserts).
         """
-        # A day of overlap with the window: nothing falls between the two passes.
-        bound = utcnow() - timedelta(days=max(1, self.settings.cache_days) - 1)
+        bound = self.settings.backlog_before()
         since: datetime | None = None
         while True:
             query = f"type:ticket status<solved updated<{to_iso(bound)}"

@@ -109,9 +109,7 @@ class _SearchQuery:
                 self.tokens.append((op,))
             else:
                 self.tokens.append(("term", field, compare, value.strip("'")))
-            position = match.end()
-            while position < len(text) and text[position].isspace():
-                position += 1
+            position = match.end()  # the pattern's leading \s* skips the spaces between tokens
         self.at = 0
 
     def parse(self) -> Any:
