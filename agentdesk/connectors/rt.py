@@ -758,17 +758,14 @@ class RTConnector:
             return {}
         me = await self._whoami()
         query = [{"field": "id", "operator": ">", "value": txn}]
-        async for items, _ in self._collection(
-            f"/ticket/{ident}/history",
-            {"query": json.dumps(query), "fields": "Type,Creator", "orderby": "id"},
-            action=f"read what followed the message on ticket {ident}",
+        async for item in self._transactions(
+            ident, query, action=f"read what followed the message on ticket {ident}"
         ):
-            for item in items:
-                creator = item.obj("Creator")
-                # RT's scrips act as RT_System (the re-open, the mail records); anyone else
-                # acting after our message is a colleague, and their change stays theirs.
-                if creator is None or creator.id() not in (me.name, RT_SYSTEM):
-                    return {}
+            creator = item.obj("Creator")
+            # RT's scrips act as RT_System (the re-open, the mail records); anyone else
+            # acting after our message is a colleague, and their change stays theirs.
+            if creator is None or creator.id() not in (me.name, RT_SYSTEM):
+                return {}
         return {"status": status}
 
     async def find_sent(self, request: MutationRequest) -> str | None:
@@ -835,18 +832,28 @@ class RTConnector:
         if after.isdigit():
             query.append({"field": "id", "operator": ">", "value": after})
         wanted = _comparable(text)
+        async for txn in self._transactions(
+            ident, query, action=f"look for a message already sent to ticket {ident}"
+        ):
+            creator = txn.obj("Creator")
+            if creator is None or creator.id() != me.name:
+                continue
+            if _comparable(await self._plain_text(txn.id())) == wanted:
+                return txn.id()
+        return None
+
+    async def _transactions(
+        self, ident: str, query: list[dict[str, str]], *, action: str
+    ) -> AsyncIterator[Fields]:
+        """The ticket's history transactions matching `query` (type and creator), oldest
+        first."""
         async for items, _ in self._collection(
             f"/ticket/{ident}/history",
             {"query": json.dumps(query), "fields": "Type,Creator", "orderby": "id"},
-            action=f"look for a message already sent to ticket {ident}",
+            action=action,
         ):
-            for txn in items:
-                creator = txn.obj("Creator")
-                if creator is None or creator.id() != me.name:
-                    continue
-                if _comparable(await self._plain_text(txn.id())) == wanted:
-                    return txn.id()
-        return None
+            for item in items:
+                yield item
 
     async def _plain_text(self, txn_id: str) -> str:
         """The text/plain body of a transaction exactly as RT stored it (no attachments)."""
