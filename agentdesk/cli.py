@@ -328,6 +328,7 @@ def _accounts_list(profile, config, args: argparse.Namespace) -> int:
                 "role": row.role if row else None,
                 "last_sync": row.last_sync_at.isoformat() if row and row.last_sync_at else None,
                 "last_error": row.last_error if row else None,
+                "warning": row.sync_warning if row else None,
                 "cache": {
                     "days": account.cache_days,
                     "open": account.cache_open,

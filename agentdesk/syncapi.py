@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 SyncEventKind = Literal[
-    "started", "page", "account_done", "idle", "offline", "error", "rate_limited"
+    "started", "page", "account_done", "idle", "offline", "error", "rate_limited", "warning"
 ]
 
 

@@ -27,3 +27,19 @@ def isolated_profile(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     keyring.set_keyring(FileTestKeyring())
     yield home
     keyring.set_keyring(previous)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.rt.backend import rt_package_version
+
+    version = rt_package_version()
+    return f"request tracker: request-tracker5 {version or 'not installed'} (Debian package)"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    from tests.rt.backend import rt_package_version, rt_ran
+
+    if rt_ran():
+        terminalreporter.write_line(
+            f"real Request Tracker tested: request-tracker5 {rt_package_version()}"
+        )

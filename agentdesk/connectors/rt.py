@@ -46,6 +46,7 @@ from agentdesk.connectors.base import (
     ConnectorError,
     Invalid,
     NotFound,
+    PermissionDenied,
 )
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.model import (
@@ -76,6 +77,8 @@ NOBODY = "Nobody"
 SYSTEM_USERS = frozenset({"RT_System", NOBODY})
 RT_SQL_DATE = "%Y-%m-%d %H:%M:%S"
 WHOLE_SECOND = 2**62  # cursor id meaning "every ticket of that second is synced"
+AGENT_PROBES_PER_ROUND = 1000  # user records read per sync round while looking for agents
+AGENT_RESCAN = timedelta(days=1)  # how often every user is read again (promotions)
 
 # The user RT's scrips act as (e.g. "On Correspond Open Inactive Tickets").
 RT_SYSTEM = "RT_System"
@@ -142,6 +145,33 @@ class TicketCursor:
         except ValueError:
             log.warning("RT cursor %r is not understood; syncing from the start", text)
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScan:
+    """How far the search for agents among RT's users has got: the users list's `page` to
+    read next (by id), the highest user id already read, and when the list was last read to
+    its end (None while the first pass is under way)."""
+
+    page: int = 1
+    top: int = 0
+    complete_at: datetime | None = None
+
+    def encode(self) -> str:
+        done = to_iso(self.complete_at) if self.complete_at else ""
+        return json.dumps({"page": self.page, "top": self.top, "complete_at": done})
+
+    @classmethod
+    def decode(cls, text: str | None) -> AgentScan:
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            done = data.get("complete_at") or None
+            return cls(int(data["page"]), int(data["top"]), parse_timestamp(done) if done else None)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("RT agent scan position %r is not understood; starting over", text)
+            return cls()
 
 
 class _TokenAuth(httpx.Auth):
@@ -339,7 +369,7 @@ class RTConnector:
             async for page in self._pull_teams():
                 yield page
         elif resource == "agents":
-            async for page in self._pull_agents():
+            async for page in self._pull_agents(cursor):
                 yield page
         elif resource == "tickets":
             async for page in self._pull_tickets(cursor):
@@ -357,46 +387,100 @@ class RTConnector:
                 teams.append(TeamRecord(item.id(), item.text("Name", f"queue {item.id()}")))
             yield Page("teams", None, more, teams=tuple(teams))
 
-    async def _privileged_group(self) -> str:
-        body = await self._get(
-            "/groups",
-            {
-                "query": '[{"field":"Domain","value":"SystemInternal"},'
-                '{"field":"Name","value":"Privileged"}]',
-                "fields": "Name",
-            },
-            action="find RT's privileged users",
-        )
-        items = body.objects("items")
-        if not items:
-            raise self._api.malformed("find RT's privileged users", "no Privileged group")
-        return items[0].id()
+    async def _privileged_group(self) -> str | None:
+        """The Privileged group's id, where RT still lists it.
 
-    async def _pull_agents(self) -> AsyncIterator[Page]:
+        Kept only for RT 5 releases from before the REST2 group fix (upstream's fix, Debian's
+        5.0.3+dfsg-3~deb12u7): there one request lists every agent. Patched RT limits
+        `/groups` to user-defined groups, so this finds nothing and `_scan_users` is used."""
+        try:
+            body = await self._get(
+                "/groups",
+                {
+                    "query": '[{"field":"Domain","value":"SystemInternal"},'
+                    '{"field":"Name","value":"Privileged"}]',
+                    "fields": "Name",
+                },
+                action="find RT's privileged users",
+            )
+        except (NotFound, PermissionDenied):
+            return None
+        items = body.objects("items")
+        return items[0].id() if items else None
+
+    async def _pull_agents(self, cursor_text: str | None) -> AsyncIterator[Page]:
         # Agents are RT's privileged users; everyone else is a requestor (a contact), and
         # contacts arrive with their tickets instead of as one huge user list.
         group = await self._privileged_group()
+        if group is None:
+            async for page in self._scan_users(AgentScan.decode(cursor_text)):
+                yield page
+            return
         async for items, more in self._collection(
             f"/group/{group}/members", {}, action="list RT's privileged users"
         ):
             users = await asyncio.gather(
                 *(self._get(f"/user/{item.id()}", action="read an RT user") for item in items)
             )
-            agents = []
-            for item, user in zip(items, users, strict=True):
-                name = user.text("Name")
-                self._user_names[item.id()] = name
-                if _int(user, "Disabled"):
-                    continue
-                agents.append(
-                    AgentRecord(
-                        external_id=name,
-                        name=user.opt_text("RealName") or name,
-                        email=(user.opt_text("EmailAddress") or "").lower(),
-                        role="admin" if name == "root" else "agent",
-                    )
-                )
+            agents = [a for a in (self._agent(user) for user in users) if a is not None]
             yield Page("agents", None, more, agents=tuple(agents))
+
+    def _agent(self, user: Fields) -> AgentRecord | None:
+        """An RT user as an agent, or None when it is not one (disabled, unprivileged, RT's own)."""
+        name = user.text("Name")
+        if user.has("id"):
+            self._user_names[str(user.number("id"))] = name
+        if name in SYSTEM_USERS or _int(user, "Disabled"):
+            return None
+        if user.has("Privileged") and not _int(user, "Privileged"):
+            return None
+        return AgentRecord(
+            external_id=name,
+            name=user.opt_text("RealName") or name,
+            email=(user.opt_text("EmailAddress") or "").lower(),
+            role="admin" if name == "root" else "agent",
+        )
+
+    async def _scan_users(self, scan: AgentScan) -> AsyncIterator[Page]:
+        """Find agents by reading each user's own record, which still says `Privileged`.
+
+        RT's user list does not say who is privileged, so each listed user is read once. The
+        list is read by id in pages that stay put (RT never deletes users, new ones come last),
+        a bounded number of users a round, so a site with many requestors fills its agents
+        over a few rounds without delaying its tickets. Once through, each round reads only
+        the users added since; the whole list is read again daily to catch promotions."""
+        if scan.complete_at is not None and utcnow() - scan.complete_at > AGENT_RESCAN:
+            scan = replace(scan, page=1, top=0, complete_at=None)
+        sem = asyncio.Semaphore(4)
+
+        async def read(user_id: str) -> Fields:
+            async with sem:
+                return await self._get(f"/user/{user_id}", action="read an RT user")
+
+        probed = 0
+        while True:
+            body = await self._get(
+                "/users",
+                {"fields": "Name,id", "orderby": "id", "order": "ASC",
+                 "page": scan.page, "per_page": PER_PAGE},
+                action="list RT's users",
+            )  # fmt: skip
+            items = body.objects("items")
+            fresh = [n for n in (item.number("id") for item in items) if n > scan.top]
+            users = await asyncio.gather(*(read(str(n)) for n in fresh))
+            probed += len(users)
+            agents = [a for a in (self._agent(u) for u in users) if a is not None]
+            top = max(fresh, default=scan.top)
+            last = body.number("pages", default=scan.page) <= scan.page or len(items) < PER_PAGE
+            scan = AgentScan(
+                page=scan.page if last else scan.page + 1,
+                top=top,
+                complete_at=(scan.complete_at or utcnow()) if last else scan.complete_at,
+            )
+            more = not last and probed < AGENT_PROBES_PER_ROUND
+            yield Page("agents", scan.encode(), more, agents=tuple(agents))
+            if not more:
+                return
 
     def _ticket_query(self, cursor: TicketCursor | None, zone: tzinfo) -> str:
         if cursor is None:

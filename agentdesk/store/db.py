@@ -265,8 +265,10 @@ class Store(Outbox):
         synced_at: datetime | None = None,
         error: str | None = None,
         clear_error: bool = False,
+        warning: str | None = None,
     ) -> None:
-        """What sync learned about an account: role, capability flags, last sync, last error."""
+        """What sync learned about an account: role, capability flags, last sync, last error,
+        and what it could not read (`warning`; an empty string clears it)."""
         sets: list[str] = []
         args: list[object] = []
         if role is not None:
@@ -287,6 +289,9 @@ class Store(Outbox):
             args.append(error.encode("utf-8", "replace").decode("utf-8"))
         elif clear_error:
             sets.append("last_error = NULL")
+        if warning is not None:
+            sets.append("sync_warning = ?")
+            args.append(warning.encode("utf-8", "replace").decode("utf-8") or None)
         if sets:
             try:
                 self.conn.execute(

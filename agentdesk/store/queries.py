@@ -124,6 +124,8 @@ class AccountRow:
     capabilities: dict[str, bool]
     last_sync_at: datetime | None
     last_error: str | None
+    sync_warning: str | None = None
+    """What the last round could not read while conversations still synced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +318,7 @@ class Reads:
                 capabilities=json.loads(r["capabilities"]),
                 last_sync_at=_dt(r["last_sync_at"]),
                 last_error=r["last_error"],
+                sync_warning=r["sync_warning"],
             )
             for r in self.conn.execute("SELECT * FROM accounts ORDER BY name")
         ]

@@ -222,6 +222,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE conversations ADD COLUMN reopen_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE accounts ADD COLUMN presence_pending TEXT;
     """,
+    # 4 -> 5: accounts.sync_warning: what the last round could not read while its
+    # conversations still synced (agents, teams, histories), one sentence; NULL = nothing.
+    """
+    ALTER TABLE accounts ADD COLUMN sync_warning TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

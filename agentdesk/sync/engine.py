@@ -56,6 +56,8 @@ T = TypeVar("T")
 BACKLOG = "open_backlog"
 """The sync_state resource whose cursor says the account's old open conversations are in."""
 BACKLOG_DONE = "done"
+HISTORIES = "customer histories"
+"""How a history failure is named in the account's warning."""
 HISTORY_CONCURRENCY = 4
 """Contacts whose history is fetched at once: a few keep the backend busy, not buried."""
 
@@ -92,6 +94,9 @@ class AccountSyncResult:
     """Customers whose whole history was fetched this round (a bounded batch)."""
     history_conversations: int = 0
     """Conversations those histories brought (not counted in `conversations`)."""
+    warning: str | None = None
+    """One sentence naming what could not be read this round (agents, teams, histories)
+    while conversations and messages still synced; None when everything was read."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -234,6 +239,7 @@ class SyncEngine:
             self._emit("error", name, message)
             return AccountSyncResult(name, ok=False, error=message)
         self._emit("started", name, f"syncing {name}")
+        missing: dict[str, str] = {}  # auxiliary resource -> why it could not be read
         try:
             await self._ensure_account(name, connector)
             me = await connector.whoami()
@@ -249,8 +255,11 @@ class SyncEngine:
             await self._push(name, totals)
             if totals.push.offline or totals.push.auth_failed:
                 return await self._push_failed(name, totals, time.monotonic() - started, role)
-            for resource in type(connector).resources:
-                await self._pull(name, connector, resource, totals)
+            *auxiliary, conversations = type(connector).resources
+            for resource in auxiliary:
+                if (reason := await self._pull_auxiliary(name, connector, resource, totals)):
+                    missing[resource] = reason
+            await self._pull(name, connector, conversations, totals)
             policy = _policy(connector)
             backlog = 0
             if policy.cache_open:
@@ -261,10 +270,14 @@ class SyncEngine:
         # Histories come last, bounded per round, and never fail it: the inbox is current
         # already, and what is not fetched now is fetched next round.
         histories, history_conversations = (
-            await self._histories(name, connector, policy.history_batch)
+            await self._histories(name, connector, policy.history_batch, missing)
             if policy.cache_history
             else (0, 0)
         )
+        warning = _missing_sentence(name, missing)
+        await self._db(self.store.record_sync_info, name, warning=warning or "")
+        if warning:
+            self._emit("warning", name, warning, missing=sorted(missing))
         result = AccountSyncResult(
             account=name,
             ok=True,
@@ -280,6 +293,7 @@ class SyncEngine:
             backlog=backlog,
             histories=histories,
             history_conversations=history_conversations,
+            warning=warning,
             **totals.push_counts(),
         )
         pushed = totals.push
@@ -401,6 +415,24 @@ class SyncEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
 
+    async def _pull_auxiliary(
+        self, name: str, connector: Connector, resource: str, totals: _Totals
+    ) -> str | None:
+        """Pull a resource the inbox can do without (agents, teams, contacts); why it could
+        not be read, or None. Unreachable backends and refused tokens still stop the round:
+        the conversations would meet them too."""
+        try:
+            await self._pull(name, connector, resource, totals)
+        except Exception as exc:  # noqa: BLE001 - one resource must not fail the account
+            if is_offline(exc) or (isinstance(exc, ConnectorError) and _stops_batch(exc)):
+                raise
+            if isinstance(exc, ConnectorError):
+                log.warning("%s: could not read %s: %s", name, resource, exc)
+                return str(exc)
+            log.error("%s: reading %s failed unexpectedly", name, resource, exc_info=exc)
+            return f"an unexpected {type(exc).__name__}, details in the log file"
+        return None
+
     async def _open_backlog(self, name: str, connector: Connector) -> int:
         """Once per account: every open conversation older than the cache window.
 
@@ -439,7 +471,9 @@ class SyncEngine:
             await commit(page, last)
         return count
 
-    async def _histories(self, name: str, connector: Connector, batch: int) -> tuple[int, int]:
+    async def _histories(
+        self, name: str, connector: Connector, batch: int, missing: dict[str, str]
+    ) -> tuple[int, int]:
         """Fetch the whole history of up to `batch` customers not fetched yet.
 
         Each contact's last page and its "done" mark commit together. A contact that is gone
@@ -483,14 +517,18 @@ class SyncEngine:
                 except NotFound:
                     last = empty  # deleted meanwhile: nothing to fetch, ever
                 except ConnectorError as exc:
+                    missing.setdefault(HISTORIES, str(exc))
                     if exc.transient or _stops_batch(exc):
                         stop.set()
                         log.info("history of %s/%s deferred: %s", name, contact, exc)
                         return
                     log.warning("history of %s/%s skipped: %s", name, contact, exc)
                     last = empty
-                except Exception:  # one contact must not stop the others
+                except Exception as exc:  # noqa: BLE001 - one contact must not stop the others
                     log.exception("history of %s/%s failed unexpectedly", name, contact)
+                    missing.setdefault(
+                        HISTORIES, f"an unexpected {type(exc).__name__}, details in the log file"
+                    )
                     last = empty
                 try:
                     stats = await self._db(
@@ -571,6 +609,14 @@ def _policy(connector: Connector) -> AccountSettings:
     if isinstance(settings, AccountSettings):
         return settings
     return AccountSettings(name="", connector="", base_url="", user="")
+
+
+def _missing_sentence(account: str, missing: Mapping[str, str]) -> str | None:
+    """One sentence for everything an account's round could not read, or None."""
+    if not missing:
+        return None
+    parts = "; ".join(f"{what}: {why.rstrip('.')}" for what, why in sorted(missing.items()))
+    return f"{account}: conversations synced, but some details could not be read ({parts})."
 
 
 def _stops_batch(exc: ConnectorError) -> bool:

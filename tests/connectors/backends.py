@@ -77,12 +77,16 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self.inner = inner or httpx.AsyncHTTPTransport()
-        self._plan: list[tuple[Callable[[httpx.Request], bool], str, httpx.Response | None]] = []
+        self._plan: list[
+            tuple[Callable[[httpx.Request], bool], str, httpx.Response | None, bool]
+        ] = []
         self._chaos = 0.0
         self._rng = random.Random(7)
         self.rate_limited: Callable[[], httpx.Response] = lambda: httpx.Response(429)
         self.offline = False
         self.injected: dict[str, int] = {}
+        self.recording: list[str] | None = None
+        """When a list: the path of every request is appended to it."""
 
     # -------------------------------------------------------- planning
     def plan(
@@ -92,16 +96,18 @@ class FaultTransport(httpx.AsyncBaseTransport):
         writes_only: bool = False,
         response: httpx.Response | None = None,
         match: Callable[[httpx.Request], bool] | None = None,
+        every: bool = False,
     ) -> None:
         """kind: "lose" (forward, then drop the answer), "refuse" (never sent), "timeout",
-        "respond" (answer `response` without forwarding)."""
+        "respond" (answer `response` without forwarding). `every`: not only the next matching
+        request but all of them, until `clear()`."""
 
         def matches(request: httpx.Request) -> bool:
             if writes_only and request.method not in self.WRITE_METHODS:
                 return False
             return match(request) if match is not None else True
 
-        self._plan.append((matches, kind, response))
+        self._plan.append((matches, kind, response, every))
 
     def chaos(self, share: float, seed: int = 7) -> None:
         self._chaos = share
@@ -114,11 +120,14 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
     # -------------------------------------------------------- transport
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.recording is not None:
+            self.recording.append(request.url.path)
         if self.offline:
             return self._count_and_raise("refuse", request)
-        for index, (matches, kind, response) in enumerate(self._plan):
+        for index, (matches, kind, response, every) in enumerate(self._plan):
             if matches(request):
-                del self._plan[index]
+                if not every:
+                    del self._plan[index]
                 return await self._inject(kind, request, response)
         if self._chaos and self._rng.random() < self._chaos:
             kind = self._rng.choice(["429", "503", "lose", "refuse", "timeout"])

@@ -405,3 +405,59 @@ async def test_malformed_json_is_a_typed_error_not_a_traceback(backend, store, c
     result = await sync(backend, store, connector)
     assert not result.ok and result.error and "Traceback" not in result.error
     assert backend.vendor.lower() in result.error.lower() or "answered" in result.error
+
+
+# ---------------------------------------------------------------- auxiliary resources
+async def _paths_of_each_resource(backend: BackendHandle) -> dict[str, set[str]]:
+    """The request paths each resource's pull uses, recorded from a pull of its own."""
+    recorder = backend.connector()
+    paths: dict[str, set[str]] = {}
+    try:
+        await recorder.whoami()
+        for resource in type(recorder).resources:
+            backend.faults.recording = []
+            async for _page in recorder.pull(resource, None):
+                pass
+            paths[resource] = set(backend.faults.recording)
+    finally:
+        backend.faults.recording = None
+        await recorder.aclose()
+    return paths
+
+
+@pytest.mark.parametrize("answer", ["404", "403", "garbage"])
+async def test_an_auxiliary_resource_that_cannot_be_read_is_one_sentence_not_a_failed_account(
+    backend, store, answer
+):
+    import httpx
+
+    paths = await _paths_of_each_resource(backend)
+    *auxiliary, conversations = paths
+    responses = {
+        "404": httpx.Response(404, json={"error": "Not Found"}),
+        "403": httpx.Response(403, json={"error": "Forbidden"}),
+        "garbage": httpx.Response(
+            200, headers={"Content-Type": "application/json"}, content=b"<html>Oops</html>"
+        ),
+    }
+    for resource in auxiliary:
+        own = paths[resource] - paths[conversations]
+        assert own, f"{resource} has no request of its own to break"
+        backend.faults.clear()
+        backend.faults.plan(
+            "respond", response=responses[answer], every=True,
+            match=lambda request, own=own: request.url.path in own,
+        )  # fmt: skip
+        result = await sync_once_with_policy(backend, store, cache_history=False)
+        assert result.ok, result.error
+        assert store.conn.execute("SELECT count(*) FROM conversations").fetchone()[0] > 0
+        assert result.warning and resource in result.warning and "\n" not in result.warning
+        assert backend.token not in result.warning
+        (shown,) = store.conn.execute(
+            "SELECT sync_warning FROM accounts WHERE name = ?", (backend.settings.name,)
+        ).fetchone()
+        assert shown == result.warning
+    backend.faults.clear()
+    healthy = await sync_once_with_policy(backend, store, cache_history=False)
+    assert healthy.ok and healthy.warning is None
+    assert store.conn.execute("SELECT sync_warning FROM accounts").fetchone()[0] is None

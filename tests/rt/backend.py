@@ -421,6 +421,23 @@ class _Shared:
 _SHARED = _Shared()
 
 
+def rt_package_version() -> str:
+    """The request-tracker5 package this machine runs, as dpkg knows it ("" when absent)."""
+    try:
+        found = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", "request-tracker5"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
+def rt_ran() -> bool:
+    """Whether this test run started the real RT server."""
+    return _SHARED.server is not None
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 

@@ -714,6 +714,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         if error:
             text.append(" · error: ", style="bold")
             text.append_text(safe_text(error))
+        elif warning := next((a.sync_warning for a in accounts if a.sync_warning), ""):
+            text.append(" · ", style="bold")
+            text.append_text(safe_text(warning))
         self.query_one("#sync-status", Static).update(text)
 
     def focused_list_key(self) -> Hashable | None:
