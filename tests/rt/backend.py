@@ -142,6 +142,8 @@ class _Rule:
     method: str | None
     drop: bool = False
     hook: Hook | None = None
+    after: Callable[[], None] | None = None
+    """Run once RT has answered, before the answer is relayed (e.g. kill the client)."""
 
     def matches(self, method: str, target: str) -> bool:
         path = target.split("?", 1)[0]
@@ -245,6 +247,9 @@ class LoopbackProxy:
             headers=[(k.decode(), v.decode()) for k, v in headers],
             content=bytes(body),
         )
+        for rule in rules:
+            if rule.after is not None:
+                rule.after()
         if any(rule.drop for rule in rules):
             # RT has done it; the client never hears: close without a byte of response.
             self.log.append((method, target.split("?", 1)[0], None))
@@ -311,6 +316,13 @@ class RTBackend:
     def lose_next_response(self, path_fragment: str, method: str | None = "POST") -> None:
         """The next matching request reaches RT, but its response never reaches the client."""
         self.proxy.add(_Rule(path_fragment, method, drop=True))
+
+    def after_next_response(
+        self, path_fragment: str, then: Callable[[], None], method: str | None = "POST"
+    ) -> None:
+        """The next matching request reaches RT; once RT answered, `then` runs and the answer
+        is never relayed (the client is gone: e.g. `then` SIGKILLs it)."""
+        self.proxy.add(_Rule(path_fragment, method, drop=True, after=then))
 
     def before_next_request(
         self, path_fragment: str, hook: Hook, method: str | None = None

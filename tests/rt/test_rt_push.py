@@ -7,10 +7,13 @@ stale ETag included), and a reply whose response was lost is found instead of se
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -277,3 +280,53 @@ def test_missing_rt_skips_for_a_developer_and_fails_under_ci(
     assert outcome in output, output
     assert reason in output, output
     assert "scripts/rt-fixture.sh install" in output  # the developer is told what to do
+
+
+# ---------------------------------------------------------------- killed mid-push
+async def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """The real CLI in a child process, awaited so the proxy in this loop keeps serving."""
+    from tests.adversarial.support import cli_argv
+
+    proc = await asyncio.create_subprocess_exec(
+        *cli_argv(*args), env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=240)
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def test_a_reply_queued_offline_lands_once_when_the_sync_is_killed_mid_push(
+    rt_clean: RTServer, tmp_path: Path
+) -> None:
+    from tests.adversarial.support import add_account, cli_argv, cli_env
+
+    text = f"Your replacement ships today ({uuid.uuid4().hex[:8]})."
+    async with start_rt_backend(rt_clean) as backend:
+        env = cli_env(tmp_path / "home", {ACCOUNT: rt_clean.token})
+        await asyncio.to_thread(add_account, env, ACCOUNT, "rt", backend.proxy.url, "root")
+        code, out = await _cli(env, "sync", "--once")
+        assert code == 0, out
+        # Queued with no sync running: the outbox holds it until the next round.
+        code, out = await _cli(env, "do", f"{ACCOUNT}:2", "reply", "--text", text)
+        assert code == 0, out
+
+        victim = await asyncio.create_subprocess_exec(
+            *cli_argv("sync", "--once"), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        # RT has posted the reply; the sync dies before it hears so, as on a power cut.
+        backend.after_next_response("/correspond", lambda: victim.send_signal(signal.SIGKILL))
+        assert await asyncio.wait_for(victim.wait(), timeout=240) == -signal.SIGKILL
+
+        code, out = await _cli(env, "sync", "--once")
+        assert code == 0, out
+        replies = of_type((await backend.oracle())["2"], "Correspond")
+        assert [r["content"] for r in replies].count(text) == 1
+        posts = [p for m, p, _ in backend.proxy.log if m == "POST" and "correspond" in p]
+        assert posts == ["/REST/2.0/ticket/2/correspond"]  # found after the kill, not re-sent
+        store = Store.open(tmp_path / "home" / "data" / "agentdesk.db")
+        try:
+            states = [m.state for m in store.mutations(account=ACCOUNT)]
+            assert states == ["applied"]
+        finally:
+            store.close()
