@@ -3,8 +3,9 @@
 # Starlet server on loopback) for agentdesk's RT connector tests.
 #
 # Usage:  sh scripts/rt-fixture.sh COMMAND
-#   install  apt-get install request-tracker5 rt5-db-sqlite rt5-standalone when missing
-#            (root; debconf preseeded, non-interactive; "apt-get update" first)
+#   install  apt-get install request-tracker5 rt5-db-sqlite rt5-standalone when missing, and
+#            upgrade them to what Debian serves today when present (root; debconf preseeded,
+#            non-interactive; "apt-get update" first)
 #   init     create a fresh instance in $RT_DIR: config, SQLite DB, API token for root,
 #            queues "Support" and "Billing", agents "alice" and "bob" (OwnTicket etc.),
 #            then save a pristine copy of the DB (rt.sqlite.pristine)
@@ -50,8 +51,23 @@ use_instance() {
     export RT_SITE_CONFIG RT_SITE_CONFIG_DIR
 }
 
+version() { dpkg-query -W -f '${Version}' request-tracker5 2>/dev/null; }
+
 cmd_install() {
-    if installed; then say "install: already installed"; return 0; fi
+    if installed; then
+        # Never test against an RT that Debian has since patched: bring it to today's version.
+        if [ "$(id -u)" = 0 ] && [ -z "${AGENTDESK_RT_SERVER:-}" ]; then
+            t=$(stamp)
+            before=$(version)
+            apt-get update -qq
+            # shellcheck disable=SC2086
+            apt_get install -y -qq --only-upgrade $PACKAGES
+            say "install: already installed; request-tracker5 $before -> $(version) ($(elapsed "$t"))"
+        else
+            say "install: already installed (request-tracker5 $(version))"
+        fi
+        return 0
+    fi
     if [ -n "${AGENTDESK_RT_SERVER:-}" ]; then
         die "AGENTDESK_RT_SERVER=$AGENTDESK_RT_SERVER is not an rt-server program; installing cannot fix that"
     fi
@@ -77,7 +93,14 @@ exim4-config exim4/dc_eximconfig_configtype select local delivery only; not on a
 exim4-config exim4/dc_local_interfaces string 127.0.0.1 ; ::1
 exim4-config exim4/mailname string agentdesk.test
 EOF
-    # No daemons (exim4) started by maintainer scripts: a policy that refuses, when none exists.
+    # shellcheck disable=SC2086
+    apt_get install -y -qq --no-install-recommends $PACKAGES
+    say "install: request-tracker5 $(version) ($(elapsed "$t"))"
+}
+
+# apt-get with no daemons (exim4) started by maintainer scripts: a policy that refuses, when
+# none exists; its log goes to rt-install.log and its tail to stderr when it fails.
+apt_get() {
     policy=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -85,12 +108,9 @@ EOF
         policy=1
     fi
     rc=0
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $PACKAGES > "${TMPDIR:-/tmp}/rt-install.log" 2>&1 \
-        || rc=$?
+    DEBIAN_FRONTEND=noninteractive apt-get "$@" > "${TMPDIR:-/tmp}/rt-install.log" 2>&1 || rc=$?
     if [ -n "$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-    [ "$rc" = 0 ] || { tail -n 40 "${TMPDIR:-/tmp}/rt-install.log" >&2; die "apt-get install failed"; }
-    say "install: $(elapsed "$t")"
+    [ "$rc" = 0 ] || { tail -n 40 "${TMPDIR:-/tmp}/rt-install.log" >&2; die "apt-get $1 failed"; }
 }
 
 running_pid() {
