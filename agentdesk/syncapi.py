@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 SyncEventKind = Literal[
-    "started", "page", "account_done", "idle", "offline", "error", "rate_limited", "warning"
+    "started", "page", "account_done", "idle", "offline", "error", "rate_limited", "warning",
+    "lane", "typing",
 ]
 
 
@@ -40,4 +41,9 @@ class SyncRunner(Protocol):
 
     def nudge(self) -> None:
         """Send queued mutations now (thread-safe, non-blocking); call after store.queue()."""
+        ...
+
+    def set_attention(self, attention: str) -> None:
+        """"active", "elsewhere" (another screen) or "idle" (no key for a while): the fast
+        lane polls less often when nobody is looking (thread-safe)."""
         ...

@@ -8,10 +8,10 @@ reports what it can do through capability flags that sync records in the store's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from agentdesk.model import MutationRequest, Page, RemoteState, WhoAmI, WriteResult
 from agentdesk.timeutil import utcnow
@@ -117,7 +117,9 @@ class Connector(Protocol):
     label: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     resources: ClassVar[tuple[str, ...]]
-    """Pull resources in the order sync must run them (e.g. teams, agents, conversations)."""
+    """Pull resources in the order sync must run them (e.g. teams, agents, conversations).
+    The last is the conversations resource; those before it are auxiliary: when one cannot
+    be read, the round goes on and says so."""
 
     def __init__(self, settings: AccountSettings, token: str) -> None: ...
 
@@ -166,6 +168,88 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# ---------------------------------------------------------------- the fast lane
+@dataclass(frozen=True, slots=True)
+class FastLane:
+    """How a connector brings what changed in the last seconds, beside the complete pull.
+
+    `poll`: the connector implements `PollsRecent`; the sync spends at most a share of
+    `rate_limit_per_minute` (the vendor's documented default for the smallest plan it
+    serves agents on, or a polite figure where the vendor has none) on it.
+    `websocket`: the connector implements `StreamsLive` (the vendor's own real-time feed)."""
+
+    mode: Literal["poll", "websocket"]
+    rate_limit_per_minute: int
+    min_interval: float = 2.0
+    """Seconds between two polls at the least, whatever the budget allows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What one fast-lane poll brought: changed conversations (with their latest messages)
+    as a page, the position to ask from next time, and the requests it cost."""
+
+    page: Page
+    since: datetime
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """A colleague started or stopped typing in a conversation (where the vendor says so)."""
+
+    conversation_external_id: str
+    who: str
+    typing: bool
+
+
+class Delivered:
+    """The version of each conversation the fast lane already handed on.
+
+    Vendors keep update times to the second, so a poll asks again from the newest second it
+    saw; this keeps it from handing on (and paying for the messages of) what it already did."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._seen: dict[str, str] = {}
+        self._keep = keep
+
+    def fresh(self, external_id: str, version: str) -> bool:
+        return self._seen.get(external_id) != version
+
+    def mark(self, versions: Iterable[tuple[str, str]]) -> None:
+        for external_id, version in versions:
+            self._seen.pop(external_id, None)
+            self._seen[external_id] = version  # newest last: the oldest go first
+        while len(self._seen) > self._keep:
+            del self._seen[next(iter(self._seen))]
+
+
+RECENT_LOOKBACK = timedelta(seconds=10)
+"""How far back the first fast-lane poll looks: the complete pull covers anything older."""
+RECENT_PAGE = 10
+"""Conversations one fast-lane poll reads at most (a busy minute still fits: polls repeat)."""
+
+
+@runtime_checkable
+class PollsRecent(Protocol):
+    """Connectors whose `fast_lane.mode` is "poll" implement this."""
+
+    async def recent(self, since: datetime | None) -> Recent:
+        """Conversations changed after `since` (None: the last few seconds), newest first,
+        one small page of them; raises ConnectorError like `pull`."""
+        ...
+
+
+@runtime_checkable
+class StreamsLive(Protocol):
+    """Connectors whose `fast_lane.mode` is "websocket" implement this."""
+
+    def live(self) -> AsyncIterator[Page | Typing]:
+        """Changes as the vendor pushes them, until the connection drops (then it raises
+        ConnectorError; the sync reconnects with back-off and catches up by a pull)."""
+        ...
 
 
 PRESENCES = ("online", "busy", "offline")

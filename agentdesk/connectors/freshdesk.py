@@ -34,9 +34,14 @@ from agentdesk.connectors.base import (
     Capabilities,
     ConflictError,
     ConnectorError,
+    Delivered,
+    FastLane,
     Invalid,
     NotFound,
     PermissionDenied,
+    RECENT_LOOKBACK,
+    RECENT_PAGE,
+    Recent,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -146,6 +151,8 @@ class FreshdeskConnector:
         has_incremental_export=False,  # updated_since on the tickets list, not an export
     )
     resources: ClassVar[tuple[str, ...]] = ("groups", "agents", "contacts", "tickets")
+    # Freshdesk Growth's limit (Pro 400, Enterprise 700 a minute).
+    fast_lane: ClassVar[FastLane] = FastLane("poll", rate_limit_per_minute=200)
 
     def __init__(
         self,
@@ -173,6 +180,7 @@ class FreshdeskConnector:
         self._role_names: dict[str, str] | None = None
         self._people: dict[str, tuple[str, AuthorKind]] = {}  # user id → (name, kind)
         self._contacts_seen: set[str] = set()
+        self._delivered = Delivered()
         self._all_ratings: dict[str, str] | None = None  # for the cache policy's old tickets
 
     def __repr__(self) -> str:
@@ -450,6 +458,30 @@ class FreshdeskConnector:
                 )
             if not again:
                 return
+
+    async def recent(self, since: datetime | None) -> Recent:
+        """Tickets updated after `since`, newest first (`updated_since`, one small page),
+        with their conversations; the incremental pull confirms them later."""
+        before = self._http.sent
+        since = since or utcnow() - RECENT_LOOKBACK
+        params: Params = {
+            "updated_since": to_iso(since), "order_by": "updated_at", "order_type": "desc",
+            "per_page": RECENT_PAGE, "include": "description,stats",
+        }  # fmt: skip
+        items: list[Fields] = []
+        async for items, _more in self._pages(
+            "/api/v2/tickets", params, action="list recently updated tickets", max_pages=1
+        ):
+            pass
+        changed = [t for t in items if self._delivered.fresh(t.id(), t.text("updated_at"))]
+        page = await self._ticket_page(changed, {}, "")
+        self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
+        newest = max((self._time(t, "updated_at") for t in changed), default=since)
+        return Recent(
+            Page("tickets", None, False, conversations=page.conversations, contacts=page.contacts),
+            newest,
+            self._http.sent - before,
+        )
 
     async def _ticket_page(
         self, tickets: list[Fields], ratings: dict[str, str], cursor: str

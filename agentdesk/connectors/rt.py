@@ -44,9 +44,14 @@ from agentdesk.connectors.base import (
     AccountSettings,
     Capabilities,
     ConnectorError,
+    Delivered,
+    FastLane,
     Invalid,
     NotFound,
     PermissionDenied,
+    RECENT_LOOKBACK,
+    RECENT_PAGE,
+    Recent,
 )
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.model import (
@@ -214,6 +219,8 @@ class RTConnector:
         has_incremental_export=False,
     )
     resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "tickets")
+    # RT has no rate limit; 120 a minute is a polite ceiling for a self-hosted server.
+    fast_lane: ClassVar[FastLane] = FastLane("poll", rate_limit_per_minute=120)
 
     def __init__(
         self,
@@ -245,6 +252,7 @@ class RTConnector:
         self._zone: tzinfo | None = None
         self._user_names: dict[str, str] = {}  # numeric id -> Name
         self._queue_names: dict[str, str] = {}
+        self._delivered = Delivered()
         self._html = html2text.HTML2Text()
         self._html.body_width = 0
 
@@ -531,6 +539,31 @@ class RTConnector:
                           more=more)  # fmt: skip
             if not more:
                 return
+
+    async def recent(self, since: datetime | None) -> Recent:
+        """Tickets whose LastUpdated is at or after `since` (TicketSQL, newest first, one
+        small page), read with their threads; the incremental pull confirms them later."""
+        before = self._api.sent
+        since = since or utcnow() - RECENT_LOOKBACK
+        zone = await self._sql_zone()
+        body = await self._get(
+            "/tickets",
+            {"query": f"LastUpdated >= '{rt_sql_date(since, zone)}'",
+             "fields": "LastUpdated,Requestor",
+             "fields[Requestor]": "Name,EmailAddress,RealName",
+             "orderby": "LastUpdated", "order": "DESC", "page": 1, "per_page": RECENT_PAGE},
+            action="search recently updated tickets",
+        )  # fmt: skip
+        changed = [
+            item for item in body.objects("items")
+            if self._delivered.fresh(item.id(), item.text("LastUpdated"))
+        ]  # fmt: skip
+        page = await self._tickets_page(changed, asyncio.Semaphore(4))
+        self._delivered.mark((item.id(), item.text("LastUpdated")) for item in changed)
+        newest = max(
+            (parse_timestamp(item.text("LastUpdated")) for item in changed), default=since
+        )
+        return Recent(replace(page, more=False), newest, self._api.sent - before)
 
     async def _ticket(self, ident: str) -> ConversationRecord | str:
         """One ticket with its thread; a deleted ticket becomes its id (a tombstone)."""

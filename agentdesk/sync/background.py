@@ -23,6 +23,7 @@ from agentdesk.connectors.base import AccountSettings, Connector, ConnectorError
 from agentdesk.store import Store, StoreError
 from agentdesk.store.outbox import LIVE_STATES
 from agentdesk.sync.engine import AccountSyncResult, EventSink, SyncEngine
+from agentdesk.sync.fastlane import DEFAULT_SHARE, Attention, FastLaneRunner
 from agentdesk.syncapi import SyncEvent
 from agentdesk.timeutil import utcnow
 
@@ -143,6 +144,7 @@ class BackgroundSync:
         outbox_poll: float = 3.0,
         connector_factory: ConnectorFactory = build_connector,
         stop_poll: float = 0.05,
+        fast_lane_share: float = DEFAULT_SHARE,
     ) -> None:
         self.store_path = Path(store_path)
         self._accounts = accounts
@@ -152,6 +154,10 @@ class BackgroundSync:
         self._factory = connector_factory
         self._stop_poll = stop_poll
         self._nudged = threading.Event()
+        self._catch_up = threading.Event()
+        self.fast_lane_share = fast_lane_share
+        self.attention: Attention = "active"
+        self.fast_lane: FastLaneRunner | None = None
         self.rounds = 0
         self.push_rounds = 0
 
@@ -165,6 +171,10 @@ class BackgroundSync:
     def nudge(self) -> None:
         """Send queued mutations now instead of at the next poll (thread-safe, cheap)."""
         self._nudged.set()
+
+    def set_attention(self, attention: str) -> None:
+        if attention in ("active", "elsewhere", "idle"):
+            self.attention = attention  # type: ignore[assignment]
 
     def run(self, on_event: Callable[[SyncEvent], None], stop: threading.Event) -> None:
         """Blocking; call from a worker thread. Returns once `stop` is set (promptly)."""
@@ -190,6 +200,14 @@ class BackgroundSync:
             _safe_emit(on_event, SyncEvent("error", None, str(exc), at=utcnow()))
             return
         session: _Session | None = None
+        lane: asyncio.Task[None] | None = None
+        lane_stop = asyncio.Event()
+        db_lock = asyncio.Lock()
+
+        async def db(fn: Callable[..., object], *args: object) -> object:
+            async with db_lock:
+                return await asyncio.to_thread(fn, *args)
+
         built_from: list[tuple[AccountSettings, int]] = []
         offline_delay = self.offline_retry
         was_offline = False
@@ -200,11 +218,19 @@ class BackgroundSync:
                 pairs = list(self._pairs())
                 fingerprint = [(s, hash(t)) for s, t in pairs]
                 if session is None or fingerprint != built_from:
+                    await _stop_lane(lane, lane_stop)
                     if session is not None:
                         await session.aclose()
                     session = _Session(store, pairs, self._factory, on_event)
                     built_from = fingerprint
-                engine = SyncEngine(store, session.connectors, on_event)
+                    lane_stop = asyncio.Event()
+                    self.fast_lane = FastLaneRunner(
+                        store, session.connectors, db, lambda e: _safe_emit(on_event, e),
+                        catch_up=lambda _name: self._catch_up.set(),
+                        share=self.fast_lane_share, attention=lambda: self.attention,
+                    )  # fmt: skip
+                    lane = asyncio.create_task(self.fast_lane.run(lane_stop))
+                engine = SyncEngine(store, session.connectors, on_event, db_lock=db_lock)
                 self._nudged.clear()  # whatever was queued until now is sent by this round
                 work = engine.sync_all() if full else engine.push_all()
                 results = await self._until_stopped(work, stop)
@@ -257,6 +283,7 @@ class BackgroundSync:
                     return
                 full = reason == "timer"
         finally:
+            await _stop_lane(lane, lane_stop)
             if session is not None:
                 await session.aclose()
             store.close()
@@ -286,7 +313,8 @@ class BackgroundSync:
         next_poll = time.monotonic() + self.outbox_poll
         while not stop.is_set():
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or self._catch_up.is_set():
+                self._catch_up.clear()
                 return "timer"
             if not offline:
                 if self._nudged.is_set():
@@ -297,6 +325,19 @@ class BackgroundSync:
                         return "outbox"
             await asyncio.sleep(min(deadline - now, self._stop_poll))
         return "stop"
+
+
+async def _stop_lane(lane: asyncio.Task[None] | None, stop: asyncio.Event) -> None:
+    """End a fast lane (it finishes its current page first)."""
+    if lane is None:
+        return
+    stop.set()
+    try:
+        await asyncio.wait_for(lane, timeout=5)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        lane.cancel()
+    except Exception:  # its failure was logged where it happened
+        log.debug("fast lane ended with an error", exc_info=True)
 
 
 def _has_due(store: Store) -> bool:

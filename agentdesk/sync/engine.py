@@ -161,12 +161,14 @@ class SyncEngine:
         on_event: EventSink | None = None,
         *,
         prefetch: int = 2,
+        db_lock: asyncio.Lock | None = None,
     ) -> None:
         self.store = store
         self.connectors = dict(connectors)
         self._on_event = on_event
         self._prefetch = max(1, prefetch)
-        self._db_lock = asyncio.Lock()
+        # Shared with the fast lane when it runs beside: both use the one SQLite connection.
+        self._db_lock = db_lock or asyncio.Lock()
         self.pusher = PushEngine(store, self.connectors, self._emit_event, db=self._db)
 
     # ------------------------------------------------------------ plumbing
