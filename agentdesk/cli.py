@@ -317,6 +317,7 @@ def _keep_token(profile, account, args: argparse.Namespace) -> str:
         try:
             token = getpass.getpass(f"API token for {args.user} on {args.url}: ").strip()
         except EOFError:  # the input ended (Ctrl+D, or no terminal and nothing piped)
+            print(file=sys.stderr)  # off the prompt's line
             raise CliError(no_token, EXIT_USAGE) from None
     if not token:
         raise CliError(no_token, EXIT_USAGE)
