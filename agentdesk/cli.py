@@ -461,12 +461,21 @@ def _sync_watch(profile, config, pairs, progress) -> int:
     from agentdesk.sync import BackgroundSync
 
     stop = threading.Event()
+    reader_left = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+
+    def report(event) -> None:
+        try:
+            progress(event)
+        except BrokenPipeError:  # `sync --watch --json | head`: nobody reads on, so stop
+            reader_left.set()
+            stop.set()
+
     BackgroundSync(profile.store_file, pairs, interval=config.ui.sync_interval).run(
-        progress, stop
+        report, stop
     )
-    return EXIT_OK
+    return _quiet_closed_pipe() if reader_left.is_set() else EXIT_OK
 
 
 def parse_when(text: str):

@@ -9,8 +9,9 @@ import pytest
 from rich.cells import cell_len
 
 from agentdesk.paths import current_profile
+from agentdesk.sim.server import start_in_thread
 from agentdesk.store import Store
-from tests.support.cli import agentdesk
+from tests.support.cli import add_account, agentdesk
 from tests.supervisor.fixture import build
 
 
@@ -35,7 +36,7 @@ def test_report_columns_line_up_after_japanese_names():
 def test_audit_into_a_pipe_closed_early_ends_quietly(form):
     store = _supervisor_cache()
     for cid in store.search_ids("is:open"):
-        for n in range(6):  # far more than a pipe holds, so the writer meets the closed end
+        for n in range(16):  # output beyond a pipe's 64 KiB: the writer meets the closed end
             store.queue(cid, "tags", {"add": [f"checked-{n}"], "remove": []})
     store.close()
     reader = subprocess.Popen([sys.executable, "-m", "agentdesk", "audit", *form],
@@ -44,6 +45,20 @@ def test_audit_into_a_pipe_closed_early_ends_quietly(form):
     reader.stdout.close()
     assert reader.wait(timeout=60) == 141
     assert reader.stderr.read() == b""
+
+
+def test_sync_watch_into_a_pipe_closed_early_stops_quietly():
+    with start_in_thread("zendesk", seed=6, scale=60) as sim:
+        add_account("sim1", sim)
+        watch = subprocess.Popen([sys.executable, "-m", "agentdesk", "sync", "--watch", "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert watch.stdout.readline()  # the first event, then the reader leaves
+            watch.stdout.close()
+            assert watch.wait(timeout=60) == 141  # the next event finds the pipe closed
+        finally:
+            watch.kill()
+    assert watch.stderr.read() == b""
 
 
 @pytest.mark.parametrize(
