@@ -587,23 +587,39 @@ def cmd_do(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     """Unknown options are reported by the (sub)command they were given to, with its usage
-    and the nearest option it has, not by the top level's usage."""
+    and the nearest option it has, not by the top level's usage; a mistyped choice (a
+    subcommand, a dialect) gets the nearest choice."""
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
-            import difflib
-
             options = [o for o in self._option_string_actions if o.startswith("--")]
             near = [
                 match
                 for word in extras
                 if word.startswith("-")
-                for match in difflib.get_close_matches(word.split("=")[0], options, n=1)
+                for match in _nearest(word.split("=")[0], options)
             ]
             hint = f" (did you mean {' or '.join(near)}?)" if near else ""
             self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return namespace, extras
+
+    def _check_value(self, action, value):  # argparse's hook for `choices`
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            near = _nearest(str(value), [str(choice) for choice in action.choices or ()])
+            if not near:
+                raise
+            raise argparse.ArgumentError(
+                action, f"{exc.message} (did you mean {near[0]}?)"
+            ) from None
+
+
+def _nearest(word: str, candidates: list[str]) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, candidates, n=1)
 
 
 def build_parser() -> argparse.ArgumentParser:

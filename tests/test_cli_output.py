@@ -69,9 +69,11 @@ def test_sync_watch_into_a_pipe_closed_early_stops_quietly():
           "--user", "u", "--token-stdn"], "usage: agentdesk accounts add ",
          "(did you mean --token-stdin?)"),
         (["report", "--perod=7d"], "usage: agentdesk report ", "(did you mean --period?)"),
+        (["reprot"], "usage: agentdesk ", "(did you mean report?)"),
+        (["sim", "--dialect", "zendsk"], "usage: agentdesk sim ", "(did you mean zendesk?)"),
     ],
 )
-def test_unknown_option_gets_the_subcommands_usage_and_the_nearest_option(argv, usage, hint):
+def test_mistyped_option_or_choice_gets_the_subcommands_usage_and_the_nearest_one(argv, usage, hint):
     done = agentdesk(*argv)
     assert done.returncode == 2
     assert done.stderr.startswith(usage)

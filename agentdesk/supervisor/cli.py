@@ -159,7 +159,8 @@ def _print_plan(plan) -> None:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Support metrics from the local cache: first response, resolution, reopen rate, CSAT "
-        "(NPS/CES where a backend has them), backlog; by agent, team, channel and account."
+        "(NPS/CES where a backend has them), backlog; by agent, team, channel and account. "
+        "Covers the accounts where your role is supervisor or admin; exit 4 if there is none."
     )
     parser.add_argument("--period", default="7d", help="how far back: 24h, 7d, 4w (default 7d)")
     parser.add_argument("--account", help="only this account")
@@ -231,7 +232,10 @@ def _print_report(report) -> None:
 
 # ---------------------------------------------------------------- audit
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Every action taken from this machine: who, when, on what, outcome."
+    parser.description = (
+        "Every action taken from this machine: who, when, on what, outcome. Covers the accounts "
+        "where your role is supervisor or admin; exit 4 if there is none."
+    )
     parser.add_argument("--since", help="only actions after this: 24h, 7d, or an ISO time")
     parser.add_argument("--account", help="only this account")
     parser.add_argument("--limit", type=int, help="at most this many, newest first")
