@@ -32,6 +32,18 @@ def test_report_columns_line_up_after_japanese_names():
             assert cell_len(row) == cell_len(header), row
 
 
+def test_reassign_preview_columns_line_up_after_japanese_names():
+    _supervisor_cache().close()
+    done = agentdesk("reassign", "--query", "is:open", "--to", "team:Billing", "--spread",
+                     "least_load", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    _summary, header, *rest = done.stdout.splitlines()
+    rows = [line for line in rest if "(acme)" in line]
+    assert any("伊藤 遥" in row for row in rows)
+    for row in rows:
+        assert cell_len(row.removesuffix("  OVER CAPACITY")) == cell_len(header), row
+
+
 @pytest.mark.parametrize("form", [["--json"], []])
 def test_audit_into_a_pipe_closed_early_ends_quietly(form):
     store = _supervisor_cache()
