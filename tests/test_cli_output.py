@@ -85,7 +85,7 @@ def test_sync_watch_into_a_pipe_closed_early_stops_quietly():
         (["sim", "--dialect", "zendsk"], "usage: agentdesk sim ", "(did you mean zendesk?)"),
     ],
 )
-def test_mistyped_option_or_choice_gets_the_subcommands_usage_and_the_nearest_one(argv, usage, hint):
+def test_mistyped_option_or_choice_gets_the_commands_usage_and_the_nearest_one(argv, usage, hint):
     done = agentdesk(*argv)
     assert done.returncode == 2
     assert done.stderr.startswith(usage)

@@ -13,21 +13,21 @@ NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 
 
 def agentdesk(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agentdesk", *args],
-        input=stdin if stdin is not None else "",
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
-        start_new_session=True,  # no controlling terminal: getpass reads stdin, as over SSH
+        start_new_session=True,  # no controlling terminal: getpass falls back to stdin
     )
 
 
-def add_account(name: str, sim: SimHandle, *, connector: str = "zendesk") -> None:
+def add_account(name: str, sim: SimHandle) -> None:
     """`accounts add` with the simulator's token on stdin (stored in the test keyring)."""
-    done = agentdesk("accounts", "add", name, "--connector", connector, "--url", sim.base_url,
+    done = agentdesk("accounts", "add", name, "--connector", "zendesk", "--url", sim.base_url,
                      "--user", sim.user, "--token-stdin", stdin=sim.token + "\n")
     assert done.returncode == 0, done.stderr
