@@ -19,6 +19,7 @@ from agentdesk import __version__
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE
 
 
 class CliError(Exception):
@@ -287,26 +288,43 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
         ca_bundle=args.ca_bundle,
         allow_insecure_http=args.allow_insecure_http,
     )
-    where = "token_command"
-    if not args.token_command:
-        if args.token_stdin:
-            token = sys.stdin.readline().strip()
-        else:
-            import getpass
-
-            token = getpass.getpass(f"API token for {args.user} on {args.url}: ").strip()
-        if not token:
-            raise CliError("no token given", EXIT_USAGE)
-        try:
-            where = secrets.store_token(profile, account, token)
-        except secrets.SecretError as exc:
-            raise CliError(str(exc)) from None
+    where = "token_command" if args.token_command else _keep_token(profile, account, args)
     config_module.save_account(profile, account)
     store = _open_store(profile)
     store.upsert_account(account.name, account.connector, account.url, account.user)
     store.close()
     print(f"added {account.name} ({account.connector}, {account.url}); token in {where}")
     return EXIT_OK
+
+
+def _keep_token(profile, account, args: argparse.Namespace) -> str:
+    """Ask for the new account's token and store it; returns where it is kept, for the user."""
+    from agentdesk import secrets
+
+    if secrets.token_source(profile, account) == "environment" and not account.plaintext_token:
+        # The exported variable wins over any stored token, so there is nothing to ask or keep.
+        return f"the environment ({secrets.env_var_name(account.name)}); nothing was stored"
+    if not account.plaintext_token and not secrets.keyring_available():
+        raise CliError(secrets.no_keyring_advice(account.name))  # before asking for it in vain
+    no_token = (
+        "no token given: type it at the prompt, pipe it with --token-stdin, or use --token-command"
+    )
+    if args.token_stdin:
+        token = sys.stdin.readline().strip()
+    else:
+        import getpass
+
+        try:
+            token = getpass.getpass(f"API token for {args.user} on {args.url}: ").strip()
+        except EOFError:  # the input ended (Ctrl+D, or no terminal and nothing piped)
+            print(file=sys.stderr)  # off the prompt's line
+            raise CliError(no_token, EXIT_USAGE) from None
+    if not token:
+        raise CliError(no_token, EXIT_USAGE)
+    try:
+        return secrets.store_token(profile, account, token)
+    except secrets.SecretError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _accounts_list(profile, config, args: argparse.Namespace) -> int:
@@ -368,6 +386,7 @@ def _accounts_test(profile, account, args: argparse.Namespace) -> int:
     from agentdesk import secrets
     from agentdesk.connectors import registry
     from agentdesk.connectors.base import ConnectorError
+    from agentdesk.connectors.http import INTERACTIVE_POLICY
 
     try:
         token = secrets.get_token(profile, account)
@@ -375,7 +394,9 @@ def _accounts_test(profile, account, args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     async def probe():
-        connector = registry.get(account.connector)(_settings(account), token)
+        connector = registry.get(account.connector)(
+            _settings(account), token, policy=INTERACTIVE_POLICY
+        )
         try:
             return await connector.whoami()
         finally:
@@ -441,12 +462,21 @@ def _sync_watch(profile, config, pairs, progress) -> int:
     from agentdesk.sync import BackgroundSync
 
     stop = threading.Event()
+    reader_left = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+
+    def report(event) -> None:
+        try:
+            progress(event)
+        except BrokenPipeError:  # `sync --watch --json | head`: nobody reads on, so stop
+            reader_left.set()
+            stop.set()
+
     BackgroundSync(profile.store_file, pairs, interval=config.ui.sync_interval).run(
-        progress, stop
+        report, stop
     )
-    return EXIT_OK
+    return _quiet_closed_pipe() if reader_left.is_set() else EXIT_OK
 
 
 def parse_when(text: str):
@@ -556,8 +586,45 @@ def cmd_do(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """Unknown options are reported by the (sub)command they were given to, with its usage
+    and the nearest option it has, not by the top level's usage; a mistyped choice (a
+    subcommand, a dialect) gets the nearest choice."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            options = [o for o in self._option_string_actions if o.startswith("--")]
+            near = [
+                match
+                for word in extras
+                if word.startswith("-")
+                for match in _nearest(word.split("=")[0], options)
+            ]
+            hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
+
+    def _check_value(self, action, value):  # argparse's hook for `choices`
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            near = _nearest(str(value), [str(choice) for choice in action.choices or ()])
+            if not near:
+                raise
+            raise argparse.ArgumentError(
+                action, f"{exc.message} (did you mean {near[0]}?)"
+            ) from None
+
+
+def _nearest(word: str, candidates: list[str]) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, candidates, n=1)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="agentdesk",
         description="One keyboard-driven inbox for every helpdesk you work in.",
     )
@@ -669,11 +736,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_closed_pipe() -> int:
+    """After `agentdesk audit --json | head`: the reader left, so stop quietly as `cat` would.
+
+    Point the standard streams at /dev/null so the interpreter's last flush cannot fail too.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # a replaced stream (tests) has no descriptor of its own
+            pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
     except CliError as exc:
         print(f"agentdesk: {exc}", file=sys.stderr)
         return exc.code

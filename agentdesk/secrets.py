@@ -71,12 +71,26 @@ def store_token(profile: Profile, account: AccountConfig, token: str) -> str:
     try:
         keyring.set_password(KEYRING_SERVICE, account.name, token)
     except (KeyringError, RuntimeError) as exc:
-        raise SecretError(
-            f"no keyring is available to store the token for {account.name} "
-            f"({type(exc).__name__}); set token_command in the config, export "
-            f"{env_var_name(account.name)}, or re-run with --plaintext-token"
-        ) from None
+        raise SecretError(no_keyring_advice(account.name, f" ({type(exc).__name__})")) from None
     return "the system keyring"
+
+
+def keyring_available() -> bool:
+    """False where the keyring library found no backend at all (SSH sessions, servers)."""
+    import keyring
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    return not isinstance(keyring.get_keyring(), NoKeyring)
+
+
+def no_keyring_advice(account: str, reason: str = "") -> str:
+    """The one sentence for a machine where the token cannot go to a keyring: the choices."""
+    return (
+        f"no keyring is available to store the token for {account}{reason}: export "
+        f"{env_var_name(account)} and run this again (agentdesk then reads the token from the "
+        "environment and stores nothing), add the account with --token-command 'pass show …' "
+        "to fetch it from a password manager, or add --plaintext-token to keep it in a 0600 file"
+    )
 
 
 def delete_token(profile: Profile, account: str) -> None:

@@ -84,6 +84,10 @@ class HttpPolicy:
 
 
 DEFAULT_POLICY = HttpPolicy()
+INTERACTIVE_POLICY = HttpPolicy(connect_timeout=3.0, read_timeout=3.0, max_attempts=2,
+                                backoff_max=0.5, max_wait=5.0)
+"""For a command someone is waiting on (`accounts test`): a server that never answers is
+reported within seconds, where sync keeps the default's patience."""
 
 
 @dataclass(frozen=True, slots=True)

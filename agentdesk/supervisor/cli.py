@@ -25,6 +25,23 @@ def _capacity(profile):
         raise CliError(str(exc), EXIT_USAGE) from None
 
 
+def _readable_accounts(store, account: str | None, doing: str) -> list[str]:
+    """The accounts a console may read; refused (exit 4) where the role does not allow it."""
+    from agentdesk.supervisor.roles import NotAllowed, account_roles, readable_accounts
+
+    if account is not None and account not in account_roles(store):
+        raise CliError(f"no account named {account!r}", EXIT_USAGE)
+    try:
+        allowed = readable_accounts(store, account, doing)
+    except NotAllowed as exc:
+        raise CliError(str(exc), EXIT_FORBIDDEN) from None
+    left_out = sorted(set(account_roles(store)) - set(allowed))
+    if account is None and left_out:  # stderr: --json and --csv output stays clean
+        print(f"agentdesk: {doing} leaves out {', '.join(left_out)}, where your role is not "
+              "supervisor or admin", file=sys.stderr)
+    return allowed
+
+
 # ---------------------------------------------------------------- reassign
 def add_reassign_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -123,14 +140,15 @@ def cmd_reassign(args: argparse.Namespace) -> int:
 
 def _print_plan(plan) -> None:
     from agentdesk.sanitize import clean
+    from agentdesk.tui.format import fit
 
     print(f"{len(plan.moves)} to move, {len(plan.skipped)} skipped")
     print(f"{'agent':<40} {'before':>6} {'after':>6} {'capacity':>8}")
     for d in plan.deltas:
         flag = "  OVER CAPACITY" if d.over_capacity else ""
         cap = "-" if d.capacity is None else str(d.capacity)
-        print(f"{clean(d.name)[:28] + ' (' + d.account + ')':<40} {d.before:>6} {d.after:>6} "
-              f"{cap:>8}{flag}")
+        print(f"{fit(fit(clean(d.name), 28).rstrip() + ' (' + clean(d.account) + ')', 40)} "
+              f"{d.before:>6} {d.after:>6} {cap:>8}{flag}")
     for s in plan.skipped[:20]:
         print(f"  skip {s.reference}: {clean(s.reason)}")
     if len(plan.skipped) > 20:
@@ -141,7 +159,8 @@ def _print_plan(plan) -> None:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Support metrics from the local cache: first response, resolution, reopen rate, CSAT "
-        "(NPS/CES where a backend has them), backlog; by agent, team, channel and account."
+        "(NPS/CES where a backend has them), backlog; by agent, team, channel and account. "
+        "Covers the accounts where your role is supervisor or admin; exit 4 if there is none."
     )
     parser.add_argument("--period", default="7d", help="how far back: 24h, 7d, 4w (default 7d)")
     parser.add_argument("--account", help="only this account")
@@ -161,8 +180,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     profile = _profile()
     store = _open_store(profile)
     try:
+        accounts = _readable_accounts(store, args.account, "the report")
         end = utcnow()
-        accounts = [args.account] if args.account else None
         report = compute_report(store, end - span, end, accounts=accounts)
     finally:
         store.close()
@@ -196,13 +215,14 @@ def _pct(value: float | None) -> str:
 
 def _print_report(report) -> None:
     from agentdesk.sanitize import clean
+    from agentdesk.tui.format import fit
 
     print(f"{report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} UTC")
     header = f"{'':<32} {'conv':>5} {'1st resp':>9} {'resolve':>9} {'reopen':>7} {'CSAT':>5}"
     for title, rows in [("overall", (report.overall,)), *report.by.items()]:
         print(f"\n{title}\n{header}")
         for f in rows:
-            print(f"{clean(f.key)[:32]:<32} {f.conversations:>5} "
+            print(f"{fit(clean(f.key), 32)} {f.conversations:>5} "
                   f"{_fmt_minutes(f.first_response_median_min):>9} "
                   f"{_fmt_minutes(f.resolution_median_min):>9} {_pct(f.reopen_rate):>7} "
                   f"{_pct(f.csat):>5}")
@@ -212,7 +232,10 @@ def _print_report(report) -> None:
 
 # ---------------------------------------------------------------- audit
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Every action taken from this machine: who, when, on what, outcome."
+    parser.description = (
+        "Every action taken from this machine: who, when, on what, outcome. Covers the accounts "
+        "where your role is supervisor or admin; exit 4 if there is none."
+    )
     parser.add_argument("--since", help="only actions after this: 24h, 7d, or an ISO time")
     parser.add_argument("--account", help="only this account")
     parser.add_argument("--limit", type=int, help="at most this many, newest first")
@@ -239,9 +262,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     profile = _profile()
     store = _open_store(profile)
     try:
-        entries = audit_entries(store, since=since,
-                                accounts=[args.account] if args.account else None,
-                                limit=args.limit)
+        accounts = _readable_accounts(store, args.account, "the audit log")
+        entries = audit_entries(store, since=since, accounts=accounts, limit=args.limit)
     finally:
         store.close()
     if args.json:
@@ -250,11 +272,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         sys.stdout.write(to_csv(entries))
     else:
         from agentdesk.sanitize import clean
+        from agentdesk.tui.format import fit
 
         for e in entries:
             reason = f" — {clean(e.reason)}" if e.reason else ""
-            print(f"{e.at:%Y-%m-%d %H:%M:%S} {clean(e.who):<28} {e.conversation:<16} "
-                  f"{e.action:<8} {clean(e.detail)[:40]:<40} {e.outcome}{reason}")
+            print(f"{e.at:%Y-%m-%d %H:%M:%S} {fit(clean(e.who), 28)} {e.conversation:<16} "
+                  f"{e.action:<8} {fit(clean(e.detail), 40)} {e.outcome}{reason}")
     return EXIT_OK
 
 

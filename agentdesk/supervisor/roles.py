@@ -39,13 +39,40 @@ def any_supervisor(store: Store) -> bool:
     return bool(supervised_accounts(store))
 
 
-def require_supervisor(store: Store, accounts: Iterable[str]) -> None:
-    """Raise NotAllowed naming every account where the user is not a supervisor or admin."""
+def _refusal(roles: dict[str, str | None], refused: tuple[str, ...], doing: str) -> NotAllowed:
+    described = ", ".join(f"{a} (role {roles.get(a) or 'unknown'})" for a in refused)
+    unknown = [a for a in refused if roles.get(a) is None]
+    hint = f"; `agentdesk accounts test {unknown[0]}` asks the helpdesk for it" if unknown else ""
+    return NotAllowed(
+        f"{doing} needs a supervisor or admin role; you are not one on {described}{hint}",
+        refused,
+    )
+
+
+def require_supervisor(store: Store, accounts: Iterable[str], doing: str = "reassigning") -> None:
+    """Raise NotAllowed naming every account where the user is not a supervisor or admin.
+
+    `doing` names the feature in the sentence ("reassigning", "the report").
+    """
     roles = account_roles(store)
     refused = tuple(sorted({a for a in accounts if roles.get(a) not in SUPERVISOR_ROLES}))
     if refused:
-        described = ", ".join(f"{a} (role {roles.get(a) or 'unknown'})" for a in refused)
+        raise _refusal(roles, refused, doing)
+
+
+def readable_accounts(store: Store, account: str | None, doing: str) -> list[str]:
+    """The accounts whose team figures a supervisor command may show: `account` if given
+    (refused unless supervised), else every supervised one; NotAllowed when there is none."""
+    if account is not None:
+        require_supervisor(store, [account], doing)
+        return [account]
+    allowed = supervised_accounts(store)
+    if allowed:
+        return allowed
+    roles = account_roles(store)
+    if not roles:
         raise NotAllowed(
-            f"reassigning needs a supervisor or admin role; you are not one on {described}",
-            refused,
+            f"{doing} needs a supervisor or admin role on an account, and there is no account "
+            "yet: add one with `agentdesk accounts add`"
         )
+    raise _refusal(roles, tuple(sorted(roles)), doing)

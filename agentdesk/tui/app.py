@@ -104,12 +104,11 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         ),
         Binding("colon", "command_palette", "Command palette", show=False, key_display=":",
                 id="app.command_palette_colon"),
-        # Supervisor consoles: offered only where this agent's role on an account allows.
+        # Supervisor consoles: an agent-role user pressing one is told why it does not open.
         Binding("T", "team", "Team", show=False, id="app.team"),
         Binding("M", "metrics", "Metrics", show=False, id="app.metrics"),
         Binding("L", "audit", "Audit log", show=False, id="app.audit"),
     ]
-    SUPERVISOR_ACTIONS = frozenset({"team", "metrics", "audit"})
     DOWNLOAD_CHUNK = 64 * 1024
 
     def __init__(
@@ -251,15 +250,16 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             yield SystemCommand("Audit log", "Every action taken here", self.action_audit)
 
     # ---------------------------------------------------------------- supervisors
-    def _may_supervise(self) -> bool:
+    def _may_supervise(self, console: str | None = None) -> bool:
+        """Whether any account allows supervising; pressed for `console`, say why not."""
         from agentdesk.supervisor.roles import any_supervisor
 
-        return any_supervisor(self.store)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.SUPERVISOR_ACTIONS and not self._may_supervise():
-            return None  # hidden, not merely disabled: agents never see supervisor actions
-        return True
+        if any_supervisor(self.store):
+            return True
+        if console is not None:
+            self.notify(f"The {console} is for supervisors and admins; your role on every "
+                        "account is agent (or not yet known).", markup=False, severity="warning")
+        return False
 
     def _capacity(self):
         from agentdesk.supervisor.capacity import Capacity, CapacityError, load_capacity
@@ -275,19 +275,19 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     def action_team(self) -> None:
         from agentdesk.tui.screens.team import TeamScreen
 
-        if self._may_supervise() and not isinstance(self.screen, TeamScreen):
+        if self._may_supervise("team console") and not isinstance(self.screen, TeamScreen):
             self.push_screen(TeamScreen(capacity=self._capacity()))
 
     def action_metrics(self) -> None:
         from agentdesk.tui.screens.metrics import MetricsScreen
 
-        if self._may_supervise() and not isinstance(self.screen, MetricsScreen):
+        if self._may_supervise("metrics console") and not isinstance(self.screen, MetricsScreen):
             self.push_screen(MetricsScreen())
 
     def action_audit(self) -> None:
         from agentdesk.tui.screens.audit import AuditScreen
 
-        if self._may_supervise() and not isinstance(self.screen, AuditScreen):
+        if self._may_supervise("audit log") and not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
 
     # ---------------------------------------------------------------- stores

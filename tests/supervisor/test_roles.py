@@ -75,3 +75,22 @@ def test_backend_refusal_is_a_failed_mutation_with_the_reason():
     assert entry.outcome == "refused" and "403" in (entry.reason or "")
     assert store.conversation(cid).assignee_name == "Me"  # reverted
     store.close()
+
+
+async def test_supervisor_keys_tell_an_agent_why_nothing_opens():
+    from agentdesk.tui.app import AgentDeskApp
+    from agentdesk.tui.screens.inbox import InboxScreen
+    from tests.tui.helpers import wait_for, wait_for_rows
+
+    _cache("agent")
+    app = AgentDeskApp(current_profile().store_file, account_labels="acme (zendesk)")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_rows(pilot)
+        for key, console in (("T", "team console"), ("L", "audit log")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda c=console: any(
+                c in str(n.message) for n in app._notifications))
+            assert isinstance(app.screen, InboxScreen)  # the console stayed closed
+        (sentence, *_) = [str(n.message) for n in app._notifications]
+        assert sentence == ("The team console is for supervisors and admins; your role on every "
+                            "account is agent (or not yet known).")
