@@ -226,8 +226,21 @@ class Delivered:
             del self._seen[next(iter(self._seen))]
 
 
-RECENT_LOOKBACK = timedelta(seconds=10)
-"""How far back the first fast-lane poll looks: the complete pull covers anything older."""
+def recent_since(
+    since: datetime | None, listed: Iterable[tuple[str, str, datetime]], delivered: Delivered
+) -> datetime:
+    """Where a fast-lane poll delivers from. On the first poll (`since` None) nothing listed is
+    delivered: what changed before the lane started is the complete lane's (its round at
+    start-up is running), so the first poll costs one request; it marks what it listed as
+    seen and starts from the newest change by the server's clock (no skew to mind).
+    `listed`: (external id, version, updated) of each conversation the poll listed."""
+    items = list(listed)
+    if since is not None:
+        return since
+    delivered.mark((ident, version) for ident, version, _ in items)
+    return max((updated for _, _, updated in items), default=utcnow())
+
+
 RECENT_PAGE = 10
 """Conversations one fast-lane poll reads at most (a busy minute still fits: polls repeat)."""
 
@@ -237,8 +250,9 @@ class PollsRecent(Protocol):
     """Connectors whose `fast_lane.mode` is "poll" implement this."""
 
     async def recent(self, since: datetime | None) -> Recent:
-        """Conversations changed after `since` (None: the last few seconds), newest first,
-        one small page of them; raises ConnectorError like `pull`."""
+        """Conversations changed at or after `since` (None: only take a baseline, see
+        `recent_since`), newest first, one small page of them; raises ConnectorError like
+        `pull`."""
         ...
 
 

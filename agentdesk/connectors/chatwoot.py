@@ -21,9 +21,11 @@ after the version the request was based on) before a retry sends it again.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -33,7 +35,17 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from agentdesk.connectors.base import PRESENCES, AccountSettings, Capabilities, Invalid
+from agentdesk.connectors.base import (
+    PRESENCES,
+    AccountSettings,
+    AuthError,
+    BackendError,
+    Capabilities,
+    FastLane,
+    Invalid,
+    NotFound,
+    Typing,
+)
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.connectors.normalise import html_to_text, normalise_phone
 from agentdesk.model import (
@@ -66,6 +78,18 @@ SINCE_PREFIX = "since:"
 OVERLAP_SECONDS = 300
 """Incremental pulls reach this far behind the watermark: covers clock skew between us and
 the server and writes committed while the previous pull ran. Replays are harmless upserts."""
+
+LIVE_QUIET = 10.0
+"""Seconds without a frame (ActionCable pings every 3 s) after which the socket is dead."""
+LIVE_COALESCE = 0.15
+"""Events arriving within this many seconds of each other are read together."""
+LIVE_BATCH = 20
+"""Conversations read at most per batch of events (the rest follow in the next batch)."""
+LIVE_MAX_FRAME = 4 * 1024 * 1024
+_CONVERSATION_EVENTS = frozenset({
+    "message.created", "message.updated", "conversation.created", "conversation.updated",
+    "conversation.status_changed", "assignee.changed", "conversation.contact_changed",
+})  # fmt: skip
 
 _CHANNEL: dict[str, Channel] = {
     "Channel::Email": "email",
@@ -175,6 +199,9 @@ class ChatwootConnector:
         can_set_presence=True,  # POST /api/v1/profile/availability (per account)
     )
     resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "conversations")
+    # Pushed over ActionCable; the limit bounds the reads each event costs (Chatwoot's
+    # default Rack::Attack allowance is far above it).
+    fast_lane: ClassVar[FastLane] = FastLane("websocket", rate_limit_per_minute=300)
 
     def __init__(
         self,
@@ -203,6 +230,7 @@ class ChatwootConnector:
             transport=transport,
         )
         self._me: WhoAmI | None = None
+        self._pubsub_token: str | None = None
 
     def __repr__(self) -> str:
         return f"ChatwootConnector(account={self.settings.name!r})"
@@ -238,7 +266,91 @@ class ChatwootConnector:
             if account.id() == str(self.account_id):
                 role = account.opt_text("role") or role
         self._me = WhoAmI(data.id(), data.text("name", ""), data.text("email", ""), map_role(role))
+        self._pubsub_token = data.opt_text("pubsub_token")
         return self._me
+
+    # ------------------------------------------------------------ live
+    async def live(self) -> AsyncIterator[Page | Typing]:
+        """Chatwoot's ActionCable feed (`/cable`, RoomChannel with the profile's
+        `pubsub_token`), as its dashboard uses it. Each event names a conversation; events
+        that arrive together are read once, a few conversations at a time. Yields an empty
+        page once subscribed; raises BackendError when the socket drops or goes quiet (no
+        ping for LIVE_QUIET seconds) and AuthError when the subscription is rejected."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake, WebSocketException
+        from websockets.typing import Origin, Subprotocol
+
+        me = await self.whoami()
+        if not self._pubsub_token:
+            raise self.client.malformed("open the live connection", "no pubsub_token")
+        identifier = json.dumps({
+            "channel": "RoomChannel", "pubsub_token": self._pubsub_token,
+            "account_id": self.account_id, "user_id": int(me.external_id),
+        }, separators=(",", ":"))  # fmt: skip
+        base = self.client.base_url
+        url = re.sub(r"^http", "ws", base) + "/cable"
+        secure: ssl.SSLContext | None = None
+        if url.startswith("wss:"):
+            secure = ssl.create_default_context(cafile=self.settings.ca_bundle or None)
+        try:
+            async with connect(
+                url, subprotocols=[Subprotocol("actioncable-v1-json")], origin=Origin(base), ssl=secure,
+                open_timeout=LIVE_QUIET, ping_interval=None, max_size=LIVE_MAX_FRAME,
+            ) as socket:  # fmt: skip
+                await socket.send(json.dumps({"command": "subscribe", "identifier": identifier}))
+                pending: dict[str, None] = {}
+                while True:
+                    timeout = LIVE_COALESCE if pending else LIVE_QUIET
+                    try:
+                        raw = await asyncio.wait_for(socket.recv(), timeout=timeout)
+                    except TimeoutError:
+                        if not pending:
+                            raise BackendError(
+                                f"the live connection to Chatwoot ({self.settings.name}) went "
+                                f"quiet for {LIVE_QUIET:.0f} s; reconnecting"
+                            ) from None
+                        batch, pending = list(pending)[:LIVE_BATCH], dict.fromkeys(
+                            list(pending)[LIVE_BATCH:]
+                        )
+                        yield await self._conversations_page(batch)
+                        continue
+                    frame = _frame(raw)
+                    kind = frame.get("type")
+                    if kind == "confirm_subscription":
+                        yield Page("conversations", None, False)
+                    elif kind == "reject_subscription":
+                        raise AuthError(
+                            f"Chatwoot refused the live connection of account "
+                            f"{self.settings.name}: its pubsub token was not accepted"
+                        )
+                    elif kind == "disconnect":
+                        raise BackendError(f"Chatwoot closed the live connection ({frame})")
+                    message = frame.get("message")
+                    if not isinstance(message, dict):
+                        continue  # welcome, ping
+                    event = _live_event(message)
+                    if isinstance(event, Typing):
+                        yield event
+                    elif event is not None:
+                        pending[event] = None
+        except (OSError, WebSocketException, InvalidHandshake) as exc:
+            raise BackendError(
+                f"the live connection to Chatwoot ({self.settings.name}) dropped "
+                f"({type(exc).__name__}); reconnecting"
+            ) from None
+
+    async def _conversations_page(self, ids: list[str]) -> Page:
+        """Conversations as the API shows them now (404: gone, left to the complete pull)."""
+
+        async def show(cid: str) -> Fields | None:
+            try:
+                return await self._show(cid)
+            except NotFound:
+                return None
+
+        shown = [item for item in await asyncio.gather(*(show(c) for c in ids)) if item]
+        (conversations, contacts), _ = await self._page(shown, 0.0)
+        return Page("conversations", None, False, conversations=conversations, contacts=contacts)
 
     # ------------------------------------------------------------ presence
     async def set_presence(self, presence: str) -> str:
@@ -815,3 +927,32 @@ def _activity(item: Fields) -> float:
 
 def _without_messages(record: ConversationRecord) -> ConversationRecord:
     return replace(record, messages=None)
+
+
+def _frame(raw: str | bytes) -> dict[str, object]:
+    """One ActionCable frame; what is not a JSON object counts as nothing."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _live_event(message: dict[str, object]) -> str | Typing | None:
+    """The conversation an event is about (its id), a colleague's typing, or None."""
+    event, data = message.get("event"), message.get("data")
+    if not isinstance(data, dict):
+        return None
+    conversation = data.get("conversation")
+    if event in ("conversation.typing_on", "conversation.typing_off"):
+        user = data.get("user")
+        if not isinstance(conversation, dict) or not isinstance(user, dict):
+            return None
+        who = str(user.get("available_name") or user.get("name") or "someone")
+        return Typing(str(conversation.get("id")), who, event == "conversation.typing_on")
+    if event not in _CONVERSATION_EVENTS:
+        return None
+    ident = data.get("conversation_id") if event.startswith("message.") else data.get("id")
+    if ident is None and isinstance(conversation, dict):
+        ident = conversation.get("id")
+    return str(ident) if isinstance(ident, (int, str)) and str(ident).isdigit() else None

@@ -39,9 +39,9 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
     PermissionDenied,
-    RECENT_LOOKBACK,
     RECENT_PAGE,
     Recent,
+    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -463,9 +463,8 @@ class FreshdeskConnector:
         """Tickets updated after `since`, newest first (`updated_since`, one small page),
         with their conversations; the incremental pull confirms them later."""
         before = self._http.sent
-        since = since or utcnow() - RECENT_LOOKBACK
         params: Params = {
-            "updated_since": to_iso(since), "order_by": "updated_at", "order_type": "desc",
+            "updated_since": to_iso(since or utcnow() - timedelta(days=1)), "order_by": "updated_at", "order_type": "desc",
             "per_page": RECENT_PAGE, "include": "description,stats",
         }  # fmt: skip
         items: list[Fields] = []
@@ -473,7 +472,16 @@ class FreshdeskConnector:
             "/api/v2/tickets", params, action="list recently updated tickets", max_pages=1
         ):
             pass
-        changed = [t for t in items if self._delivered.fresh(t.id(), t.text("updated_at"))]
+        since = recent_since(
+            since,
+            ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in items),
+            self._delivered,
+        )
+        changed = [
+            t for t in items
+            if self._time(t, "updated_at") >= since
+            and self._delivered.fresh(t.id(), t.text("updated_at"))
+        ]  # fmt: skip
         page = await self._ticket_page(changed, {}, "")
         self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
         newest = max((self._time(t, "updated_at") for t in changed), default=since)

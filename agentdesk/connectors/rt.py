@@ -49,9 +49,9 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
     PermissionDenied,
-    RECENT_LOOKBACK,
     RECENT_PAGE,
     Recent,
+    recent_since,
 )
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
 from agentdesk.model import (
@@ -544,19 +544,27 @@ class RTConnector:
         """Tickets whose LastUpdated is at or after `since` (TicketSQL, newest first, one
         small page), read with their threads; the incremental pull confirms them later."""
         before = self._api.sent
-        since = since or utcnow() - RECENT_LOOKBACK
         zone = await self._sql_zone()
+        query = "id > 0" if since is None else f"LastUpdated >= '{rt_sql_date(since, zone)}'"
         body = await self._get(
             "/tickets",
-            {"query": f"LastUpdated >= '{rt_sql_date(since, zone)}'",
+            {"query": query,
              "fields": "LastUpdated,Requestor",
              "fields[Requestor]": "Name,EmailAddress,RealName",
              "orderby": "LastUpdated", "order": "DESC", "page": 1, "per_page": RECENT_PAGE},
             action="search recently updated tickets",
         )  # fmt: skip
+        listed = body.objects("items")
+        since = recent_since(
+            since,
+            ((i.id(), i.text("LastUpdated"), parse_timestamp(i.text("LastUpdated")))
+             for i in listed),
+            self._delivered,
+        )  # fmt: skip
         changed = [
-            item for item in body.objects("items")
-            if self._delivered.fresh(item.id(), item.text("LastUpdated"))
+            item for item in listed
+            if parse_timestamp(item.text("LastUpdated")) >= since
+            and self._delivered.fresh(item.id(), item.text("LastUpdated"))
         ]  # fmt: skip
         page = await self._tickets_page(changed, asyncio.Semaphore(4))
         self._delivered.mark((item.id(), item.text("LastUpdated")) for item in changed)

@@ -44,9 +44,9 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
     PermissionDenied,
-    RECENT_LOOKBACK,
     RECENT_PAGE,
     Recent,
+    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -522,7 +522,6 @@ class ZendeskConnector:
         page) changed after `since`, with their comments: what the incremental export's
         one-minute hold-back does not show yet. The export confirms them later."""
         before = self._http.sent
-        since = since or utcnow() - RECENT_LOOKBACK
         body = self._fields(
             await self._http.get_json(
                 "/api/v2/tickets.json",
@@ -532,8 +531,14 @@ class ZendeskConnector:
             ),
             "tickets",
         )  # fmt: skip
+        listed = body.objects("tickets")
+        since = recent_since(
+            since,
+            ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
+            self._delivered,
+        )
         changed = [
-            t for t in body.objects("tickets")
+            t for t in listed
             if self._time(t, "updated_at") >= since
             and self._delivered.fresh(t.id(), t.text("updated_at"))
         ]  # fmt: skip

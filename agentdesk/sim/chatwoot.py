@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from agentdesk.sim.cable import CableHub, pubsub_token
 from agentdesk.sim.world import DAY, Comment, Ticket, User, World
 
 PAGE_SIZE = 25  # Chatwoot's conversation list page size
@@ -438,6 +439,7 @@ def create_app(
     account_id: int = DEFAULT_ACCOUNT_ID,
     rate_limit: int | None = None,
     dialect: ChatwootDialect | None = None,
+    cable: CableHub | None = None,
 ) -> Starlette:
     """The Starlette app speaking Chatwoot over `world` (see the module docstring)."""
     d = dialect or ChatwootDialect(world, account_id=account_id, rate_limit=rate_limit)
@@ -505,6 +507,9 @@ def create_app(
             methods=["GET"],
         ),
     ]
+    if cable is not None:
+        cable.dialect = d
+        routes.append(WebSocketRoute("/cable", cable.endpoint))
     app = Starlette(routes=routes)
     app.state.chatwoot = d
     return app
@@ -546,7 +551,7 @@ async def _profile(request: Request, d: ChatwootDialect, me: User) -> Response:
             "inviter_id": None,
             "name": me.name,
             "provider": "email",
-            "pubsub_token": hashlib.sha256(f"pubsub:{me.id}".encode()).hexdigest()[:24],
+            "pubsub_token": pubsub_token(me),
             "role": role,
             "ui_settings": {},
             "uid": me.email,

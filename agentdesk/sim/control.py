@@ -36,6 +36,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from agentdesk.sim.activity import Activity
+from agentdesk.sim.cable import CableHub
 from agentdesk.sim.faults import Faults, FaultSpec, FaultSpecError, RateLimiter
 from agentdesk.sim.world import CHANNELS, Ticket, User, World
 
@@ -54,6 +55,8 @@ class SimRuntime:
     faults: Faults
     limiter: RateLimiter
     activity: Activity
+    cable: CableHub | None = None
+    """Chatwoot's websocket hub (None for the other dialects)."""
 
 
 class ControlError(Exception):
@@ -294,7 +297,23 @@ def create_control_app(rt: SimRuntime) -> ASGIApp:
             rt.activity.set_rate(float(body["rate"] or 0))
         return rt.activity.as_json()
 
+    async def cable(request: Request, body: JsonDict) -> JsonDict:
+        """Chatwoot's websocket: `{"drop": true}` closes every socket; `{"typing":
+        {"conversation_id": N, "as": AGENT, "on": true}}` sends a colleague's typing."""
+        hub = rt.cable
+        if hub is None:
+            raise ControlError(404, f"the {rt.dialect} dialect has no websocket")
+        dropped = hub.drop_all() if body.get("drop") else 0
+        typing = body.get("typing")
+        if isinstance(typing, dict):
+            t = world.tickets.get(int(typing.get("conversation_id") or 0))
+            if t is None:
+                raise ControlError(404, f"no conversation {typing.get('conversation_id')!r}")
+            hub.typing(t, agent(typing.get("as", world.agent_ids[-1])), bool(typing.get("on", True)))
+        return {"connections": hub.connections, "dropped": dropped}
+
     routes = [
+        route("/_sim/cable", cable),
         route("/_sim/clock", clock),
         route("/_sim/state", state, ("GET",)),
         route("/_sim/inbound", inbound, ("POST",)),

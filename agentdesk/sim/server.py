@@ -24,6 +24,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from agentdesk.sim.activity import Activity
+from agentdesk.sim.cable import CableHub
 from agentdesk.sim.control import SimRuntime, create_control_app
 from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
 from agentdesk.sim.world import World, generate_world
@@ -68,7 +69,9 @@ def build_app(
     return app, credentials
 
 
-def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
+def _dialect_app(
+    dialect: str, world: World, role: str, cable: CableHub | None = None
+) -> ASGIApp:
     # Imported lazily: one module per dialect, each written against the same World.
     if dialect == "zendesk":
         from agentdesk.sim import zendesk
@@ -81,7 +84,7 @@ def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
         return freshdesk.build_app(world, role=role)
     from agentdesk.sim import chatwoot
 
-    return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID)
+    return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID, cable=cable)
 
 
 def _build(
@@ -111,12 +114,15 @@ def _build(
         limiter=limiter, activity=Activity(world, activity, exclude=(agent.id,)),
     )  # fmt: skip
 
+    if dialect == "chatwoot":
+        runtime.cable = CableHub(world)
+
     async def catch_up() -> None:
         if runtime.activity.rate:
             runtime.activity.catch_up()
 
     app = VendorGate(
-        _dialect_app(dialect, world, role), create_control_app(runtime),
+        _dialect_app(dialect, world, role, runtime.cable), create_control_app(runtime),
         style=STYLES[dialect], faults=runtime.faults, limiter=limiter, on_request=catch_up,
     )  # fmt: skip
     account = CHATWOOT_ACCOUNT_ID if dialect == "chatwoot" else None

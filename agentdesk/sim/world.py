@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -212,6 +213,8 @@ class World:
     writes: dict[int, list[dict[str, object]]] = field(default_factory=dict)
     # Serialises writers that are not on the server's event loop (tests, the CLI).
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Told of every change to a ticket, after it (e.g. Chatwoot's websocket hub).
+    observers: list[Callable[[Ticket], None]] = field(default_factory=list)
     # While live activity plays an event that fell due in the past (the clock jumped, or the
     # server was busy), its writes carry the moment it was due: see `acting_at`.
     _acting_at: int | None = field(default=None, repr=False, compare=False)
@@ -290,6 +293,11 @@ class World:
             del self.export_index[pos]
         ticket.updated_at = at
         bisect.insort(self.export_index, (at, ticket.id))
+        for observe in self.observers:
+            try:
+                observe(ticket)
+            except Exception:  # an observer must never fail the write it watches
+                logging.getLogger(__name__).exception("world observer failed")
 
     def add_comment(
         self,

@@ -61,11 +61,39 @@ class LaneState:
     every: float = 0.0
 
 
-def poll_interval(lane: FastLane, requests: int, share: float, attention: Attention) -> float:
-    """Seconds to wait after a poll that cost `requests`, so the lane spends at most `share`
-    of the vendor's limit: a poll that had to read many conversations waits longer."""
-    per_second = max(1e-6, share * lane.rate_limit_per_minute / 60)
-    return max(lane.min_interval, max(1, requests) / per_second) * SLOWER[attention]
+class PollBudget:
+    """A token bucket over the lane's share of the vendor's rate limit.
+
+    In any 60 seconds the lane spends at most `share` × the limit: a quarter of that may go
+    at once (a poll that had to read several conversations' messages), the rest refills
+    evenly. Polls come every `min_interval` seconds while the bucket allows, later when it
+    does not, and later still when nobody is looking."""
+
+    def __init__(
+        self, lane: FastLane, share: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        per_minute = max(1e-6, share * lane.rate_limit_per_minute)
+        self.capacity = per_minute / 4
+        self.refill = (per_minute - self.capacity) / 60  # requests a second
+        self.min_interval = lane.min_interval
+        self._clock = clock
+        self._tokens = self.capacity
+        self._at = clock()
+
+    def spend(self, requests: int) -> None:
+        self._top_up()
+        self._tokens -= requests
+
+    def wait(self, attention: Attention = "active") -> float:
+        """Seconds until the next poll may start."""
+        self._top_up()
+        short = max(0.0, (1 - self._tokens) / self.refill)
+        return max(self.min_interval, short) * SLOWER[attention]
+
+    def _top_up(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.refill)
+        self._at = now
 
 
 class FastLaneRunner:
@@ -107,7 +135,7 @@ class FastLaneRunner:
         if not lanes:
             return
         try:
-            await asyncio.gather(*lanes)
+            await stop.wait()  # lanes check it between polls; a socket waits in recv()
         finally:
             for task in lanes:
                 task.cancel()
@@ -137,6 +165,7 @@ class FastLaneRunner:
     ) -> None:
         since: datetime | None = None
         backoff = RECONNECT_FIRST
+        budget = PollBudget(lane, self.share)
         while not stop.is_set():
             try:
                 recent = await connector.recent(since)
@@ -151,9 +180,10 @@ class FastLaneRunner:
                 continue
             backoff = RECONNECT_FIRST
             self.requests[name] = self.requests.get(name, 0) + recent.requests
+            budget.spend(recent.requests)
             since = recent.since
             await self._apply(name, recent.page)
-            interval = poll_interval(lane, recent.requests, self.share, self._attention())
+            interval = budget.wait(self._attention())
             self._state(name, LaneState("polling", interval))
             await self._wait(interval, stop)
 
@@ -164,7 +194,7 @@ class FastLaneRunner:
             stream = connector.live()
             try:
                 first = True
-                async for item in _until(stream, stop):
+                async for item in stream:
                     if first:
                         first = False
                         backoff = RECONNECT_FIRST
@@ -231,20 +261,3 @@ class FastLaneRunner:
             if left <= 0:
                 return
             await self._sleep(min(left, 0.1))
-
-
-async def _until(stream, stop: asyncio.Event):  # type: ignore[no-untyped-def]
-    """The stream's items until `stop` is set (checked between items and while waiting)."""
-    while not stop.is_set():
-        step = asyncio.ensure_future(anext(stream))
-        stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({step, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if step not in done:
-            step.cancel()
-            return
-        try:
-            item = step.result()
-        except StopAsyncIteration:
-            return
-        yield item
