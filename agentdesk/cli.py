@@ -136,6 +136,7 @@ def _run_app(profile, runner, labels: str) -> int:
         theme=config.ui.theme,
         config_dir=profile.config_dir,
         bell=config.ui.bell,
+        desktop_notifications=config.ui.desktop_notifications,
     )
     result = app.run()
     if result == DEMO_RESULT:  # chosen on the first-run screen
@@ -159,7 +160,10 @@ def cmd_app(args: argparse.Namespace) -> int:
         if pairs:
             from agentdesk.sync import BackgroundSync
 
-            runner = BackgroundSync(profile.store_file, pairs, interval=config.ui.sync_interval)
+            runner = BackgroundSync(
+                profile.store_file, pairs, interval=config.ui.sync_interval,
+                fast_lane_share=config.ui.fast_lane_share,
+            )  # fmt: skip
     return _run_app(profile, runner, labels)
 
 
@@ -473,7 +477,10 @@ def _sync_watch(profile, config, pairs, progress) -> int:
             reader_left.set()
             stop.set()
 
-    BackgroundSync(profile.store_file, pairs, interval=config.ui.sync_interval).run(
+    BackgroundSync(
+        profile.store_file, pairs, interval=config.ui.sync_interval,
+        fast_lane_share=config.ui.fast_lane_share,
+    ).run(
         report, stop
     )
     return _quiet_closed_pipe() if reader_left.is_set() else EXIT_OK

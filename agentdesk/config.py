@@ -32,7 +32,11 @@ _ACCOUNT_KEYS = {
 _ACCOUNT_RANGES = {"cache_days": (1, 36_500), "history_batch": (1, 1_000)}
 _REQUIRED = ("connector", "url", "user")
 _TOP_KEYS = {"accounts", "ui", "keymap", "team"}
-_UI_KEYS = {"theme": str, "bell": bool, "sync_interval": int}
+_UI_KEYS: dict[str, type | tuple[type, ...]] = {
+    "theme": str, "bell": bool, "sync_interval": int,
+    "desktop_notifications": str, "fast_lane_share": (int, float),
+}  # fmt: skip
+DESKTOP_NOTIFICATIONS = ("off", "osc9", "osc777")
 
 
 class ConfigError(Exception):
@@ -63,6 +67,11 @@ class UiConfig:
     theme: str = "agentdesk-dark"
     bell: bool = False
     sync_interval: int = 30
+    desktop_notifications: str = "off"
+    """"osc9" or "osc777": the terminal's desktop notification on a new assignment or a
+    customer reply (the text is agentdesk's, never the customer's)."""
+    fast_lane_share: float = 0.2
+    """The share of each vendor's rate limit the fast lane may spend (0 turns it off)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +135,14 @@ def load(profile: Profile) -> Config:
         expected = _UI_KEYS.get(key)
         if expected is None:
             raise _fail(path, text, f"ui.{key}", "unknown key", key)
-        if not isinstance(value, expected):
-            raise _fail(path, text, f"ui.{key}", f"must be a {expected.__name__}", key)
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            kind = "number" if isinstance(expected, tuple) else expected.__name__
+            raise _fail(path, text, f"ui.{key}", f"must be a {kind}", key)
+    if raw_ui.get("desktop_notifications", "off") not in DESKTOP_NOTIFICATIONS:
+        raise _fail(path, text, "ui.desktop_notifications",
+                    f"must be one of {', '.join(DESKTOP_NOTIFICATIONS)}", "desktop_notifications")
+    if not 0 <= raw_ui.get("fast_lane_share", 0.2) <= 1:
+        raise _fail(path, text, "ui.fast_lane_share", "must be from 0 to 1", "fast_lane_share")
     keymap = data.get("keymap", {})
     for binding_id, keys in keymap.items():
         if not isinstance(keys, str):

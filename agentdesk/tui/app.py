@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
@@ -30,6 +31,13 @@ from agentdesk.store import Store
 from agentdesk.timeutil import utcnow
 from agentdesk.tui.screens.inbox import InboxScreen
 from agentdesk.tui.themes import BUILTIN_THEMES, DARK, load_user_themes, theme_css_paths
+
+ATTENTION_CHECK = 5.0
+"""Seconds between two looks at whether the agent is here (the fast lane's pace follows)."""
+IDLE_AFTER = 300.0
+"""No key or click for this long: nobody is looking."""
+TYPING_LAPSES = 30.0
+"""A colleague's "typing" lapses after this long without news (as Chatwoot's dashboard)."""
 
 if TYPE_CHECKING:
     from textual.command import Provider
@@ -123,6 +131,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         theme: str | None = None,
         config_dir: Path | None = None,
         bell: bool = False,
+        desktop_notifications: str = "off",
         downloads_dir: Path | None = None,
         opener: Callable[[Path], None] | None = None,
     ) -> None:
@@ -130,7 +139,9 @@ class AgentDeskApp(App[str], inherit_bindings=False):
 
         `keymap` maps binding ids to keys (config `[keymap]`); `theme` is a theme name
         (config `ui.theme`); `config_dir` holds canned responses, user views and user themes;
-        `bell` rings the terminal bell with notifications; `downloads_dir` and `opener` are
+        `bell` rings the terminal bell with notifications; `desktop_notifications` ("off",
+        "osc9" or "osc777") also asks the terminal for a desktop notification, with no
+        customer text in it; `downloads_dir` and `opener` are
         where attachments go and how they are opened (default: the user's downloads dir and
         the system opener).
         """
@@ -162,6 +173,14 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.online: bool | None = None
         """None until sync reports; kept here so events before the inbox mounts count."""
         self.sync_error = ""
+        self.desktop_notifications = desktop_notifications
+        self.lanes: dict[str, tuple[str, float]] = {}
+        """Per account, the fast lane's state: ("live" | "polling" | "offline" | "off", every)."""
+        self.typing: dict[tuple[str, str], tuple[str, float]] = {}
+        """(account, conversation external id) -> (who, monotonic time it lapses)."""
+        self.first_sync_done = False
+        self._last_input = time.monotonic()
+        self._attention = "active"
         self._background: dict[str, tuple[threading.Lock, Store | None]] = {}
         self._background_guard = threading.Lock()
         self._freeze_after_paint = False
@@ -222,6 +241,60 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             self.notify_safe(problem, error=True)
         if self.sync is not None:
             self.run_sync()
+            self.set_interval(ATTENTION_CHECK, self._check_attention)
+
+    # ---------------------------------------------------------------- attention
+    def on_key(self) -> None:
+        self._last_input = time.monotonic()
+
+    def on_mouse_down(self) -> None:
+        self._last_input = time.monotonic()
+
+    def _check_attention(self) -> None:
+        """Tell the sync whether anyone is looking, so its fast lane can poll less."""
+        if time.monotonic() - self._last_input > IDLE_AFTER:
+            attention = "idle"
+        elif self.screen is not self.inbox:
+            attention = "elsewhere"
+        else:
+            attention = "active"
+        if attention != self._attention and self.sync is not None:
+            self._attention = attention
+            set_attention = getattr(self.sync, "set_attention", None)
+            if set_attention is not None:
+                set_attention(attention)
+
+    def desktop_notify(self, text: str) -> None:
+        """Ask the terminal for a desktop notification (OSC 9 or OSC 777), if configured.
+        `text` is ours, never a customer's: it leaves the app through the terminal."""
+        if self.desktop_notifications == "osc9":
+            sequence = f"\x1b]9;{text}\x07"
+        elif self.desktop_notifications == "osc777":
+            sequence = f"\x1b]777;notify;agentdesk;{text}\x07"
+        else:
+            return
+        driver = self._driver
+        if driver is not None:
+            driver.write(sequence)
+
+    def typing_in(self, account: str, external_id: str) -> str | None:
+        """Who is typing in that conversation right now (a colleague, as the vendor says)."""
+        found = self.typing.get((account, external_id))
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def lane_summary(self) -> str:
+        """`acme live · chat every 2 s`: how fresh each account is (the footer shows it)."""
+        words = []
+        for account, (mode, every) in sorted(self.lanes.items()):
+            if mode == "live":
+                words.append(f"{account} live")
+            elif mode == "polling":
+                words.append(f"{account} every {every:.0f} s")
+            elif mode == "offline":
+                words.append(f"{account} not live")
+        return " · ".join(words)
 
     def _theme_changed(self, theme: object) -> None:
         # themes/*.tcss scope their rules with the class -theme-NAME.
@@ -338,7 +411,28 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             self.sync_error = notice.event.message
         elif kind == "error":
             self.sync_error = notice.event.message
+        elif kind == "lane" and notice.event.account:
+            extra = notice.event.extra
+            self.lanes[notice.event.account] = (str(extra.get("mode", "off")),
+                                                float(extra.get("every", 0) or 0))  # fmt: skip
+        elif kind == "typing" and notice.event.account:
+            key = (notice.event.account, str(notice.event.extra.get("conversation", "")))
+            if notice.event.extra.get("typing"):
+                who = str(notice.event.extra.get("who") or "someone")
+                self.typing[key] = (who, time.monotonic() + TYPING_LAPSES)
+            else:
+                self.typing.pop(key, None)
         inbox = self.inbox
+        if kind == "typing" and inbox is not None and inbox.is_mounted:
+            inbox.refresh_thread_title()
+        if (
+            kind == "idle" and not self.first_sync_done and self.online
+            and notice.event.extra.get("full")
+        ):  # fmt: skip
+            # What the first round brought happened before the app ran: no toasts for it.
+            self.first_sync_done = True
+            if inbox is not None:
+                inbox.rebaseline_notices()
         if inbox is not None and inbox.is_mounted:
             if kind in ("page", "account_done", "idle"):
                 inbox.mark_dirty()

@@ -47,7 +47,7 @@ from agentdesk.store.uiqueries import (
 )
 from agentdesk.store.uiqueries import open_conversation as read_conversation
 from agentdesk.timeutil import from_iso, to_iso
-from agentdesk.tui import userviews, when
+from agentdesk.tui import notices, userviews, when
 from agentdesk.tui.format import CHANNEL_BADGES, local_time, short_duration, thousands
 from agentdesk.tui.widgets.composer import Composer
 from agentdesk.tui.widgets.picker import PickerScreen, PickItem, PromptScreen
@@ -439,28 +439,21 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._watch_inflight = False
         before, after = self._watch, message.snapshot
         self._watch = after
-        if before is None:
-            return  # the first look is the baseline: no toasts for what was already there
-        notices: list[str] = []
-        for cid in sorted(after.mine - before.mine):
-            if cid in self._self_assigned:
-                continue
-            notices.append(f"Assigned to you: {after.subjects.get(cid, '')}")
-        for cid, message_id in after.last_customer_message.items():
-            previous = before.last_customer_message.get(cid)
-            if previous is not None and message_id > previous:
-                notices.append(f"Customer replied: {after.subjects.get(cid, '')}")
-        for cid in sorted(after.at_risk - before.at_risk):
-            notices.append(f"SLA about to breach: {after.subjects.get(cid, '')}")
+        found = notices.changes(before, after, self._self_assigned)
         self._self_assigned &= after.mine
-        if not notices:
-            return
-        for text in notices[:3]:
-            self.desk.notify_safe(text)
-        if len(notices) > 3:
-            self.desk.notify_safe(f"and {len(notices) - 3} more updates")
-        if self.desk.bell_enabled:
+        for line in notices.toast_lines(found):
+            self.desk.notify_safe(line)
+        if found and self.desk.bell_enabled:
             self.app.bell()
+        if (text := notices.attention_text(found)) is not None:
+            self.desk.desktop_notify(text)
+
+    def rebaseline_notices(self) -> None:
+        """The next look is a new baseline (the first sync's backfill is not news)."""
+        self._watch = None
+        if not self._watch_inflight:
+            self._watch_inflight = True
+            self.load_watch()
 
     # ---------------------------------------------------------------- opening
     @on(WindowedList.Chosen, "#views")
@@ -574,6 +567,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         else:  # not read (the panel shown changed meanwhile) or the customer is gone: read now
             self.show_customer(opened.customer_id, keep_position=keep_position)
 
+    def refresh_thread_title(self) -> None:
+        """Repaint the open conversation's title (a colleague started or stopped typing)."""
+        self._render_thread_title()
+
     def _render_thread_title(self) -> None:
         if self._title is None:
             return
@@ -601,6 +598,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             parts.append(f"snoozed until {local_time(due.snoozed_until, now, self.desk.tz)}")
         if sync_state:
             parts.append(SYNC_WORDS[sync_state])
+        if (who := self.desk.typing_in(detail.account, detail.external_id)) is not None:
+            parts.insert(0, f"✎ {who} is typing…")  # first: it must not be cut off
         thread = self.query_one("#thread", WindowedList)
         thread.border_title = safe_content(" · ".join(parts))
 
@@ -717,6 +716,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         elif warning := next((a.sync_warning for a in accounts if a.sync_warning), ""):
             text.append(" · ", style="bold")
             text.append_text(safe_text(warning))
+        if lanes := self.desk.lane_summary():
+            text.append(f" · {lanes}")
         self.query_one("#sync-status", Static).update(text)
 
     def focused_list_key(self) -> Hashable | None:
