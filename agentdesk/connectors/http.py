@@ -597,6 +597,10 @@ class Fields:
     def raw(self, key: str) -> object:
         return self._data.get(key)
 
+    def whole(self) -> JsonObject:
+        """The object itself, as decoded (for fingerprints of a whole record)."""
+        return self._data
+
     def obj(self, key: str) -> Fields | None:
         value = self._data.get(key)
         if value is None:
