@@ -11,6 +11,9 @@
 #   start    start runserver on 127.0.0.1:$DJH_PORT and wait for the API to answer 200
 #   stop     stop the server started by "start" (process group from $DJH_DIR/server.pid)
 #   reset    stop, restore the pristine DB, start again (about 1 s)
+#   mail [QUEUE]  read one RFC 822 message on stdin and hand it to django-helpdesk's own
+#            mail ingestion for the queue with slug QUEUE (default support): a customer
+#            writing in, a new ticket or a follow-up when the subject carries "[QUEUE-N]"
 #   check    exit 0 when the venv has the pinned django-helpdesk, 1 otherwise
 #
 # Knobs: DJH_DIR (default ${TMPDIR:-/tmp}/agentdesk-djh), DJH_PORT (default 18090),
@@ -277,6 +280,22 @@ cmd_stop() {
     say "stopped $pid"
 }
 
+cmd_mail() {
+    [ -f "$DJH_DIR/helpdesk.sqlite" ] || die "no site in $DJH_DIR (run: sh $0 init)"
+    message="$DJH_DIR/incoming.eml"
+    cat > "$message"
+    (cd "$DJH_DIR/site" && DJH_MESSAGE="$message" DJH_QUEUE="${1:-support}" "$PY" manage.py shell -c '
+import logging, os
+from helpdesk.email import extract_email_metadata
+from helpdesk.models import Queue
+text = open(os.environ["DJH_MESSAGE"], encoding="utf-8").read()
+made = extract_email_metadata(text, Queue.objects.get(slug=os.environ["DJH_QUEUE"]), logging.getLogger("mail"))
+print(made.id if made else "")' > "$DJH_DIR/mail.out" 2>> "$DJH_DIR/mail.log") \
+        || { tail -n 20 "$DJH_DIR/mail.log" >&2; die "mail ingestion failed"; }
+    [ -n "$(cat "$DJH_DIR/mail.out")" ] || die "django-helpdesk ignored the message"
+    cat "$DJH_DIR/mail.out"
+}
+
 cmd_reset() {
     [ -f "$DJH_DIR/helpdesk.sqlite.pristine" ] || die "no pristine database in $DJH_DIR (run init)"
     t=$(stamp)
@@ -293,6 +312,7 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     reset) cmd_reset ;;
+    mail) cmd_mail "${2:-support}" ;;
     check) installed ;;
-    *) echo "usage: $0 install|init|start|stop|reset|check" >&2; exit 2 ;;
+    *) echo "usage: $0 install|init|start|stop|reset|mail|check" >&2; exit 2 ;;
 esac
