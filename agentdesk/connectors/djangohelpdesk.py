@@ -81,8 +81,10 @@ PRIORITY_FROM_DJH: dict[int, Priority] = {1: "urgent", 2: "high", 3: "normal", 4
 PRIORITY_TO_DJH: dict[Priority, int] = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
 SENT_CLOCK_SKEW = timedelta(minutes=5)
 """How far before a request's creation check-before-resend still looks (server clock skew)."""
-DIRECTORY_TTL = 60.0
-"""Seconds one listing of every ticket serves customer histories (one scan per batch)."""
+REUSE_SECONDS = 60.0
+"""How long one read of the agents/queues form, or one listing of every ticket (for
+customer histories), is reused: one request per round serves both teams and agents, one
+scan serves a whole batch of histories."""
 
 
 def status_from(code: int, on_hold: bool) -> Status:
@@ -232,7 +234,7 @@ class DjangoHelpdeskConnector:
             policy=policy,
             transport=transport,
         )  # fmt: skip
-        self._directory: _Directory | None = None
+        self._directory: tuple[float, _Directory] | None = None
         self._checked = False
         self._all_tickets: tuple[float, list[Fields]] | None = None
 
@@ -308,7 +310,8 @@ class DjangoHelpdeskConnector:
 
     async def _directory_once(self) -> _Directory:
         """Users and queues from the API's browsable form (the API lists neither)."""
-        if self._directory is None:
+        now = asyncio.get_running_loop().time()
+        if self._directory is None or now - self._directory[0] >= REUSE_SECONDS:
             action = "read the user and queue choices of the ticket form"
             response = await self._api.request(
                 "GET",
@@ -323,8 +326,9 @@ class DjangoHelpdeskConnector:
                 raise self._api.malformed(
                     action, "no queue choices: the site may have turned DRF's browsable API off"
                 )
-            self._directory = _Directory(parser.options["assigned_to"], parser.options["queue"])
-        return self._directory
+            users, queues = parser.options["assigned_to"], parser.options["queue"]
+            self._directory = (now, _Directory(users, queues))
+        return self._directory[1]
 
     # ------------------------------------------------------------ pull
     async def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:  # type: ignore[override]
@@ -438,7 +442,7 @@ class DjangoHelpdeskConnector:
     def _message(self, followup: Fields, submitter: str | None) -> MessageRecord:
         user = followup.opt_id("user")
         comment = followup.opt_text("comment") or ""
-        names = self._directory.users if self._directory else {}
+        names = self._directory[1].users if self._directory else {}
         attachments = tuple(
             Attachment(
                 name=a.text("filename", ""),
@@ -501,7 +505,7 @@ class DjangoHelpdeskConnector:
 
     async def _every_ticket(self) -> list[Fields]:
         loop = asyncio.get_running_loop()
-        if self._all_tickets is not None and loop.time() - self._all_tickets[0] < DIRECTORY_TTL:
+        if self._all_tickets is not None and loop.time() - self._all_tickets[0] < REUSE_SECONDS:
             return self._all_tickets[1]
         tickets: list[Fields] = []
         async for items, _ in self._listing(None, action="list tickets for customer histories"):
