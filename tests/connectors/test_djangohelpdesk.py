@@ -8,6 +8,9 @@ renames the ticket, PATCH that saves the whole row, and a poll with no changed-s
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 from agentdesk.store import Store
 from agentdesk.sync.engine import SyncEngine
 from tests.connectors.backend_djangohelpdesk import (
+    REPO,
     HelpdeskSuiteBackend,
     every_ticket,
     helpdesk_backend,
@@ -181,3 +185,40 @@ def test_the_server_ignores_a_status_filter_by_name(backend: HelpdeskSuiteBacken
         by_number = client.get("/tickets/", params={"status": "1,2", "page_size": 100}).json()
     assert {t["status"] for t in by_name["results"]} > {1}  # resolved ones too
     assert {t["status"] for t in by_number["results"]} <= {1, 2}
+
+
+PROBE = """
+from tests.connectors.backend_djangohelpdesk import shared_helpdesk
+
+
+def test_needs_helpdesk():
+    shared_helpdesk()
+"""
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome", "exit_code", "reason"),
+    [
+        ("", "1 skipped", 0, "django-helpdesk not available: the fixture's venv is missing"),
+        ("true", "1 failed", 1, "django-helpdesk is required under CI=true"),
+    ],
+)
+def test_a_missing_server_skips_for_a_developer_and_fails_under_ci(
+    tmp_path: Path, ci: str, outcome: str, exit_code: int, reason: str
+) -> None:
+    (tmp_path / "test_probe.py").write_text(PROBE)
+    env = {
+        **os.environ,
+        "CI": ci,
+        "DJH_VENV": str(tmp_path / "no-such-venv"),
+        "AGENTDESK_DJH_INSTALL": "0",  # never pip from this test
+        "PYTHONPATH": str(REPO),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-rsf", "-p", "no:cacheprovider", "test_probe.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == exit_code, output  # under CI the run fails: no green by skipping
+    assert outcome in output and reason in output, output
+    assert "scripts/djhelpdesk-fixture.sh install" in output or ci, output
