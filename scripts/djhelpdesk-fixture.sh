@@ -220,12 +220,17 @@ ticket(support, "dave@example.com", "Printer jams again", "The printer jams.", d
 ticket(support, "dave@example.com", "Password reset", "Please reset it.", days=121,
        status=Ticket.RESOLVED_STATUS, reply="Done, please log in again.")
 extra = int(os.environ.get("DJH_TICKETS") or 0)
-for n in range(extra):
-    queue = support if n % 2 else billing
-    made = Ticket.objects.create(queue=queue, submitter_email=f"load{n % 500}@example.com",
-                                 title=f"Load ticket {n}", description="load", priority=3)
-    FollowUp.objects.create(ticket=made, title="Ticket Opened", comment=f"Load ticket {n}",
-                            public=True, date=now - timedelta(hours=2))
+first = Ticket.objects.order_by("-id").first().id + 1
+Ticket.objects.bulk_create(
+    Ticket(queue=support if n % 2 else billing, submitter_email=f"load{n % 500}@example.com",
+           title=f"Load ticket {n}", description="load", priority=3)
+    for n in range(extra)
+)
+FollowUp.objects.bulk_create(
+    FollowUp(ticket_id=first + n, title="Ticket Opened", comment=f"Load ticket {n}",
+             public=True, date=now - timedelta(hours=2))
+    for n in range(extra)
+)
 print(Ticket.objects.count())
 EOF
     umask 022

@@ -68,7 +68,10 @@ from agentdesk.timeutil import parse_timestamp, utcnow
 log = logging.getLogger(__name__)
 
 API = "/api"
-PAGE_SIZE = 100
+PAGE_SIZE = 1000
+"""django-helpdesk walks every ticket on every list request (custom-field values), so a round
+costs about as many full walks as pages: big pages (measured: 10k open tickets, 11 requests
+and 53 s a round at 1000, 21 and 70 s at 500; at 100 a page 1k tickets already took 11 requests and 8 s)."""
 OPEN, REOPENED, RESOLVED, CLOSED, DUPLICATE = 1, 2, 3, 4, 5
 OPEN_CODES = (OPEN, REOPENED)
 DONE_CODES = (RESOLVED, CLOSED, DUPLICATE)

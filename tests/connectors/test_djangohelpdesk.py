@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentdesk.connectors.djangohelpdesk import PAGE_SIZE
 from agentdesk.store import Store
 from agentdesk.sync.engine import SyncEngine
 from tests.connectors.backend_djangohelpdesk import (
@@ -138,8 +139,8 @@ async def test_an_unchanged_round_costs_one_listing_of_the_open_tickets_and_brin
     assert result.ok and result.conversations == 0, result
     with backend._server.api() as client:
         open_tickets = sum(1 for t in every_ticket(client) if t["status"] in (1, 2))
-    # Only the open listing, 100 a page (the agents/queues form is re-read once a minute).
-    assert counted.paths == ["/api/tickets/"] * math.ceil(open_tickets / 100)
+    # Only the open listing (the agents/queues form is re-read once a minute).
+    assert counted.paths == ["/api/tickets/"] * math.ceil(open_tickets / PAGE_SIZE)
 
 
 class _Counting(httpx.AsyncBaseTransport):
