@@ -105,7 +105,9 @@ def run_script(
     )
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise RuntimeError(f"djhelpdesk-fixture.sh {' '.join(args)} failed (exit {result.returncode}):\n{tail}")
+        raise RuntimeError(
+            f"djhelpdesk-fixture.sh {' '.join(args)} failed (exit {result.returncode}):\n{tail}"
+        )
     return result.stdout
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentdesk.connectors.base import Connector
 from agentdesk.connectors.djangohelpdesk import PAGE_SIZE
 from agentdesk.store import Store
 from agentdesk.sync.engine import SyncEngine
@@ -47,7 +48,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-async def sync(backend: HelpdeskSuiteBackend, store: Store, connector) -> None:  # type: ignore[no-untyped-def]
+async def sync(backend: HelpdeskSuiteBackend, store: Store, connector: Connector) -> None:
     result = await SyncEngine(store, {backend.settings.name: connector}).sync_account(
         backend.settings.name
     )
@@ -108,7 +109,10 @@ async def test_a_colleagues_reassignment_between_check_and_write_is_a_conflict(
     # agent queues "assign to alice"; bob takes the ticket after the push engine's check
     # (its read of ticket 2) and before the connector's own read just ahead of the PATCH.
     store.queue(conversation(store, "2"), "assign", {"agent_email": "alice"})
-    ticket_read = lambda r: r.method == "GET" and r.url.path == "/api/tickets/2/"  # noqa: E731
+
+    def ticket_read(request: httpx.Request) -> bool:
+        return request.method == "GET" and request.url.path == "/api/tickets/2/"
+
     backend.faults = _BeforeNth(
         ticket_read, 2, lambda: backend.change_as_colleague("2", assignee_external_id="3")
     )
