@@ -28,7 +28,7 @@ set -eu
 DJH_DIR=${DJH_DIR:-${TMPDIR:-/tmp}/agentdesk-djh}
 export DJH_DIR
 DJH_PORT=${DJH_PORT:-18090}
-DJH_VENV=${DJH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/agentdesk/djhelpdesk-venv}
+DJH_VENV=${DJH_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/agentdesk/djhelpdesk-venv}
 DJH_START_TIMEOUT=${DJH_START_TIMEOUT:-60}
 DJH_TICKETS=${DJH_TICKETS:-0}
 export DJH_TICKETS

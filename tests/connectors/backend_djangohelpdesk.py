@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -38,13 +37,8 @@ from agentdesk.connectors.djangohelpdesk import (
 from agentdesk.connectors.http import HttpPolicy
 from agentdesk.model import Status
 from agentdesk.timeutil import parse_timestamp, utcnow
-from tests.connectors.backends import (
-    BackendHandle,
-    FaultTransport,
-    OracleConversation,
-    OracleMessage,
-    register,
-)
+from tests.connectors.backends import BackendHandle, OracleConversation, OracleMessage, register
+from tests.rt.backend import free_port, in_ci
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "djhelpdesk-fixture.sh"
@@ -111,12 +105,6 @@ def run_script(
     return result.stdout
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def launch_helpdesk(directory: Path, env: dict[str, str] | None = None) -> Iterator[HelpdeskServer]:
     """Initialise a throwaway site in `directory`, start it, stop it afterwards."""
@@ -138,10 +126,6 @@ def launch_helpdesk(directory: Path, env: dict[str, str] | None = None) -> Itera
         )
     finally:
         run_script("stop", env, timeout=30)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 def helpdesk_unavailable(reason: str) -> NoReturn:
@@ -233,17 +217,6 @@ def every_ticket(client: httpx.Client) -> list[dict[str, object]]:
 
 
 # ---------------------------------------------------------------- the suite's handle
-class _WriteAwareFaults(FaultTransport):
-    """The suite's fault transport, remembering whether any write reached the server."""
-
-    wrote = False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method in self.WRITE_METHODS:
-            self.wrote = True
-        return await super().handle_async_request(request)
-
-
 @dataclass
 class HelpdeskSuiteBackend(BackendHandle):
     server: HelpdeskServer | None = field(default=None, repr=False)
@@ -256,7 +229,7 @@ class HelpdeskSuiteBackend(BackendHandle):
 
     @property
     def dirty(self) -> bool:
-        return self.colleague_wrote or bool(getattr(self.faults, "wrote", False))
+        return self.colleague_wrote or self.faults.wrote
 
     def connector(self, *, token: str | None = None) -> DjangoHelpdeskConnector:
         return DjangoHelpdeskConnector(
@@ -325,7 +298,6 @@ def helpdesk_backend() -> Iterator[HelpdeskSuiteBackend]:
         vendor="djangohelpdesk",
         settings=AccountSettings(ACCOUNT, "djangohelpdesk", server.url, USER),
         token=server.token,
-        faults=_WriteAwareFaults(),
         server=server,
     )
     handle.faults.rate_limited = handle.rate_limited

@@ -83,6 +83,8 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.rate_limited: Callable[[], httpx.Response] = lambda: httpx.Response(429)
         self.offline = False
         self.injected: dict[str, int] = {}
+        self.wrote = False
+        """Whether any write went out (a real backend then needs restoring after the test)."""
 
     # -------------------------------------------------------- planning
     def plan(
@@ -114,6 +116,7 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
     # -------------------------------------------------------- transport
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.wrote = self.wrote or request.method in self.WRITE_METHODS
         if self.offline:
             return self._count_and_raise("refuse", request)
         for index, (matches, kind, response) in enumerate(self._plan):
