@@ -227,3 +227,41 @@ def test_a_missing_server_skips_for_a_developer_and_fails_under_ci(
     assert run.returncode == exit_code, output  # under CI the run fails: no green by skipping
     assert outcome in output and reason in output, output
     assert "scripts/djhelpdesk-fixture.sh install" in output or ci, output
+
+
+class _ServerErrorAfterSaving(FaultTransport):
+    """The next follow-up POST reaches the server, which saves it, then answers 500 (as
+    django-helpdesk does for a disallowed attachment extension)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/followups/" and not self.wrote:
+            real = await super().handle_async_request(request)
+            await real.aread()
+            return httpx.Response(500, content=b"<h1>Server Error (500)</h1>")
+        return await super().handle_async_request(request)
+
+
+async def test_a_note_answered_with_500_after_saving_is_found_not_sent_twice(
+    backend: HelpdeskSuiteBackend, store: Store
+) -> None:
+    text = "Checked the ledger — refund due {{ today }}"
+    backend.faults = _ServerErrorAfterSaving()
+    connector = backend.connector()
+    try:
+        await sync(backend, store, connector)
+        store.queue(conversation(store, "2"), "note", {"text": text})
+        engine = SyncEngine(store, {"helpdesk": connector})
+        first = await engine.push_account("helpdesk")
+        assert first.sent == 0 and first.retrying == 1, first
+        assert backend.oracle("2").count(text) == 1  # saved, though the answer was a 500
+        store.conn.execute("UPDATE outbox SET next_attempt_at = NULL")  # its back-off is over
+        second = await engine.push_account("helpdesk")
+    finally:
+        await connector.aclose()
+    assert second.sent == 1, second
+    (mutation,) = store.mutations()
+    assert mutation.state == "applied"
+    after = backend.oracle("2")
+    assert after.count(text) == 1 and [m.public for m in after.messages if m.body == text] == [
+        False
+    ]
