@@ -19,6 +19,11 @@ tests/connectors/backend_djangohelpdesk.py):
 * A follow-up's `title` overwrites the ticket's title: none is ever sent. Its comment is
   rendered as a Django template (`{{ x }}` substituted; a stray `%}` or `{%` is a 500), so
   every `{` and every `%}` is sent as a template expression that prints exactly itself.
+* Status goes by PATCH too, not by a follow-up's `new_status`: that path re-saves owner,
+  priority and queue from its own read of the ticket (racing a colleague's edit) and adds
+  a message to the thread.
+* A follow-up POST can answer 500 after the follow-up was saved (a disallowed attachment
+  extension does): a 5xx on a reply is never retried blindly, check-before-resend decides.
 * A follow-up is a reply when `public` is true and an internal note when false; a
   follow-up without a user came from the customer (mail or the public form).
 * No tags and no snooze (agentdesk snoozes locally).
