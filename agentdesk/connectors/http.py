@@ -117,6 +117,22 @@ def report_waits_to(listener: WaitListener) -> Iterator[None]:
         _wait_listener.reset(token)
 
 
+class TokenAuth(httpx.Auth):
+    """`Authorization: <scheme> <token>` (RT's `token`, DRF's `Token`); the token lives only
+    here and is never printed."""
+
+    def __init__(self, scheme: str, token: str) -> None:
+        self._scheme = scheme
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        request.headers["Authorization"] = f"{self._scheme} {self._token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"{self._scheme} auth"
+
+
 class Unreachable(BackendError):
     """The backend could not be reached (DNS, refused connection, timeout, proxy), or the
     connection broke before its answer arrived."""
@@ -603,6 +619,10 @@ class Fields:
 
     def raw(self, key: str) -> object:
         return self._data.get(key)
+
+    def whole(self) -> JsonObject:
+        """The object itself, as decoded (for fingerprints of a whole record)."""
+        return self._data
 
     def obj(self, key: str) -> Fields | None:
         value = self._data.get(key)

@@ -36,7 +36,7 @@ from agentdesk.connectors.base import AccountSettings, Connector
 from agentdesk.model import Priority, Status
 
 TESTS = Path(__file__).resolve().parent.parent
-EXPECTED = ("zendesk", "freshdesk", "chatwoot", "rt")
+EXPECTED = ("zendesk", "freshdesk", "chatwoot", "rt", "djangohelpdesk")
 
 
 # ---------------------------------------------------------------- what the suite reads
@@ -87,6 +87,8 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.injected: dict[str, int] = {}
         self.recording: list[str] | None = None
         """When a list: the path of every request is appended to it."""
+        self.wrote = False
+        """Whether any write went out (a real backend then needs restoring after the test)."""
 
     # -------------------------------------------------------- planning
     def plan(
@@ -122,6 +124,7 @@ class FaultTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.recording is not None:
             self.recording.append(request.url.path)
+        self.wrote = self.wrote or request.method in self.WRITE_METHODS
         if self.offline:
             return self._count_and_raise("refuse", request)
         for index, (matches, kind, response, every) in enumerate(self._plan):
