@@ -381,6 +381,20 @@ class ZammadConnector:
             action="search tickets",
         )  # fmt: skip
 
+    async def _search_pages(
+        self, query: str, *, order: str = "asc", max_pages: int | None = None
+    ) -> AsyncIterator[tuple[list[Fields], bool]]:
+        """Each page of a search and whether it was full (Zammad says no total: a short page
+        is the last)."""
+        number = 1
+        while True:
+            items = await self._search(query, order=order, page=number)
+            full = len(items) >= SEARCH_PAGE
+            yield items, full
+            if not full or (max_pages is not None and number >= max_pages):
+                return
+            number += 1
+
     async def search_works(self) -> bool:
         """Whether the search answers field queries (Elasticsearch): a known ticket's number
         must find it. Without Elasticsearch Zammad matches the query as text and finds none."""
@@ -416,8 +430,7 @@ class ZammadConnector:
         while True:
             query = f'updated_at:["{_query_time(since)}" TO "{FAR_FUTURE}"]'
             run_start, full = since, False
-            for number in range(1, RUN_PAGES + 1):
-                items = await self._search(query, page=number)
+            async for items, full in self._search_pages(query, max_pages=RUN_PAGES):
                 fresh = []
                 for t in items:
                     stamp = self._time(t, "updated_at")
@@ -432,9 +445,6 @@ class ZammadConnector:
                 if buffered is not None:  # one behind, so the last page can say more=False
                     yield buffered
                 buffered = page
-                full = len(items) >= SEARCH_PAGE
-                if not full:
-                    break
             if not (full and since > run_start):
                 break
         assert buffered is not None
@@ -447,11 +457,9 @@ class ZammadConnector:
         """Without a working search: every ticket newest first (`query=*`), until the cursor.
         The cursor only moves once the walk is done; an interrupted walk starts over."""
         newest, newest_ids = since, set(boundary)
-        number = 1
-        while True:
-            items = await self._search("*", order="desc", page=number)
+        async for items, full in self._search_pages("*", order="desc"):
             fresh = []
-            done = len(items) < SEARCH_PAGE
+            done = not full
             for t in items:
                 stamp = self._time(t, "updated_at")
                 if stamp < since:
@@ -468,7 +476,6 @@ class ZammadConnector:
             yield await self._ticket_page(fresh, cursor, vocabulary, more=not done)
             if done:
                 return
-            number += 1
 
     async def _ticket_page(
         self, tickets: list[Fields], cursor: str | None, vocabulary: Vocabulary, *,
@@ -619,36 +626,30 @@ class ZammadConnector:
         vocabulary = await self.vocabulary()
         before = self.settings.backlog_before()
         if not await self.search_works():
-            async for page in self._walk_matching(
-                lambda t: self._time(t, "updated_at") < before
-                and vocabulary.state_type(t.id("state_id")) in _OPEN_TYPES,
-                vocabulary, "open_backlog",
-            ):  # fmt: skip
+            async for page in self._found("*", vocabulary, "open_backlog", keep=lambda t: (
+                self._time(t, "updated_at") < before
+                and vocabulary.state_type(t.id("state_id")) in _OPEN_TYPES
+            )):  # fmt: skip
                 yield page
             return
         states = " OR ".join(vocabulary.open_state_ids())
         query = f'state_id:({states}) AND updated_at:["{EPOCH}" TO "{_query_time(before)}"}}'
-        async for page in self._search_all(query, vocabulary, "open_backlog"):
+        async for page in self._found(query, vocabulary, "open_backlog"):
             yield page
 
     async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
         """Every ticket of the customer, with articles (`customer_id:` search)."""
         vocabulary = await self.vocabulary()
         if await self.search_works():
-            async for page in self._search_all(f"customer_id:{contact_external_id}",
-                                               vocabulary, "history"):  # fmt: skip
+            async for page in self._found(f"customer_id:{contact_external_id}", vocabulary,
+                                          "history"):  # fmt: skip
                 yield page
             return
         if self._by_customer is None:  # one walk over the list indexes every customer
             index: dict[str, list[str]] = {}
-            number = 1
-            while True:
-                items = await self._search("*", order="desc", page=number)
+            async for items, _ in self._search_pages("*", order="desc"):
                 for t in items:
                     index.setdefault(t.text("customer_id", ""), []).append(t.id())
-                if len(items) < SEARCH_PAGE:
-                    break
-                number += 1
             self._by_customer = index
         ids = self._by_customer.get(contact_external_id, [])
         for start in range(0, len(ids), 50):
@@ -656,28 +657,16 @@ class ZammadConnector:
             yield await self._ticket_page([t for t in found if t is not None], None, vocabulary,
                                           resource="history")  # fmt: skip
 
-    async def _search_all(self, query: str, vocabulary: Vocabulary,
-                          resource: str) -> AsyncIterator[Page]:  # fmt: skip
-        number = 1
-        while True:
-            items = await self._search(query, page=number)
-            if items:
-                yield await self._ticket_page(items, None, vocabulary, resource=resource)
-            if len(items) < SEARCH_PAGE or number >= RUN_PAGES:
-                return
-            number += 1
-
-    async def _walk_matching(self, keep: Callable[[Fields], bool], vocabulary: Vocabulary,
-                             resource: str) -> AsyncIterator[Page]:  # fmt: skip
-        number = 1
-        while True:
-            items = await self._search("*", order="desc", page=number)
-            kept = [t for t in items if keep(t)]
+    async def _found(
+        self, query: str, vocabulary: Vocabulary, resource: str, *,
+        keep: Callable[[Fields], bool] | None = None,
+    ) -> AsyncIterator[Page]:  # fmt: skip
+        """Pages of the tickets a search finds (or, for `*`, those of the list `keep` keeps)."""
+        order, limit = ("desc", None) if keep is not None else ("asc", RUN_PAGES)
+        async for items, _ in self._search_pages(query, order=order, max_pages=limit):
+            kept = [t for t in items if keep is None or keep(t)]
             if kept:
                 yield await self._ticket_page(kept, None, vocabulary, resource=resource)
-            if len(items) < SEARCH_PAGE:
-                return
-            number += 1
 
     async def _shown(self, ticket_id: str) -> Fields | None:
         try:

@@ -82,6 +82,10 @@ ARTICLE_TYPES = (
     "facebook direct-message", "whatsapp message",
 )  # fmt: skip
 SENDERS = {1: "Agent", 2: "Customer", 3: "System"}
+EDITABLE = {
+    "Ticket::State": ("name", "active", "default_create", "default_follow_up"),
+    "Ticket::Priority": ("name", "active", "default_create", "ui_color"),
+}
 _RANGE = re.compile(r'(\w+):([\[{])"?([^"\s]+)"?\s+TO\s+"?([^"\s\]}]+)"?([\]}])')
 _TERM = re.compile(r'(\w+):(\([^)]*\)|"[^"]*"|\S+)')
 
@@ -137,7 +141,7 @@ class Priority:
     ui_color: str | None = None
     active: bool = True
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self, expand: bool) -> dict[str, object]:
         return {
             "id": self.id, "name": self.name, "default_create": self.default_create,
             "ui_icon": self.ui_color, "ui_color": self.ui_color, "note": None,
@@ -263,10 +267,10 @@ class ZammadDialect:
                 r("/users/search", self.search_users, ["GET"]),
                 r("/users/{user_id:int}", self.show_user, ["GET"]),
                 r("/groups", self.list_groups, ["GET"]),
-                r("/ticket_states", self.list_states, ["GET", "POST"]),
-                r("/ticket_states/{state_id:int}", self.update_state, ["PUT"]),
-                r("/ticket_priorities", self.list_priorities, ["GET", "POST"]),
-                r("/ticket_priorities/{priority_id:int}", self.update_priority, ["PUT"]),
+                r("/ticket_states", self._listing("Ticket::State"), ["GET", "POST"]),
+                r("/ticket_states/{record_id:int}", self._entry("Ticket::State"), ["PUT"]),
+                r("/ticket_priorities", self._listing("Ticket::Priority"), ["GET", "POST"]),
+                r("/ticket_priorities/{record_id:int}", self._entry("Ticket::Priority"), ["PUT"]),
                 r("/tickets", self.list_tickets, ["GET"]),
                 r("/tickets/search", self.search_tickets, ["GET"]),
                 r("/tickets/{ticket_id:int}", self.ticket, ["GET", "PUT"]),
@@ -342,8 +346,6 @@ class ZammadDialect:
             "created_at": iso(u.created_at), "updated_at": iso(u.updated_at),
             "last_login": iso(u.last_login_at) if u.last_login_at else None,
         }  # fmt: skip
-        if u.twitter:
-            out["preferences"] = {"locale": u.locale.lower(), "twitter": u.twitter}
         if expand:
             out["roles"] = [ROLES[r] for r in self._roles(u)]
             out["organization"] = org.name if org else None
@@ -384,62 +386,54 @@ class ZammadDialect:
     def _admin_only(self, user: User) -> Response | None:
         return None if user.role == "admin" else error(403, "Not authorized")
 
-    def list_states(self, request: Request, user: User, body: object) -> Response:
-        if request.method == "POST":
+    def _catalogue(self, model: str) -> dict[int, Any]:
+        return self.states if model == "Ticket::State" else self.priorities  # type: ignore[return-value]
+
+    def _listing(self, model: str) -> Any:
+        """`GET` lists an instance's states or priorities; an admin's `POST` adds one."""
+
+        def endpoint(request: Request, user: User, body: object) -> Response:
+            records = self._catalogue(model)
+            if request.method == "GET":
+                rows = sorted(records.values(), key=lambda r: r.id)
+                return JSONResponse([r.as_json(self._expand(request)) for r in rows])
             denied = self._admin_only(user)
             if denied is not None:
                 return denied
             if not isinstance(body, dict) or not body.get("name"):
                 return error(422, "Missing required value for field 'name'!")
-            if body.get("state_type_id") not in STATE_TYPES:
-                return error(422, "Missing required value for field 'state_type_id'!")
-            state = State(max(self.states) + 1, str(body["name"]), int(body["state_type_id"]),
-                          active=bool(body.get("active", True)))  # fmt: skip
-            self.states[state.id] = state
-            return JSONResponse(state.as_json(False), 201)
-        rows = sorted(self.states.values(), key=lambda s: s.id)
-        return JSONResponse([s.as_json(self._expand(request)) for s in rows])
+            record: State | Priority
+            if model == "Ticket::State":
+                if body.get("state_type_id") not in STATE_TYPES:
+                    return error(422, "Missing required value for field 'state_type_id'!")
+                record = State(max(records) + 1, str(body["name"]), int(body["state_type_id"]),
+                               active=bool(body.get("active", True)))  # fmt: skip
+            else:
+                record = Priority(max(records) + 1, str(body["name"]),
+                                  ui_color=body.get("ui_color"))  # fmt: skip
+            records[record.id] = record
+            return JSONResponse(record.as_json(False), 201)
 
-    def update_state(self, request: Request, user: User, body: object) -> Response:
-        denied = self._admin_only(user)
-        if denied is not None:
-            return denied
-        state = self.states.get(request.path_params["state_id"])
-        if state is None:
-            return error(404, f"Couldn't find Ticket::State with 'id'={request.path_params['state_id']}")
-        if isinstance(body, dict):
-            for key in ("name", "active", "default_create", "default_follow_up"):
-                if key in body:
-                    setattr(state, key, body[key])
-        return JSONResponse(state.as_json(False))
+        return endpoint
 
-    def list_priorities(self, request: Request, user: User, body: object) -> Response:
-        if request.method == "POST":
+    def _entry(self, model: str) -> Any:
+        """An admin's `PUT` renames, (de)activates or re-defaults one state or priority."""
+
+        def endpoint(request: Request, user: User, body: object) -> Response:
             denied = self._admin_only(user)
             if denied is not None:
                 return denied
-            if not isinstance(body, dict) or not body.get("name"):
-                return error(422, "Missing required value for field 'name'!")
-            priority = Priority(max(self.priorities) + 1, str(body["name"]),
-                                ui_color=body.get("ui_color"))  # fmt: skip
-            self.priorities[priority.id] = priority
-            return JSONResponse(priority.as_json(), 201)
-        return JSONResponse([p.as_json() for p in sorted(self.priorities.values(),
-                                                         key=lambda p: p.id)])  # fmt: skip
+            record_id = request.path_params["record_id"]
+            record = self._catalogue(model).get(record_id)
+            if record is None:
+                return error(404, f"Couldn't find {model} with 'id'={record_id}")
+            if isinstance(body, dict):
+                for key in EDITABLE[model]:
+                    if key in body:
+                        setattr(record, key, body[key])
+            return JSONResponse(record.as_json(False))
 
-    def update_priority(self, request: Request, user: User, body: object) -> Response:
-        denied = self._admin_only(user)
-        if denied is not None:
-            return denied
-        priority = self.priorities.get(request.path_params["priority_id"])
-        if priority is None:
-            return error(404, "Couldn't find Ticket::Priority with 'id'="
-                         f"{request.path_params['priority_id']}")  # fmt: skip
-        if isinstance(body, dict):
-            for key in ("name", "active", "default_create", "ui_color"):
-                if key in body:
-                    setattr(priority, key, body[key])
-        return JSONResponse(priority.as_json())
+        return endpoint
 
     # ------------------------------------------------------------ tickets
     def _ticket(self, t: Ticket, expand: bool) -> dict[str, object]:
