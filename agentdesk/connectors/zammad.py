@@ -455,7 +455,7 @@ class ZammadConnector:
         self, since: datetime, boundary: set[str], vocabulary: Vocabulary
     ) -> AsyncIterator[Page]:
         """Without a working search: every ticket newest first (`query=*`), until the cursor.
-        The cursor only moves once the walk is done; an interrupted walk starts over."""
+        The cursor only moves once the walk is done; an interrupted walk is walked again."""
         newest, newest_ids = since, set(boundary)
         async for items, full in self._search_pages("*", order="desc"):
             fresh = []
@@ -472,7 +472,8 @@ class ZammadConnector:
                 if stamp == newest:
                     newest_ids.add(t.id())
                 fresh.append(t)
-            cursor = self._cursor(newest, newest_ids) if done else None
+            # Until the walk is done the stored cursor stays where it started.
+            cursor = self._cursor(newest, newest_ids) if done else self._cursor(since, boundary)
             yield await self._ticket_page(fresh, cursor, vocabulary, more=not done)
             if done:
                 return

@@ -213,3 +213,67 @@ async def test_a_write_based_on_an_older_updated_at_is_refused_and_changes_nothi
             await connector.aclose()
         assert "zm" in str(info.value) and ticket.priority == before
         assert sim.world.writes.get(ticket.id) is None
+
+
+async def test_full_sync_brings_customers_agents_groups_and_every_article_as_zammad_has_them(
+    tmp_path,
+):
+    with running() as sim:
+        world = sim.world
+        connector = sim.connector()
+        store = _store(tmp_path)
+        try:
+            result = await _sync(store, connector)
+        finally:
+            await connector.aclose()
+        assert result.role == "admin"
+        count = lambda sql, *a: store.conn.execute(sql, a).fetchone()[0]  # noqa: E731
+        assert count("SELECT count(*) FROM teams") == len(world.groups)
+        roles = dict(store.conn.execute("SELECT external_id, role FROM agents").fetchall())
+        for agent_id in world.agent_ids:
+            assert roles[str(agent_id)] == ("admin" if world.users[agent_id].role == "admin"
+                                            else "agent")  # fmt: skip
+        comments = [c for t in world.tickets.values() for c in world.comments(t)]
+        assert count("SELECT count(*) FROM messages") == len(comments)
+        assert count("SELECT count(*) FROM messages WHERE kind = 'note'") == sum(
+            not c.public for c in comments)  # fmt: skip
+        assert count("SELECT count(*) FROM messages WHERE attachments != '[]'") == sum(
+            bool(c.attachments) for c in comments)  # fmt: skip
+        # The first article's type is the channel: a phone call is voice, a tweet social.
+        channels = dict(store.conn.execute("SELECT external_id, channel FROM conversations"))
+        for t in world.tickets.values():
+            assert channels[str(t.id)] == ("chat" if t.via == "native_messaging" else t.channel)
+        customer = world.users[next(iter(world.tickets.values())).requester_id]
+        identities = {tuple(r) for r in store.conn.execute(
+            "SELECT kind, value FROM identities WHERE account = 'zm' AND external_id = ?",
+            (str(customer.id),))}  # fmt: skip
+        expected = {("email", customer.email)} if customer.email else set()
+        expected |= {("phone", customer.phone)} if customer.phone else set()
+        assert identities == expected
+
+
+async def test_a_pull_longer_than_the_search_window_restarts_from_the_last_update_seen(
+    tmp_path, monkeypatch
+):
+    import agentdesk.connectors.zammad as zammad
+
+    monkeypatch.setattr(zammad, "RUN_PAGES", 2)  # 400 results a stretch instead of 9,000
+    with running(scale=900) as sim:
+        searches: list[str] = []
+        connector = sim.connector()
+        original = connector._search
+
+        async def counted(query: str, **kw):
+            searches.append(query)
+            return await original(query, **kw)
+
+        connector._search = counted  # type: ignore[method-assign]
+        store = _store(tmp_path)
+        try:
+            result = await _sync(store, connector)
+        finally:
+            await connector.aclose()
+        cached = {r[0] for r in store.conn.execute("SELECT external_id FROM conversations")}
+        assert cached == {str(i) for i in sim.world.ticket_ids}
+        assert result.conversations == len(sim.world.tickets)  # none fetched twice
+        assert len({q for q in searches if q.startswith("updated_at")}) >= 3

@@ -145,3 +145,9 @@ def test_a_throttled_request_gets_rack_attacks_bare_429():
     assert first.status_code == 200
     assert second.status_code == 429 and second.text == "Retry later\n"
     assert "retry-after" not in second.headers
+
+
+def test_elasticsearch_answers_no_deeper_than_ten_thousand_results(api):
+    deep = api.get("/tickets/search", params={"query": "customer_id:1", "page": 51,
+                                              "per_page": 200})  # fmt: skip
+    assert deep.status_code == 422 and "Result window is too large" in deep.json()["error"]
