@@ -411,8 +411,11 @@ class ZammadConnector:
                     found = []
                 self._search_works = any(t.id() == probe.id() for t in found)
                 if not self._search_works:
-                    log.info("%s: Zammad's search answers no field queries (no "
-                             "Elasticsearch?): reading its list instead", self.settings.name)
+                    log.info(
+                        "%s: Zammad's search answers no field queries (no "
+                        "Elasticsearch?): reading its list instead",
+                        self.settings.name,
+                    )
         return self._search_works
 
     async def _pull_tickets(self, cursor: str | None) -> AsyncIterator[Page]:
@@ -710,14 +713,13 @@ class ZammadConnector:
                 "this is a bug in agentdesk if you see it, please report it"
             )
         if request.action == "tags":
-            for tag in [str(t) for t in payload.get("add", []) or []]:  # type: ignore[union-attr]
-                await self._http.request("POST", "/api/v1/tags/add", json_body={
-                    "object": "Ticket", "o_id": int(ticket_id), "item": tag,
-                }, action="add a tag")  # fmt: skip
-            for tag in [str(t) for t in payload.get("remove", []) or []]:  # type: ignore[union-attr]
-                await self._http.request("DELETE", "/api/v1/tags/remove", json_body={
-                    "object": "Ticket", "o_id": int(ticket_id), "item": tag,
-                }, action="remove a tag")  # fmt: skip
+            # One item per call, each a set operation: a colleague's other tags stay.
+            for verb, method in (("add", "POST"), ("remove", "DELETE")):
+                for tag in _items(payload.get(verb)):
+                    target = {"object": "Ticket", "o_id": int(ticket_id), "item": tag}
+                    await self._http.request(
+                        method, f"/api/v1/tags/{verb}", json_body=target, action=f"{verb} a tag"
+                    )
             return WriteResult()
         # Zammad checks no version on PUT: compare updated_at ourselves right before writing.
         fresh = await self._ticket(ticket_id)
@@ -812,6 +814,10 @@ class ZammadConnector:
             if " ".join(html_to_text(a.text("body", "")).split()) == text:
                 found = a.id()  # keep the newest match
         return found
+
+
+def _items(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _size(value: object) -> int:

@@ -97,7 +97,7 @@ def iso(ts: int) -> str:
 
 def _moment(text: str) -> int | None:
     try:
-        moment = datetime.fromisoformat(text.strip().strip('"').replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.strip().strip('"'))
     except ValueError:
         return None
     if moment.tzinfo is None:
@@ -387,7 +387,8 @@ class ZammadDialect:
         return None if user.role == "admin" else error(403, "Not authorized")
 
     def _catalogue(self, model: str) -> dict[int, Any]:
-        return self.states if model == "Ticket::State" else self.priorities  # type: ignore[return-value]
+        records: dict[int, Any] = self.states if model == "Ticket::State" else self.priorities
+        return records
 
     def _listing(self, model: str) -> Any:
         """`GET` lists an instance's states or priorities; an admin's `POST` adds one."""
@@ -522,7 +523,8 @@ class ZammadDialect:
             needle = query.lower()
             tickets = [t for t in tickets if needle in (t.subject or "").lower()
                        or needle in str(NUMBER_BASE + t.id)
-                       or any(needle in c.body.lower() for c in self.world.comments(t))]  # fmt: skip
+                       or any(needle in c.body.lower()
+                              for c in self.world.comments(t))]  # fmt: skip
         sort_by = q.get("sort_by") or "updated_at"
         if sort_by not in ("updated_at", "created_at", "id", "number"):
             sort_by = "updated_at"

@@ -70,7 +70,9 @@ class ZammadSim(SimBackend):
             tags=frozenset(tags["tags"]),
             messages=tuple(
                 OracleMessage(
-                    body=m["body"], public=m["public"], author_external_id=optional_id(m["author_id"])
+                    body=m["body"],
+                    public=m["public"],
+                    author_external_id=optional_id(m["author_id"]),
                 )
                 for m in row["messages"]
             ),

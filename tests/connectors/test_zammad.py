@@ -108,8 +108,9 @@ async def test_an_instance_whose_admin_renamed_its_states_and_priorities_still_m
         store = _store(tmp_path)
         try:
             await _sync(store, connector)
-            names = {"new": "Neu", "open": "In Bearbeitung", "pending": "Warten auf Kunde",
-                     "hold": "Warten auf Kunde", "solved": "Erledigt", "closed": "Erledigt"}  # fmt: skip
+            waiting_name = "Warten auf Kunde"
+            names = {"new": "Neu", "open": "In Bearbeitung", "pending": waiting_name,
+                     "hold": waiting_name, "solved": "Erledigt", "closed": "Erledigt"}  # fmt: skip
             for t in sim.world.tickets.values():
                 assert _row(store, t.id) == (SHOWN[t.status], names[t.status],
                                              SHOWN_PRIORITY[t.priority])  # fmt: skip
@@ -119,8 +120,9 @@ async def test_an_instance_whose_admin_renamed_its_states_and_priorities_still_m
             current = await connector.fetch_state(str(ticket.id))
             for action, payload in (("status", {"status": "pending"}),
                                     ("priority", {"priority": "urgent"})):  # fmt: skip
-                await connector.apply(MutationRequest(f"m-{action}", action, str(ticket.id),
-                                                      payload, current.version), current)  # fmt: skip
+                request = MutationRequest(f"m-{action}", action, str(ticket.id), payload,
+                                          current.version)  # fmt: skip
+                await connector.apply(request, current)
                 current = await connector.fetch_state(str(ticket.id))
         finally:
             await connector.aclose()
@@ -170,9 +172,12 @@ async def test_a_note_is_never_mailed_and_a_reply_is_mailed_to_the_customer():
                 sent[action] = (await connector.apply(request, current)).message_external_id
         finally:
             await connector.aclose()
-        articles = {str(a["id"]): a for a in httpx.get(
-            f"{sim.base_url}/api/v1/ticket_articles/by_ticket/{ticket.id}",
-            headers={"Authorization": f"Token token={sim.token}"}).json()}  # fmt: skip
+        async with httpx.AsyncClient() as client:
+            listed = await client.get(
+                f"{sim.base_url}/api/v1/ticket_articles/by_ticket/{ticket.id}",
+                headers={"Authorization": f"Token token={sim.token}"},
+            )
+        articles = {str(a["id"]): a for a in listed.json()}
         note, reply = articles[sent["note"]], articles[sent["reply"]]
         assert (note["type"], note["internal"]) == ("note", True)
         assert (reply["type"], reply["internal"]) == ("email", False)
@@ -227,7 +232,7 @@ async def test_full_sync_brings_customers_agents_groups_and_every_article_as_zam
         finally:
             await connector.aclose()
         assert result.role == "admin"
-        count = lambda sql, *a: store.conn.execute(sql, a).fetchone()[0]  # noqa: E731
+        count = lambda sql, *a: store.conn.execute(sql, a).fetchone()[0]
         assert count("SELECT count(*) FROM teams") == len(world.groups)
         roles = dict(store.conn.execute("SELECT external_id, role FROM agents").fetchall())
         for agent_id in world.agent_ids:
@@ -255,7 +260,7 @@ async def test_full_sync_brings_customers_agents_groups_and_every_article_as_zam
 async def test_a_pull_longer_than_the_search_window_restarts_from_the_last_update_seen(
     tmp_path, monkeypatch
 ):
-    import agentdesk.connectors.zammad as zammad
+    from agentdesk.connectors import zammad
 
     monkeypatch.setattr(zammad, "RUN_PAGES", 2)  # 400 results a stretch instead of 9,000
     with running(scale=900) as sim:
