@@ -151,3 +151,21 @@ def test_elasticsearch_answers_no_deeper_than_ten_thousand_results(api):
     deep = api.get("/tickets/search", params={"query": "customer_id:1", "page": 51,
                                               "per_page": 200})  # fmt: skip
     assert deep.status_code == 422 and "Result window is too large" in deep.json()["error"]
+
+
+def test_the_shared_control_api_drives_the_zammad_dialect():
+    with start_in_thread("zammad", seed=9, scale=50, now=NOW) as sim:
+        headers = {"Authorization": f"Token token={sim.token}"}
+        created = httpx.post(f"{sim.base_url}/_sim/inbound", json={
+            "channel": "email", "customer_email": "x@example.org", "subject": "Hello",
+            "text": "where is my order"}).json()  # fmt: skip
+        cid = created["conversation_id"]
+        httpx.post(f"{sim.base_url}/_sim/act", json={"conversation_id": cid, "status": "pending"})
+        ticket = httpx.get(f"{sim.base_url}/api/v1/tickets/{cid}", params={"expand": "true"},
+                           headers=headers).json()  # fmt: skip
+        articles = httpx.get(f"{sim.base_url}/api/v1/ticket_articles/by_ticket/{cid}",
+                             headers=headers).json()  # fmt: skip
+    assert (ticket["title"], ticket["state"], ticket["customer"]) == (
+        "Hello", "pending reminder", "x@example.org")  # fmt: skip
+    assert ticket["pending_time"] is not None
+    assert [(a["sender"], a["type"]) for a in articles] == [("Customer", "email")]
