@@ -206,6 +206,45 @@ def _query_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+@dataclass(slots=True)
+class HighWater:
+    """An incremental pull's cursor: the newest `updated_at` delivered and the ids delivered
+    at exactly that moment, so an inclusive `>=` query can skip them instead of repeating
+    them. Text form `<ISO>|<id>,<id>`. Freshdesk's tickets cursor works the same way."""
+
+    moment: datetime
+    ids: set[str]
+
+    @classmethod
+    def parse(cls, cursor: str | None, start: datetime) -> HighWater:
+        if cursor:
+            moment, _, ids = cursor.partition("|")
+            try:
+                return cls(parse_timestamp(moment), {i for i in ids.split(",") if i})
+            except ValueError:
+                log.warning("unreadable cursor %r, starting from the cache window", cursor[:40])
+        return cls(start, set())
+
+    def delivered(self, stamp: datetime, record_id: str) -> bool:
+        return stamp == self.moment and record_id in self.ids
+
+    def note(self, stamp: datetime, record_id: str) -> None:
+        if stamp > self.moment:
+            self.moment, self.ids = stamp, set()
+        if stamp == self.moment:
+            self.ids.add(record_id)
+
+    def copy(self) -> HighWater:
+        return HighWater(self.moment, set(self.ids))
+
+    def text(self) -> str:
+        return _query_time(self.moment) + "|" + ",".join(sorted(self.ids, key=_id_order))
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    return (int(record_id), "") if record_id.isdigit() else (0, record_id)
+
+
 class ZammadConnector:
     kind: ClassVar[str] = "zammad"
     label: ClassVar[str] = "Zammad"
@@ -358,19 +397,6 @@ class ZammadConnector:
                 return
             page += 1
 
-    def _since(self, cursor: str | None) -> tuple[datetime, set[str]]:
-        if cursor:
-            moment, _, ids = cursor.partition("|")
-            try:
-                return parse_timestamp(moment), {i for i in ids.split(",") if i}
-            except ValueError:
-                log.warning("%s: unreadable tickets cursor, starting over", self.settings.name)
-        return utcnow() - timedelta(days=max(1, self.settings.cache_days)), set()
-
-    @staticmethod
-    def _cursor(since: datetime, boundary: set[str]) -> str:
-        return _query_time(since) + "|" + ",".join(sorted(boundary, key=int))
-
     async def _search(
         self, query: str, *, order: str = "asc", page: int = 1, per_page: int = SEARCH_PAGE
     ) -> list[Fields]:
@@ -420,63 +446,52 @@ class ZammadConnector:
 
     async def _pull_tickets(self, cursor: str | None) -> AsyncIterator[Page]:
         vocabulary = await self.vocabulary(refresh=True)
-        since, boundary = self._since(cursor)
+        window = utcnow() - timedelta(days=max(1, self.settings.cache_days))
+        mark = HighWater.parse(cursor, window)
         walk = self._by_search if await self.search_works() else self._by_list
-        async for page in walk(since, boundary, vocabulary):
+        async for page in walk(mark, vocabulary):
             yield page
 
-    async def _by_search(
-        self, since: datetime, boundary: set[str], vocabulary: Vocabulary
-    ) -> AsyncIterator[Page]:
+    async def _by_search(self, mark: HighWater, vocabulary: Vocabulary) -> AsyncIterator[Page]:
         """Oldest change first, in stretches of RUN_PAGES that restart from the last seen."""
         buffered: Page | None = None
         while True:
-            query = f'updated_at:["{_query_time(since)}" TO "{FAR_FUTURE}"]'
-            run_start, full = since, False
+            query = f'updated_at:["{_query_time(mark.moment)}" TO "{FAR_FUTURE}"]'
+            run_start, full = mark.moment, False
             async for items, full in self._search_pages(query, max_pages=RUN_PAGES):
                 fresh = []
                 for t in items:
                     stamp = self._time(t, "updated_at")
-                    if stamp == since and t.id() in boundary:
-                        continue
-                    if stamp > since:
-                        since, boundary = stamp, set()
-                    if stamp == since:
-                        boundary.add(t.id())
-                    fresh.append(t)
-                page = await self._ticket_page(fresh, self._cursor(since, boundary), vocabulary)
+                    if not mark.delivered(stamp, t.id()):
+                        mark.note(stamp, t.id())
+                        fresh.append(t)
+                page = await self._ticket_page(fresh, mark.text(), vocabulary)
                 if buffered is not None:  # one behind, so the last page can say more=False
                     yield buffered
                 buffered = page
-            if not (full and since > run_start):
+            if not (full and mark.moment > run_start):
                 break
         assert buffered is not None
         yield Page("tickets", cursor=buffered.cursor, more=False,
                    conversations=buffered.conversations, contacts=buffered.contacts)  # fmt: skip
 
-    async def _by_list(
-        self, since: datetime, boundary: set[str], vocabulary: Vocabulary
-    ) -> AsyncIterator[Page]:
+    async def _by_list(self, mark: HighWater, vocabulary: Vocabulary) -> AsyncIterator[Page]:
         """Without a working search: every ticket newest first (`query=*`), until the cursor.
         The cursor only moves once the walk is done; an interrupted walk is walked again."""
-        newest, newest_ids = since, set(boundary)
+        newest = mark.copy()
         async for items, full in self._search_pages("*", order="desc"):
             fresh = []
             done = not full
             for t in items:
                 stamp = self._time(t, "updated_at")
-                if stamp < since:
+                if stamp < mark.moment:
                     done = True
                     break
-                if stamp == since and t.id() in boundary:
-                    continue
-                if stamp > newest:
-                    newest, newest_ids = stamp, set()
-                if stamp == newest:
-                    newest_ids.add(t.id())
-                fresh.append(t)
+                if not mark.delivered(stamp, t.id()):
+                    newest.note(stamp, t.id())
+                    fresh.append(t)
             # Until the walk is done the stored cursor stays where it started.
-            cursor = self._cursor(newest, newest_ids) if done else self._cursor(since, boundary)
+            cursor = (newest if done else mark).text()
             yield await self._ticket_page(fresh, cursor, vocabulary, more=not done)
             if done:
                 return
