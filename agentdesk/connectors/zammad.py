@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -280,6 +280,7 @@ class ZammadConnector:
         self._search_works: bool | None = None
         self._people: dict[str, tuple[str, str | None]] = {}  # user id → (name, email)
         self._contacts_seen: set[str] = set()
+        self._teams_seen: set[str] = set()
         self._by_customer: dict[str, list[str]] | None = None  # no-search history index
 
     def __repr__(self) -> str:  # never the token, which lives only in the client's headers
@@ -359,9 +360,15 @@ class ZammadConnector:
         )
 
     async def _pull_groups(self) -> AsyncIterator[Page]:
-        groups = await self._get_list("/api/v1/groups", action="list groups")
+        try:
+            groups = await self._get_list("/api/v1/groups", action="list groups")
+        except PermissionDenied:
+            # Only `admin.group` may list groups: an agent learns them from the tickets.
+            log.info("%s: groups come from the tickets (no admin.group)", self.settings.name)
+            groups = []
         teams = tuple(TeamRecord(g.id(), g.text("name", "")) for g in groups
                       if g.flag("active", True))  # fmt: skip
+        self._teams_seen.update(t.external_id for t in teams)
         yield Page("groups", cursor=None, more=False, teams=teams)
 
     async def _pull_agents(self) -> AsyncIterator[Page]:
@@ -472,8 +479,7 @@ class ZammadConnector:
             if not (full and mark.moment > run_start):
                 break
         assert buffered is not None
-        yield Page("tickets", cursor=buffered.cursor, more=False,
-                   conversations=buffered.conversations, contacts=buffered.contacts)  # fmt: skip
+        yield replace(buffered, more=False)
 
     async def _by_list(self, mark: HighWater, vocabulary: Vocabulary) -> AsyncIterator[Page]:
         """Without a working search: every ticket newest first (`query=*`), until the cursor.
@@ -510,8 +516,13 @@ class ZammadConnector:
             if messages is not None
         )
         contacts = tuple(c for c in fetched if c is not None)
+        teams = {t.id("group_id"): t.text("group", "") for t in tickets
+                 if t.has("group_id") and t.opt_text("group")}  # fmt: skip
+        unseen = tuple(TeamRecord(i, name) for i, name in teams.items()
+                       if i not in self._teams_seen)  # fmt: skip
+        self._teams_seen.update(teams)
         return Page(resource, cursor=cursor, more=more, conversations=conversations,
-                    contacts=contacts)  # fmt: skip
+                    contacts=contacts, teams=unseen)  # fmt: skip
 
     async def _fetch_contact(self, user_id: str) -> ContactRecord | None:
         try:

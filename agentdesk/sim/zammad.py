@@ -374,6 +374,9 @@ class ZammadDialect:
         return JSONResponse([self._user(u, True) for u in chunk])
 
     def list_groups(self, request: Request, user: User, body: object) -> Response:
+        denied = self._admin_only(user)  # Zammad: `admin.group` only
+        if denied is not None:
+            return denied
         return JSONResponse(
             [
                 {"id": g.id, "name": g.name, "active": True, "note": g.description,

@@ -60,14 +60,16 @@ class ZammadSim:
 
 
 @contextlib.contextmanager
-def running(*, elasticsearch: bool = True, scale: int = 60) -> Iterator[ZammadSim]:
+def running(
+    *, elasticsearch: bool = True, scale: int = 60, role: str = "admin"
+) -> Iterator[ZammadSim]:
     world = generate_world(5, scale, instance="zammad", now=NOW)
     world.clock.freeze()
     app = build_app(world, elasticsearch=elasticsearch)
-    admin = world.agent_with_role("admin")
-    assert admin.token and admin.email
+    user = world.agent_with_role(role)
+    assert user.token and user.email
     with serve(app) as url:
-        yield ZammadSim(url, world, app.state.dialect, admin.token, admin.email)
+        yield ZammadSim(url, world, app.state.dialect, user.token, user.email)
 
 
 def _store(tmp_path) -> Store:
@@ -282,3 +284,21 @@ async def test_a_pull_longer_than_the_search_window_restarts_from_the_last_updat
         assert cached == {str(i) for i in sim.world.ticket_ids}
         assert result.conversations == len(sim.world.tickets)  # none fetched twice
         assert len({q for q in searches if q.startswith("updated_at")}) >= 3
+
+
+async def test_an_agent_who_may_not_list_groups_learns_them_from_the_tickets(tmp_path):
+    with running(role="agent") as sim:
+        connector = sim.connector()
+        store = _store(tmp_path)
+        try:
+            result = await _sync(store, connector)
+        finally:
+            await connector.aclose()
+        assert result.role == "agent"
+        teams = dict(store.conn.execute("SELECT external_id, name FROM teams").fetchall())
+        used = {t.group_id for t in sim.world.tickets.values() if t.group_id is not None}
+        assert teams == {str(g): sim.world.groups[g].name for g in used}
+        assigned = store.conn.execute(
+            "SELECT count(*) FROM conversations WHERE team_id IS NOT NULL"
+        ).fetchone()[0]
+        assert assigned == sum(t.group_id is not None for t in sim.world.tickets.values())
