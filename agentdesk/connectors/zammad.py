@@ -824,7 +824,9 @@ class ZammadConnector:
         me = self._me or await self.whoami()
         made = request.created_at
         floor = made - timedelta(seconds=1) if made is not None else None
-        text = " ".join(str(request.payload.get("text", "")).split())
+        # Compared as both sides read back through the one HTML converter, so characters it
+        # escapes (`*`, `_`, `1.`) match themselves.
+        sent = _words(html_to_text(text_to_html(str(request.payload.get("text", "")))))
         ticket_id = request.conversation_external_id
         found: str | None = None
         for a in await self._get_list(
@@ -837,9 +839,13 @@ class ZammadConnector:
                 continue
             if floor is not None and self._time(a, "created_at") < floor:
                 continue
-            if " ".join(html_to_text(a.text("body", "")).split()) == text:
+            if _words(html_to_text(a.text("body", ""))) == sent:
                 found = a.id()  # keep the newest match
         return found
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _items(value: object) -> list[str]:

@@ -302,3 +302,25 @@ async def test_an_agent_who_may_not_list_groups_learns_them_from_the_tickets(tmp
             "SELECT count(*) FROM conversations WHERE team_id IS NOT NULL"
         ).fetchone()[0]
         assert assigned == sum(t.group_id is not None for t in sim.world.tickets.values())
+
+
+async def test_a_sent_reply_is_found_again_even_with_characters_html_escapes():
+    with running() as sim:
+        ticket = next(t for t in sim.world.tickets.values() if t.status == "open")
+        text = "1. *Refund* of #4411 <b>not</b> bold & 100% sure_thing"
+        connector = sim.connector()
+        try:
+            current = await connector.fetch_state(str(ticket.id))
+            request = MutationRequest("m-1", "reply", str(ticket.id), {"text": text},
+                                      current.version, created_at=NOW)  # fmt: skip
+            written = await connector.apply(request, current)
+            found = await connector.find_sent(request)
+            other = MutationRequest("m-2", "reply", str(ticket.id), {"text": text + "!"},
+                                    current.version, created_at=NOW)  # fmt: skip
+            not_sent = await connector.find_sent(other)
+            as_note = await connector.find_sent(MutationRequest(
+                "m-3", "note", str(ticket.id), {"text": text}, current.version))  # fmt: skip
+        finally:
+            await connector.aclose()
+        assert found == written.message_external_id is not None
+        assert not_sent is None and as_note is None
