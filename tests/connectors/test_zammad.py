@@ -61,9 +61,9 @@ class ZammadSim:
 
 @contextlib.contextmanager
 def running(
-    *, elasticsearch: bool = True, scale: int = 60, role: str = "admin"
+    *, elasticsearch: bool = True, scale: int = 60, role: str = "admin", now: datetime = NOW
 ) -> Iterator[ZammadSim]:
-    world = generate_world(5, scale, instance="zammad", now=NOW)
+    world = generate_world(5, scale, instance="zammad", now=now)
     world.clock.freeze()
     app = build_app(world, elasticsearch=elasticsearch)
     user = world.agent_with_role(role)
@@ -324,3 +324,20 @@ async def test_a_sent_reply_is_found_again_even_with_characters_html_escapes():
             await connector.aclose()
         assert found == written.message_external_id is not None
         assert not_sent is None and as_note is None
+
+
+@pytest.mark.parametrize("elasticsearch", [True, False])
+async def test_old_open_tickets_are_found_with_and_without_elasticsearch(tmp_path, elasticsearch):
+    with running(elasticsearch=elasticsearch, scale=300, now=datetime.now(UTC)) as sim:
+        connector = sim.connector(cache_days=90, cache_history=False)
+        store = _store(tmp_path)
+        try:
+            result = await _sync(store, connector)
+            before = connector.settings.backlog_before().timestamp()
+        finally:
+            await connector.aclose()
+        old_open = {str(t.id) for t in sim.world.tickets.values()
+                    if t.status not in ("solved", "closed") and t.updated_at < before}  # fmt: skip
+        assert old_open and result.backlog == len(old_open)
+        cached = {r[0] for r in store.conn.execute("SELECT external_id FROM conversations")}
+        assert old_open <= cached
