@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from agentdesk.connectors.base import AccountSettings, ConflictError
+from agentdesk.connectors.base import AccountSettings, ConflictError, Invalid
 from agentdesk.connectors.zammad import ZammadConnector
 from agentdesk.model import MutationRequest
 from agentdesk.sim.world import World, generate_world
@@ -341,3 +341,21 @@ async def test_old_open_tickets_are_found_with_and_without_elasticsearch(tmp_pat
         assert old_open and result.backlog == len(old_open)
         cached = {r[0] for r in store.conn.execute("SELECT external_id FROM conversations")}
         assert old_open <= cached
+
+
+async def test_a_status_the_instance_has_no_active_state_for_is_one_sentence_not_a_guess():
+    with running() as sim:
+        assert sim.admin("PUT", "/ticket_states/4", {"active": False}).is_success  # no "closed"
+        ticket = next(t for t in sim.world.tickets.values() if t.status == "open")
+        connector = sim.connector()
+        try:
+            current = await connector.fetch_state(str(ticket.id))
+            request = MutationRequest("m-1", "status", str(ticket.id), {"status": "solved"},
+                                      current.version)  # fmt: skip
+            with pytest.raises(Invalid) as info:
+                await connector.apply(request, current)
+        finally:
+            await connector.aclose()
+        message = str(info.value)
+        assert "zm" in message and "'solved'" in message and "\n" not in message
+        assert ticket.status == "open" and sim.world.writes.get(ticket.id) is None
