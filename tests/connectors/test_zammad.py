@@ -84,6 +84,16 @@ async def _sync(store: Store, connector: ZammadConnector):
     return result
 
 
+async def _synced_once(sim: ZammadSim, tmp_path, **settings: object):
+    """A store after one sync round of a fresh connector, and that round's result."""
+    connector = sim.connector(**settings)
+    store = _store(tmp_path)
+    try:
+        return store, await _sync(store, connector)
+    finally:
+        await connector.aclose()
+
+
 def _row(store: Store, ticket_id: int) -> tuple[str, str, str]:
     return tuple(store.conn.execute(
         "SELECT status, vendor_status, priority FROM conversations WHERE external_id = ?",
@@ -227,12 +237,7 @@ async def test_full_sync_brings_customers_agents_groups_and_every_article_as_zam
 ):
     with running() as sim:
         world = sim.world
-        connector = sim.connector()
-        store = _store(tmp_path)
-        try:
-            result = await _sync(store, connector)
-        finally:
-            await connector.aclose()
+        store, result = await _synced_once(sim, tmp_path)
         assert result.role == "admin"
         count = lambda sql, *a: store.conn.execute(sql, a).fetchone()[0]
         assert count("SELECT count(*) FROM teams") == len(world.groups)
@@ -288,12 +293,7 @@ async def test_a_pull_longer_than_the_search_window_restarts_from_the_last_updat
 
 async def test_an_agent_who_may_not_list_groups_learns_them_from_the_tickets(tmp_path):
     with running(role="agent") as sim:
-        connector = sim.connector()
-        store = _store(tmp_path)
-        try:
-            result = await _sync(store, connector)
-        finally:
-            await connector.aclose()
+        store, result = await _synced_once(sim, tmp_path)
         assert result.role == "agent"
         teams = dict(store.conn.execute("SELECT external_id, name FROM teams").fetchall())
         used = {t.group_id for t in sim.world.tickets.values() if t.group_id is not None}
@@ -329,13 +329,9 @@ async def test_a_sent_reply_is_found_again_even_with_characters_html_escapes():
 @pytest.mark.parametrize("elasticsearch", [True, False])
 async def test_old_open_tickets_are_found_with_and_without_elasticsearch(tmp_path, elasticsearch):
     with running(elasticsearch=elasticsearch, scale=300, now=datetime.now(UTC)) as sim:
-        connector = sim.connector(cache_days=90, cache_history=False)
-        store = _store(tmp_path)
-        try:
-            result = await _sync(store, connector)
-            before = connector.settings.backlog_before().timestamp()
-        finally:
-            await connector.aclose()
+        store, result = await _synced_once(sim, tmp_path, cache_days=90, cache_history=False)
+        window = AccountSettings("zm", "zammad", sim.base_url, sim.user, cache_days=90)
+        before = window.backlog_before().timestamp()
         old_open = {str(t.id) for t in sim.world.tickets.values()
                     if t.status not in ("solved", "closed") and t.updated_at < before}  # fmt: skip
         assert old_open and result.backlog == len(old_open)
