@@ -19,7 +19,8 @@ The probabilities are drawn per vendor request, in order, from an RNG seeded by 
 Rate limits count vendor requests per minute of the SIMULATED clock (one budget per instance)
 and answer in the dialect's style: Zendesk 429 + `Retry-After` + `X-Rate-Limit` /
 `X-Rate-Limit-Remaining` on every response; Freshdesk 429 + `Retry-After` +
-`X-RateLimit-Total` / `-Remaining` / `-Used-CurrentRequest`; Chatwoot a bare 429 text.
+`X-RateLimit-Total` / `-Remaining` / `-Used-CurrentRequest`; Chatwoot and Zammad (Rack::Attack)
+a bare 429 text.
 """
 
 from __future__ import annotations
@@ -212,6 +213,11 @@ STYLES = {
         "chatwoot", None, None, retry_after=False, throttled_body=b"Retry later\n",
         throttled_type=b"text/plain; charset=utf-8",
         error_body=b'{"error":"Internal Server Error"}',
+    ),
+    "zammad": VendorStyle(
+        "zammad", None, None, retry_after=False, throttled_body=b"Retry later\n",
+        throttled_type=b"text/plain; charset=utf-8",
+        error_body=b'{"error":"Error ID xT3sQ2: Please contact your administrator."}',
     ),
 }  # fmt: skip
 
