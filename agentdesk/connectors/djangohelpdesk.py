@@ -49,7 +49,9 @@ from agentdesk.connectors.base import (
     ConflictError,
     ConnectorError,
     Invalid,
+    MalformedResponse,
     NotFound,
+    PermissionDenied,
 )
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, TokenAuth
 from agentdesk.model import (
@@ -281,13 +283,19 @@ class DjangoHelpdeskConnector:
                 "cannot say whose token it is; add it with `agentdesk accounts add NAME "
                 "--connector djangohelpdesk --user USERNAME`"
             )
-        pk = await self._my_pk()
+        name = self.settings.user
+        try:
+            pk = await self._my_pk()
+        except (MalformedResponse, NotFound, PermissionDenied) as exc:
+            # The form is auxiliary: tickets still sync (the agents pull says what is
+            # missing), only "assigned to me" cannot match until it can be read again.
+            log.warning("%s: users could not be read (%s)", self.settings.name, exc)
+            return WhoAmI(f"user:{name}", name, name.lower(), "agent")
         if pk is None:
             raise ConnectorError(
                 f"django-helpdesk at {self.web_url} lists no user {self.settings.user!r} for "
                 f"account {self.settings.name} — check the account's user name"
             )
-        name = self.settings.user
         return WhoAmI(pk, name, name.lower(), "agent")
 
     async def _check_token(self) -> None:

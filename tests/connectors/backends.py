@@ -86,7 +86,7 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.offline = False
         self.injected: dict[str, int] = {}
         self.recording: list[str] | None = None
-        """When a list: the path of every request is appended to it."""
+        """When a list: every request's `signature` is appended to it."""
         self.wrote = False
         """Whether any write went out (a real backend then needs restoring after the test)."""
 
@@ -123,7 +123,7 @@ class FaultTransport(httpx.AsyncBaseTransport):
     # -------------------------------------------------------- transport
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.recording is not None:
-            self.recording.append(request.url.path)
+            self.recording.append(signature(request))
         self.wrote = self.wrote or request.method in self.WRITE_METHODS
         if self.offline:
             return self._count_and_raise("refuse", request)
@@ -169,6 +169,12 @@ class FaultTransport(httpx.AsyncBaseTransport):
         await inner.aclose()
 
 
+def signature(request: httpx.Request) -> str:
+    """What tells one kind of request from another: method, path and the type it accepts
+    (one URL may serve JSON to one resource and an HTML form to another)."""
+    return f"{request.method} {request.url.path} {request.headers.get('accept', '')}"
+
+
 # ---------------------------------------------------------------- the handle
 @dataclass
 class BackendHandle(abc.ABC):
@@ -181,6 +187,9 @@ class BackendHandle(abc.ABC):
     writes_missing: str | None = None
     """None when the backend takes every write; else why the write scenarios are skipped."""
     wrong_token: str = "definitely-not-the-token-0000"
+    recovers_when_refused: frozenset[str] = frozenset()
+    """Auxiliary resources the connector reads another way when the backend refuses them
+    (403), as the vendor documents for agents without admin rights."""
 
     @abc.abstractmethod
     def connector(self, *, token: str | None = None) -> Connector:
