@@ -265,9 +265,9 @@ class IntercomDialect:
             "statistics": {
                 "type": "conversation_statistics",
                 "first_contact_reply_at": t.created_at,
-                "last_close_at": t.solved_at,
                 "count_reopens": t.reopens,
                 "count_conversation_parts": self.world.comment_count(t),
+                **({"last_close_at": t.solved_at} if t.solved_at is not None else {}),
             },
             "ai_agent_participated": t.bot,
         }  # fmt: skip
@@ -529,7 +529,7 @@ def _acting_admin(d: IntercomDialect, body: dict[str, object]) -> User:
 
 async def _me(request: Request, d: IntercomDialect, me: User) -> Response:
     return JSONResponse({
-        **d.admin_json(me), "email_verified": True,
+        **d.admin_json(me), "email_verified": True, "avatar": {"type": "avatar", "image_url": None},
         "app": {"type": "app", "id_code": WORKSPACE_ID, "name": "Kumo Mart",
                 "created_at": d.world.now - 900 * DAY, "secure": False,
                 "identity_verification": False, "timezone": "Asia/Tokyo", "region": "US"},
