@@ -188,6 +188,7 @@ class IntercomConnector:
             transport=transport,
         )
         self._me: WhoAmI | None = None
+        self._app_id = "_"  # the workspace's id code (in inbox links), known after whoami
         self._tag_ids: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -212,6 +213,8 @@ class IntercomConnector:
     # ------------------------------------------------------------ who am I
     async def whoami(self) -> WhoAmI:
         me = await self._get("/me", "admin", "read the signed-in admin")
+        app = me.obj("app")
+        self._app_id = (app.opt_text("id_code") if app else None) or self._app_id
         # Intercom's API exposes no teammate roles; an access token belongs to the workspace
         # admin who created the app, so the token's owner acts as an admin.
         self._me = WhoAmI(me.id(), me.text("name", ""), (me.opt_text("email") or "").lower(),
@@ -223,7 +226,8 @@ class IntercomConnector:
 
     # ------------------------------------------------------------ presence
     async def set_presence(self, presence: str) -> str:
-        """Intercom's away mode: online is "not away"; busy and offline are away."""
+        """Intercom's away mode: online is "not away"; busy and offline both set away mode
+        (which the admin list reads back as busy)."""
         if presence not in PRESENCES:
             raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
         admin = await self._admin_id()
@@ -235,7 +239,7 @@ class IntercomConnector:
         away = Fields(data, "admin", self._fail("set your away mode")).flag("away_mode_enabled")
         if away == (presence != "online"):
             return presence
-        return "offline" if away else "online"
+        return "busy" if away else "online"
 
     # ------------------------------------------------------------ pull
     async def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:
@@ -249,12 +253,13 @@ class IntercomConnector:
                 AgentRecord(
                     external_id=a.id(), name=a.text("name", ""),
                     email=(a.opt_text("email") or "").lower(),
-                    presence="offline" if a.flag("away_mode_enabled") else "online",
+                    presence="busy" if a.flag("away_mode_enabled") else "online",
                     team_external_ids=a.ids("team_ids"),
                 )
                 for a in admins.objects("admins")
             ))  # fmt: skip
         elif resource == "conversations":
+            await self._admin_id()  # the workspace id, for each conversation's link
             async for page in self._conversations(cursor):
                 yield page
         else:
@@ -422,7 +427,7 @@ class IntercomConnector:
             assignee_external_id=_assignee(c.opt_id("admin_assignee_id")),
             team_external_id=_assignee(c.opt_id("team_assignee_id")),
             tags=tuple(t.text("name") for t in tags.objects("tags")) if tags else (),
-            web_url=f"https://app.intercom.com/a/inbox/_/inbox/conversation/{c.id()}",
+            web_url=f"https://app.intercom.com/a/inbox/{self._app_id}/inbox/conversation/{c.id()}",
             satisfaction=_satisfaction(c.obj("conversation_rating")),
             snoozed_until=_time(c.raw("snoozed_until")) if state == "snoozed" else None,
             messages=messages,
