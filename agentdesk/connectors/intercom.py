@@ -134,9 +134,10 @@ def _assignee(value: str | None) -> str | None:
 def html_body(text: str) -> str:
     """Plain text as the HTML Intercom's reply expects: escaped, one paragraph per block."""
     blocks = [b for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
-    return "".join(
-        "<p>" + html.escape(b.strip()).replace("\n", "<br>") + "</p>" for b in blocks
-    ) or "<p></p>"
+    return (
+        "".join("<p>" + html.escape(b.strip()).replace("\n", "<br>") + "</p>" for b in blocks)
+        or "<p></p>"
+    )
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -297,7 +298,9 @@ class IntercomConnector:
 
     async def _search(
         self, query: Mapping[str, object], after: str | None = None
-    ) -> AsyncIterator[tuple[tuple[ConversationRecord, ...], tuple[ContactRecord, ...], str | None]]:
+    ) -> AsyncIterator[
+        tuple[tuple[ConversationRecord, ...], tuple[ContactRecord, ...], str | None]
+    ]:
         """Pages of conversations (with parts and contacts) matching `query`."""
         action = "search conversations"
         while True:
@@ -458,7 +461,9 @@ class IntercomConnector:
                 ))  # fmt: skip
         return tuple(out)
 
-    def _message(self, m: Fields, kind: MessageKind, at: datetime, channel: Channel) -> MessageRecord:
+    def _message(
+        self, m: Fields, kind: MessageKind, at: datetime, channel: Channel
+    ) -> MessageRecord:
         author = m.obj("author")
         author_type = author.text("type", "") if author else ""
         author_kind: AuthorKind = (
@@ -475,10 +480,14 @@ class IntercomConnector:
             channel=channel,
             author_external_id=author.opt_id("id") if author else None,
             attachments=tuple(
-                Attachment(a.text("name", "attachment"), a.number("filesize"),
-                           a.text("content_type", "application/octet-stream"), a.text("url", ""))
+                Attachment(
+                    a.text("name", "attachment"),
+                    a.number("filesize"),
+                    a.text("content_type", "application/octet-stream"),
+                    a.text("url", ""),
+                )
                 for a in m.objects("attachments")
-            ),  # fmt: skip
+            ),
         )
 
     # ------------------------------------------------------------ writes

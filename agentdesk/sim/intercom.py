@@ -486,8 +486,9 @@ def create_app(world: World) -> Starlette:
         Route("/conversations/{cid}/reply", endpoint(_reply), methods=["POST"]),
         Route("/conversations/{cid}/parts", endpoint(_parts), methods=["POST"]),
         Route("/conversations/{cid}/tags", endpoint(_tag_conversation), methods=["POST"]),
-        Route("/conversations/{cid}/tags/{tag_id}", endpoint(_untag_conversation),
-              methods=["DELETE"]),  # fmt: skip
+        Route(
+            "/conversations/{cid}/tags/{tag_id}", endpoint(_untag_conversation), methods=["DELETE"]
+        ),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -73,10 +73,13 @@ class IntercomSim(SimBackend):
             team_external_id=optional_id(c["team_assignee_id"] or None),
             tags=frozenset(t["name"] for t in c["tags"]["tags"]),
             messages=tuple(
-                OracleMessage(body=m["body"], public=m["public"],
-                              author_external_id=optional_id(m["author_id"]))
+                OracleMessage(
+                    body=m["body"],
+                    public=m["public"],
+                    author_external_id=optional_id(m["author_id"]),
+                )
                 for m in row["messages"]
-            ),  # fmt: skip
+            ),
         )
 
     def rate_limited(self) -> httpx.Response:
@@ -95,4 +98,3 @@ def intercom_backend(scale: int = SCALE, seed: int = SEED) -> Iterator[IntercomS
 
 
 register("intercom", intercom_backend)
-

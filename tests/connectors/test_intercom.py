@@ -135,8 +135,9 @@ async def test_tags_are_created_once_by_name_and_removed_by_id(connector, sim: S
     cid, gone = str(ticket.id), ticket.tags[0]
     for n in range(2):
         state = await connector.fetch_state(cid)
-        request = MutationRequest(f"t-{n}", "tags", cid,
-                                  {"add": ["Needs_Review"], "remove": [gone]}, state.version)
+        request = MutationRequest(
+            f"t-{n}", "tags", cid, {"add": ["Needs_Review"], "remove": [gone]}, state.version
+        )
         await connector.apply(request, state)
     assert "Needs_Review" in ticket.tags and gone not in ticket.tags
     assert ticket.tags.count("Needs_Review") == 1

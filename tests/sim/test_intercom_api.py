@@ -90,8 +90,10 @@ def test_a_snooze_ends_at_its_time_or_when_the_customer_replies(api, sim: SimHan
         "text": "Any news?", "channel": ticket.channel}).raise_for_status()  # fmt: skip
     woken = api.get(f"/conversations/{ticket.id}").json()
     assert woken["state"] == "open" and woken["snoozed_until"] is None
-    past = api.post(f"/conversations/{ticket.id}/parts",
-                    json={"message_type": "snoozed", "admin_id": me, "snoozed_until": now - 1})
+    past = api.post(
+        f"/conversations/{ticket.id}/parts",
+        json={"message_type": "snoozed", "admin_id": me, "snoozed_until": now - 1},
+    )
     assert past.status_code == 400
 
 
