@@ -28,6 +28,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -55,6 +56,7 @@ _STATE = {
 }  # fmt: skip
 _PRIORITY = {None: "none", "low": "low", "normal": "medium", "high": "high", "urgent": "urgent"}
 
+T = TypeVar("T")
 Handler = Callable[[Request, "IntercomDialect", User], Awaitable[Response]]
 
 
@@ -336,28 +338,54 @@ def _per_page(value: object) -> int:
     return number
 
 
-def _page(d: IntercomDialect, tickets: list[Ticket], per_page: int, after: str | None,
-          kind: str = "conversation.list") -> dict[str, object]:  # fmt: skip
-    """Keyset pages over (updated_at, id) ascending: a conversation updated meanwhile moves
+def _keyset(
+    items: list[T], key: Callable[[T], tuple[int, int]], per_page: int, after: str | None
+) -> tuple[list[T], dict[str, object]]:
+    """One page of `items` in `key` order after the cursor `after`, and its `pages` object.
+
+    Keyset cursors (the last key seen), not offsets: a conversation updated meanwhile moves
     behind the cursor and is met again, never skipped."""
-    ordered = sorted(tickets, key=lambda t: (t.updated_at, t.id))
+    ordered = sorted(items, key=key)
     start = 0
     if after:
-        key = _decode(after)
-        if key is None:
+        wanted = _decode(after)
+        if wanted is None:
             raise _Refused(error(400, "parameter_invalid", "starting_after is not valid"))
-        start = next((i for i, t in enumerate(ordered) if (t.updated_at, t.id) > key),
-                     len(ordered))  # fmt: skip
+        start = next((i for i, x in enumerate(ordered) if key(x) > wanted), len(ordered))
     chunk = ordered[start : start + per_page]
-    total_pages = max(1, -(-len(ordered) // per_page))
-    pages: dict[str, object] = {"type": "pages", "page": start // per_page + 1,
-                                "per_page": per_page, "total_pages": total_pages}  # fmt: skip
+    pages: dict[str, object] = {
+        "type": "pages",
+        "page": start // per_page + 1,
+        "per_page": per_page,
+        "total_pages": max(1, -(-len(ordered) // per_page)),
+    }
     if start + per_page < len(ordered):
-        last = chunk[-1]
-        pages["next"] = {"per_page": per_page, "starting_after": _encode((last.updated_at,
-                                                                          last.id))}  # fmt: skip
-    return {"type": kind, "pages": pages, "total_count": len(ordered),
-            "conversations": [d.conversation_json(t, parts=False) for t in chunk]}  # fmt: skip
+        pages["next"] = {"per_page": per_page, "starting_after": _encode(key(chunk[-1]))}
+    return chunk, pages
+
+
+def _conversation_page(
+    d: IntercomDialect, tickets: list[Ticket], per_page: int, after: str | None
+) -> dict[str, object]:
+    chunk, pages = _keyset(tickets, lambda t: (t.updated_at, t.id), per_page, after)
+    return {
+        "type": "conversation.list",
+        "pages": pages,
+        "total_count": len(tickets),
+        "conversations": [d.conversation_json(t, parts=False) for t in chunk],
+    }
+
+
+def _search_args(body: dict[str, object]) -> tuple[object, int, str | None]:
+    """A search body's query, page size and cursor."""
+    if "query" not in body:
+        raise _Refused(error(400, "parameter_not_found", "query not specified"))
+    pagination = body.get("pagination")
+    if not isinstance(pagination, dict):
+        pagination = {}
+    after = pagination.get("starting_after")
+    per_page = _per_page(pagination.get("per_page"))
+    return body["query"], per_page, after if isinstance(after, str) and after else None
 
 
 def _conversation_value(d: IntercomDialect, t: Ticket, name: str) -> object:
@@ -589,47 +617,33 @@ async def _contact(request: Request, d: IntercomDialect, me: User) -> Response:
 
 
 async def _search_contacts(request: Request, d: IntercomDialect, me: User) -> Response:
-    body = await _body(request)
-    if "query" not in body:
-        return error(400, "parameter_not_found", "query not specified")
-    pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-    per_page = _per_page(pagination.get("per_page"))  # type: ignore[union-attr]
-    test = _matcher(body["query"], lambda u, name: _contact_value(u, name))  # type: ignore[arg-type]
-    found = sorted((u for u in d.world.users.values() if u.role == "end-user" and test(u)),
-                   key=lambda u: u.id)  # fmt: skip
-    after = pagination.get("starting_after")  # type: ignore[union-attr]
-    start = 0
-    if isinstance(after, str) and after:
-        key = _decode(after)
-        if key is None:
-            return error(400, "parameter_invalid", "starting_after is not valid")
-        start = next((i for i, u in enumerate(found) if u.id > key[1]), len(found))
-    chunk = found[start : start + per_page]
-    pages: dict[str, object] = {"type": "pages", "page": start // per_page + 1,
-                                "per_page": per_page,
-                                "total_pages": max(1, -(-len(found) // per_page))}  # fmt: skip
-    if start + per_page < len(found):
-        pages["next"] = {"per_page": per_page, "starting_after": _encode((0, chunk[-1].id))}
-    return JSONResponse({"type": "list", "data": [d.contact_json(u) for u in chunk],
-                         "total_count": len(found), "pages": pages})  # fmt: skip
+    query, per_page, after = _search_args(await _body(request))
+    test = _matcher(query, lambda u, name: _contact_value(u, name))  # type: ignore[arg-type]
+    found = [u for u in d.world.users.values() if u.role == "end-user" and test(u)]
+    chunk, pages = _keyset(found, lambda u: (0, u.id), per_page, after)
+    return JSONResponse(
+        {
+            "type": "list",
+            "data": [d.contact_json(u) for u in chunk],
+            "total_count": len(found),
+            "pages": pages,
+        }
+    )
 
 
 async def _conversations(request: Request, d: IntercomDialect, me: User) -> Response:
     q = request.query_params
-    per_page = _per_page(q.get("per_page"))
-    return JSONResponse(_page(d, list(d.world.tickets.values()), per_page, q.get("starting_after")))
+    tickets = list(d.world.tickets.values())
+    return JSONResponse(
+        _conversation_page(d, tickets, _per_page(q.get("per_page")), q.get("starting_after"))
+    )
 
 
 async def _search_conversations(request: Request, d: IntercomDialect, me: User) -> Response:
-    body = await _body(request)
-    if "query" not in body:
-        return error(400, "parameter_not_found", "query not specified")
-    pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-    per_page = _per_page(pagination.get("per_page"))  # type: ignore[union-attr]
-    test = _matcher(body["query"], lambda t, name: _conversation_value(d, t, name))  # type: ignore[arg-type]
+    query, per_page, after = _search_args(await _body(request))
+    test = _matcher(query, lambda t, name: _conversation_value(d, t, name))  # type: ignore[arg-type]
     found = [t for t in d.world.tickets.values() if test(t)]
-    after = pagination.get("starting_after")  # type: ignore[union-attr]
-    return JSONResponse(_page(d, found, per_page, after if isinstance(after, str) else None))
+    return JSONResponse(_conversation_page(d, found, per_page, after))
 
 
 async def _conversation(request: Request, d: IntercomDialect, me: User) -> Response:

@@ -7,18 +7,16 @@ connector, not the fault transport) and messages from `/_sim/state`.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import ClassVar
 
 import httpx
 
-from agentdesk.connectors.base import AccountSettings, Connector
+from agentdesk.connectors.base import Connector
 from agentdesk.connectors.http import HttpPolicy
 from agentdesk.connectors.intercom import IntercomConnector, map_priority, map_status
-from agentdesk.sim.server import start_in_thread
 from tests.connectors.backends import OracleConversation, OracleMessage, register
 from tests.vendors.simbackend import SimBackend, optional_id
 
@@ -86,15 +84,8 @@ class IntercomSim(SimBackend):
         return rate_limited_response()
 
 
-@contextlib.contextmanager
-def intercom_backend(scale: int = SCALE, seed: int = SEED) -> Iterator[IntercomSim]:
-    with start_in_thread(dialect="intercom", seed=seed, scale=scale) as sim:
-        settings = AccountSettings(
-            name="ic", connector="intercom", base_url=sim.base_url, user=sim.user
-        )
-        handle = IntercomSim(vendor="intercom", settings=settings, token=sim.token, sim=sim)
-        handle.faults.rate_limited = handle.rate_limited
-        yield handle
+def intercom_backend(scale: int = SCALE, seed: int = SEED) -> AbstractContextManager[IntercomSim]:
+    return IntercomSim.running("intercom", "ic", scale=scale, seed=seed)
 
 
 register("intercom", intercom_backend)
