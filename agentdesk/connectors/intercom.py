@@ -494,7 +494,6 @@ class IntercomConnector:
     async def fetch_state(self, external_id: str) -> RemoteState:
         c = await self._show(external_id)
         record = self._conversation(c)
-        events = [m for m in record.messages or () if m.kind == "event"]
         return RemoteState(
             version=record.version,
             status=record.status,
@@ -503,7 +502,7 @@ class IntercomConnector:
             team_external_id=record.team_external_id,
             tags=record.tags,
             snoozed_until=record.snoozed_until,
-            updated_by=events[-1].body.rsplit(" ", 2)[0] if events else None,
+            updated_by=_last_admin(c),
             updated_at=record.updated_at,
         )
 
@@ -614,6 +613,16 @@ class IntercomConnector:
         c = await self._show(request.conversation_external_id)
         kind = "comment" if request.action == "reply" else "note"
         return self._mine(c, kind, admin, str(request.payload.get("text", "")), since)
+
+
+def _last_admin(c: Fields) -> str | None:
+    """The name of the admin behind the conversation's newest part (for the conflict view)."""
+    holder = c.obj("conversation_parts")
+    for part in reversed(holder.objects("conversation_parts") if holder else []):
+        author = part.obj("author")
+        if author is not None and author.opt_text("type") == "admin":
+            return author.opt_text("name")
+    return None
 
 
 def _seq(value: object) -> list[object]:

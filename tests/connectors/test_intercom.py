@@ -156,3 +156,45 @@ async def test_presence_is_intercoms_away_mode(connector, sim: SimHandle):
 
 def test_reply_text_becomes_escaped_html_paragraphs():
     assert html_body("a < b\nline two\n\nnext") == "<p>a &lt; b<br>line two</p><p>next</p>"
+
+
+async def test_a_customer_on_intercom_and_zendesk_is_one_person_with_both_histories(tmp_path):
+    """The same seed's people write to both helpdesks; the shared email links them."""
+    from agentdesk.connectors.zendesk import ZendeskConnector
+    from agentdesk.store import Store
+    from agentdesk.sync.engine import SyncEngine
+
+    store = Store.open(tmp_path / "cache.db")
+    with (
+        start_in_thread("intercom", seed=9, scale=60) as ic,
+        start_in_thread("zendesk", seed=9, scale=60) as zd,
+    ):
+        connectors = {
+            "ic": IntercomConnector(
+                AccountSettings("ic", "intercom", ic.base_url, ic.user, cache_days=3650),
+                ic.token, policy=FAST,
+            ),
+            "zd": ZendeskConnector(
+                AccountSettings("zd", "zendesk", zd.base_url, zd.user, cache_days=3650),
+                zd.token, policy=FAST,
+            ),
+        }  # fmt: skip
+        try:
+            engine = SyncEngine(store, connectors)
+            for name in connectors:
+                result = await engine.sync_account(name)
+                assert result.ok, result.error
+        finally:
+            for built in connectors.values():
+                await built.aclose()
+    try:
+        rows = store.conn.execute(
+            "SELECT i.value, count(DISTINCT c.account), count(DISTINCT c.customer_id)"
+            " FROM identities i JOIN conversations c ON c.customer_id = i.customer_id"
+            " WHERE i.kind = 'email' GROUP BY i.value"
+        ).fetchall()
+    finally:
+        store.close()
+    both = [row for row in rows if row[1] == 2]
+    assert both, "some customers wrote to both helpdesks"
+    assert all(customers == 1 for _, _, customers in both)
