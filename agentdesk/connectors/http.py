@@ -542,7 +542,8 @@ def _decode_bytes(content: bytes) -> object:
 
 
 def _error_detail(response: httpx.Response, limit: int = 160) -> str:
-    """The vendor's own short error text (`error`, `description`, `message`), if any."""
+    """The vendor's own short error text (`error`, `description`, `message`, the messages
+    of an `errors` list), if any."""
     try:
         data = decode_json(response)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -559,6 +560,10 @@ def _error_detail(response: httpx.Response, limit: int = 160) -> str:
                 text = value.get(sub)
                 if isinstance(text, str) and text:
                     parts.append(text)
+    errors = data.get("errors")  # Intercom's and Freshdesk's: [{"code", "message"}, ...]
+    for item in errors if isinstance(errors, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("message"), str) and item["message"]:
+            parts.append(item["message"])
     text = " ".join(" — ".join(parts).split())
     return text[:limit]
 

@@ -198,3 +198,15 @@ async def test_a_customer_on_intercom_and_zendesk_is_one_person_with_both_histor
     both = [row for row in rows if row[1] == 2]
     assert both, "some customers wrote to both helpdesks"
     assert all(customers == 1 for _, _, customers in both)
+
+
+async def test_a_refused_write_says_why_in_intercoms_own_words(connector, sim: SimHandle):
+    ticket = next(t for t in sim.world.tickets.values() if t.status == "open")
+    state = await connector.fetch_state(str(ticket.id))
+    past = MutationRequest(
+        "s-1", "snooze", str(ticket.id), {"until": "2001-01-01T00:00:00Z"}, state.version
+    )
+    with pytest.raises(Invalid) as info:
+        await connector.apply(past, state)
+    message = str(info.value)
+    assert "snoozed_until must be in the future" in message and "\n" not in message
