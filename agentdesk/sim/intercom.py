@@ -44,6 +44,9 @@ MAX_PARTS = 500  # Intercom returns at most 500 parts of a conversation
 MAX_FILTERS = 15
 MAX_NESTING = 2
 WORKSPACE_ID = "kumo8mrt"
+VERSIONS = frozenset(
+    ["1.0", "1.1", "1.2", "1.3", "1.4"] + [f"2.{n}" for n in range(17)] + ["Unstable"]
+)  # the `Intercom-Version` values the 2.16 document lists
 _ACTIVITY_BASE = 95_000_000_000_000
 
 SOURCE_TYPE = {
@@ -491,6 +494,9 @@ def create_app(world: World) -> Starlette:
             me = d._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
             if me is None:
                 return error(401, "unauthorized", "Access Token Invalid")
+            version = request.headers.get("intercom-version")
+            if version is not None and version not in VERSIONS:
+                return error(400, "intercom_version_invalid", "The requested version is invalid")
             try:
                 with world.lock:
                     return await handler(request, d, me)

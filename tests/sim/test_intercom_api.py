@@ -38,6 +38,13 @@ def test_a_wrong_token_is_a_401_error_list(sim: SimHandle):
     assert httpx.get(f"{sim.base_url}/me").status_code == 401
 
 
+def test_an_unknown_api_version_is_refused(api):
+    assert api.get("/me").status_code == 200
+    refused = api.get("/me", headers={"Intercom-Version": "9.9"})
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["code"] == "intercom_version_invalid"
+
+
 def test_search_pages_with_starting_after_and_every_match_comes_once(api, sim: SimHandle):
     query = {"field": "updated_at", "operator": ">", "value": 0}
     seen: list[str] = []
