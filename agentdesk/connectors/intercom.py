@@ -33,6 +33,7 @@ import html
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -44,6 +45,7 @@ from agentdesk.connectors.base import (
     Capabilities,
     Invalid,
     MalformedResponse,
+    NotFound,
 )
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
@@ -205,9 +207,12 @@ class IntercomConnector:
         data = await self.client.get_json(path, action=action)
         return Fields(data, what, self._fail(action))
 
-    async def _post(self, path: str, body: object, what: str, action: str) -> Fields:
+    async def _post(
+        self, path: str, body: object, what: str, action: str, *, read: bool = False
+    ) -> Fields:
+        """POST a write (never repeated after a lost answer) or, with `read`, a search."""
         data = await self.client.request_json(
-            "POST", path, json_body=body, action=action, idempotent=False
+            "POST", path, json_body=body, action=action, idempotent=read
         )
         return Fields(data, what, self._fail(action))
 
@@ -273,16 +278,15 @@ class IntercomConnector:
         else:
             start, newest, after = self._parse_cursor(cursor)
         query = {"field": "updated_at", "operator": ">", "value": start}
-        async for conversations, contacts, next_after in self._search(query, after):
-            for c in conversations:
+        async for page in self._search(query, after):
+            for c in page.conversations:
                 newest = max(newest, int(c.updated_at.timestamp()))
-            if next_after:
-                cursor = f"{CURSOR_PREFIX}{start}:{newest}:{next_after}"
+            if page.more:
+                cursor = f"{CURSOR_PREFIX}{start}:{newest}:{page.cursor}"
             else:
                 since = max(start, newest - OVERLAP_SECONDS) if newest else start
                 cursor = f"{CURSOR_PREFIX}{since}:0:"
-            yield Page("conversations", cursor=cursor, more=bool(next_after),
-                       conversations=conversations, contacts=contacts)  # fmt: skip
+            yield replace(page, cursor=cursor)
 
     def _parse_cursor(self, cursor: str) -> tuple[int, int, str | None]:
         try:
@@ -298,10 +302,9 @@ class IntercomConnector:
 
     async def _search(
         self, query: Mapping[str, object], after: str | None = None
-    ) -> AsyncIterator[
-        tuple[tuple[ConversationRecord, ...], tuple[ContactRecord, ...], str | None]
-    ]:
-        """Pages of conversations (with parts and contacts) matching `query`."""
+    ) -> AsyncIterator[Page]:
+        """Pages of conversations (with parts and contacts) matching `query`; the cursor is
+        left to the caller, `more` says whether `starting_after` leads on."""
         action = "search conversations"
         while True:
             pagination: dict[str, object] = {"per_page": PER_PAGE}
@@ -309,24 +312,34 @@ class IntercomConnector:
                 pagination["starting_after"] = after
             found = await self._post(
                 "/conversations/search", {"query": dict(query), "pagination": pagination},
-                "conversation list", action,
+                "conversation list", action, read=True,
             )  # fmt: skip
             items = found.objects("conversations")
             pages = found.obj("pages")
             following = pages.obj("next") if pages is not None else None
             after = following.opt_text("starting_after") if following is not None else None
-            conversations = await self._with_parts([c.id() for c in items])
+            ids = [c.id() for c in items]
+            found = await asyncio.gather(*(self._show_if_there(cid) for cid in ids))
+            conversations = tuple(self._conversation(c) for c in found if c is not None)
             contacts = await self._contacts(
                 {c.customer_external_id for c in conversations if c.customer_external_id}
             )
-            yield conversations, contacts, after
-            if not after or not items:
+            more = bool(after and items)
+            yield Page(
+                "conversations", cursor=after if more else None, more=more,
+                conversations=conversations, contacts=contacts,
+                deleted_conversation_ids=tuple(i for i, c in zip(ids, found) if c is None),
+            )  # fmt: skip
+            if not more:
                 return
 
-    async def _with_parts(self, ids: list[str]) -> tuple[ConversationRecord, ...]:
-        """Each conversation in full: its list entry carries no parts."""
-        found = await asyncio.gather(*(self._show(cid) for cid in ids))
-        return tuple(self._conversation(c) for c in found)
+    async def _show_if_there(self, external_id: str) -> Fields | None:
+        """A listed conversation in full (list entries carry no parts); None when it was
+        deleted between the search and this read."""
+        try:
+            return await self._show(external_id)
+        except NotFound:
+            return None
 
     async def _show(self, external_id: str) -> Fields:
         return await self._get(
@@ -345,7 +358,7 @@ class IntercomConnector:
                 {"query": {"field": "id", "operator": "IN",
                            "value": wanted[start : start + PER_PAGE]},
                  "pagination": {"per_page": PER_PAGE}},
-                "contact list", action,
+                "contact list", action, read=True,
             )  # fmt: skip
             out.extend(self._contact(c) for c in found.objects("data"))
         return tuple(out)
@@ -358,16 +371,14 @@ class IntercomConnector:
             {"field": "state", "operator": "IN", "value": ["open", "snoozed"]},
             {"field": "updated_at", "operator": "<", "value": bound},
         ]}  # fmt: skip
-        async for conversations, contacts, after in self._search(query):
-            yield Page("conversations", cursor=None, more=bool(after),
-                       conversations=conversations, contacts=contacts)  # fmt: skip
+        async for page in self._search(query):
+            yield replace(page, cursor=None)
 
     async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
         """Every conversation of one contact: the search `contact_ids = ID`."""
         query = {"field": "contact_ids", "operator": "=", "value": contact_external_id}
-        async for conversations, contacts, after in self._search(query):
-            yield Page("conversations", cursor=None, more=bool(after),
-                       conversations=conversations, contacts=contacts)  # fmt: skip
+        async for page in self._search(query):
+            yield replace(page, cursor=None)
 
     # ------------------------------------------------------------ mapping
     def _contact(self, c: Fields) -> ContactRecord:

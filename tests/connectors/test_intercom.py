@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from agentdesk.connectors import intercom as intercom_module
@@ -210,3 +211,19 @@ async def test_a_refused_write_says_why_in_intercoms_own_words(connector, sim: S
         await connector.apply(past, state)
     message = str(info.value)
     assert "snoozed_until must be in the future" in message and "\n" not in message
+
+
+async def test_a_conversation_deleted_between_search_and_read_is_a_tombstone(
+    connector, transport: FaultTransport, sim: SimHandle
+):
+    gone = str(min(sim.world.tickets))
+    transport.plan(
+        "respond",
+        response=httpx.Response(
+            404, json={"type": "error.list", "errors": [{"code": "not_found", "message": "x"}]}
+        ),
+        match=lambda r: r.method == "GET" and r.url.path == f"/conversations/{gone}",
+    )
+    pages = await pulled(connector)
+    assert [gone] == [i for page in pages for i in page.deleted_conversation_ids]
+    assert gone not in {c.external_id for page in pages for c in page.conversations}
