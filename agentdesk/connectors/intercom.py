@@ -9,7 +9,9 @@ page in one `POST /contacts/search` (`id IN [...]`). A customer's history is the
 
 Cursor: `search:<from>:<newest seen>:<starting_after>`: the pull asks for everything updated
 at or after `from` (the cache window's start on the first sync, then the newest `updated_at`
-seen minus an overlap), and a crash resumes at the page it reached.
+seen minus an overlap), and a crash resumes at the page it reached. What the overlap brings
+back with the `updated_at` this connector already delivered (and the engine committed) is not
+read again, so a quiet round costs one search.
 
 Write: reply / note → `POST /conversations/{id}/reply` (`message_type` comment or note);
 status, snooze and assignment → `POST /conversations/{id}/parts` (close, open, snoozed,
@@ -193,6 +195,9 @@ class IntercomConnector:
         self._me: WhoAmI | None = None
         self._app_id = "_"  # the workspace's id code (in inbox links), known after whoami
         self._tag_ids: dict[str, str] = {}
+        self._pulled: dict[str, int] = {}
+        """updated_at of each conversation this connector pulled, within the overlap: what
+        the overlap brings back unchanged is not read again."""
 
     def __repr__(self) -> str:
         return f"IntercomConnector(account={self.settings.name!r})"
@@ -277,8 +282,9 @@ class IntercomConnector:
             newest, after = 0, None
         else:
             start, newest, after = self._parse_cursor(cursor)
+        self._pulled = {k: v for k, v in self._pulled.items() if cursor and v >= start}
         query = {"field": "updated_at", "operator": ">", "value": start}
-        async for page in self._search(query, after):
+        async for page in self._search(query, after, skip=self._pulled):
             for c in page.conversations:
                 newest = max(newest, int(c.updated_at.timestamp()))
             if page.more:
@@ -287,6 +293,9 @@ class IntercomConnector:
                 since = max(start, newest - OVERLAP_SECONDS) if newest else start
                 cursor = f"{CURSOR_PREFIX}{since}:0:"
             yield replace(page, cursor=cursor)
+            # Back here only once the engine committed the page: now it may be skipped.
+            for c in page.conversations:
+                self._pulled[c.external_id] = int(c.updated_at.timestamp())
 
     def _parse_cursor(self, cursor: str) -> tuple[int, int, str | None]:
         try:
@@ -301,7 +310,11 @@ class IntercomConnector:
             ) from None
 
     async def _search(
-        self, query: Mapping[str, object], after: str | None = None
+        self,
+        query: Mapping[str, object],
+        after: str | None = None,
+        *,
+        skip: Mapping[str, int] | None = None,
     ) -> AsyncIterator[Page]:
         """Pages of conversations (with parts and contacts) matching `query`; the cursor is
         left to the caller, `more` says whether `starting_after` leads on."""
@@ -318,9 +331,9 @@ class IntercomConnector:
             pages = found.obj("pages")
             following = pages.obj("next") if pages is not None else None
             after = following.opt_text("starting_after") if following is not None else None
-            ids = [c.id() for c in items]
-            found = await asyncio.gather(*(self._show_if_there(cid) for cid in ids))
-            conversations = tuple(self._conversation(c) for c in found if c is not None)
+            ids = [c.id() for c in items if not skip or skip.get(c.id()) != c.number("updated_at")]
+            shown = await asyncio.gather(*(self._show_if_there(cid) for cid in ids))
+            conversations = tuple(self._conversation(c) for c in shown if c is not None)
             contacts = await self._contacts(
                 {c.customer_external_id for c in conversations if c.customer_external_id}
             )
@@ -328,7 +341,7 @@ class IntercomConnector:
             yield Page(
                 "conversations", cursor=after if more else None, more=more,
                 conversations=conversations, contacts=contacts,
-                deleted_conversation_ids=tuple(i for i, c in zip(ids, found) if c is None),
+                deleted_conversation_ids=tuple(i for i, c in zip(ids, shown, strict=True) if c is None),
             )  # fmt: skip
             if not more:
                 return

@@ -227,3 +227,24 @@ async def test_a_conversation_deleted_between_search_and_read_is_a_tombstone(
     pages = await pulled(connector)
     assert [gone] == [i for page in pages for i in page.deleted_conversation_ids]
     assert gone not in {c.external_id for page in pages for c in page.conversations}
+
+
+async def test_the_next_round_reads_only_what_changed_and_an_uncommitted_page_again(
+    connector, sim: SimHandle
+):
+    rounds = await pulled(connector)
+    cursor = rounds[-1].cursor
+    quiet = await pulled(connector, cursor)  # the overlap brings back only unchanged ones
+    assert [c for page in quiet for c in page.conversations] == []
+    ticket = next(t for t in sim.world.tickets.values() if t.status == "open")
+    async with httpx.AsyncClient(base_url=f"{sim.base_url}/_sim") as control:  # a colleague
+        (await control.post("/clock", json={"advance_seconds": 1})).raise_for_status()
+        act = {"conversation_id": ticket.id, "add_tags": ["vip"]}
+        (await control.post("/act", json=act)).raise_for_status()
+    pages = connector.pull("conversations", quiet[-1].cursor)
+    first = await anext(pages)
+    assert [c.external_id for c in first.conversations] == [str(ticket.id)]
+    await pages.aclose()  # the engine failed to commit it: the change must come back
+    again = await pulled(connector, quiet[-1].cursor)
+    assert [c.external_id for page in again for c in page.conversations] == [str(ticket.id)]
+    assert "vip" in again[0].conversations[0].tags
