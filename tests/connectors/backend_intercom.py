@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ClassVar
 
 import httpx
 
@@ -23,12 +22,6 @@ from tests.vendors.simbackend import SimBackend, optional_id
 SCALE = 40
 SEED = 3
 FAST = HttpPolicy(backoff_base=0.001, backoff_max=0.005, max_attempts=4)
-# agentdesk status → the world status a colleague sets (the dialect shows world pending and
-# hold as Intercom's snooze, which agentdesk reads back as pending).
-WORLD_STATUS: dict[str, str] = {
-    "new": "new", "open": "open", "pending": "pending", "on_hold": "hold",
-    "solved": "solved", "closed": "closed",
-}  # fmt: skip
 
 
 def rate_limited_response(reset_in: int = 2) -> httpx.Response:
@@ -48,7 +41,7 @@ def rate_limited_response(reset_in: int = 2) -> httpx.Response:
 
 @dataclass
 class IntercomSim(SimBackend):
-    world_status: ClassVar[dict[str, str]] = WORLD_STATUS
+    # A colleague's world pending or hold shows as Intercom's snooze: agentdesk's pending.
 
     def connector(self, *, token: str | None = None) -> Connector:
         return IntercomConnector(

@@ -21,8 +21,11 @@ from tests.connectors.backends import BackendHandle
 @dataclass
 class SimBackend(BackendHandle):
     sim: SimHandle | None = field(default=None, repr=False)
-    world_status: ClassVar[dict[str, str]]
-    """agentdesk status → the world status a colleague sets."""
+    world_status: ClassVar[dict[str, str]] = {
+        "new": "new", "open": "open", "pending": "pending", "on_hold": "hold",
+        "solved": "solved", "closed": "closed",
+    }  # fmt: skip
+    """agentdesk status → the world status a colleague sets (the world says `hold`)."""
 
     @classmethod
     @contextlib.contextmanager
