@@ -648,7 +648,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="serve a simulated helpdesk on loopback")
     sim.add_argument(
-        "--dialect", choices=("zendesk", "freshdesk", "chatwoot", "zammad"), default="zendesk"
+        "--dialect",
+        choices=("zendesk", "freshdesk", "chatwoot", "zammad", "intercom"),
+        default="zendesk",
     )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="0 picks a free port")

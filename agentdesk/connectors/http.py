@@ -7,7 +7,8 @@ backend, so they live here once:
 * timeouts (connect 5 s, read 30 s), HTTP/1.1, a pool and a semaphore bounding concurrency;
 * retries with exponential backoff and full jitter for connect errors, timeouts, 5xx and 429;
   a 429 honours `Retry-After` (seconds or HTTP date) or the reset headers
-  (`X-Rate-Limit-Reset`, `ratelimit-reset`), a bare 429 backs off exponentially;
+  (`X-Rate-Limit-Reset`, `ratelimit-reset`, `X-RateLimit-Reset`), a bare 429 backs off
+  exponentially;
 * the rate-limit budget is spent proactively: when `X-Rate-Limit-Remaining` /
   `ratelimit-remaining` runs low, requests are spread over the time left until the reset;
 * proxies from the environment (HTTPS_PROXY / NO_PROXY) and a per-account CA bundle;
@@ -178,6 +179,11 @@ def _parse_reset(value: str | None, *, now: float | None = None) -> float | None
     return max(0.0, number)
 
 
+# Zendesk, the IETF draft (`ratelimit-*`), Intercom (`X-RateLimit-Reset` is a Unix time).
+_RESET_HEADERS = ("x-rate-limit-reset", "ratelimit-reset", "x-ratelimit-reset")
+_REMAINING_HEADERS = ("x-rate-limit-remaining", "ratelimit-remaining", "x-ratelimit-remaining")
+
+
 def _first_header(headers: httpx.Headers, *names: str) -> str | None:
     for name in names:
         value = headers.get(name)
@@ -190,12 +196,12 @@ def server_wait(headers: httpx.Headers) -> float | None:
     """How long the server asked us to wait: Retry-After first, then the reset headers."""
     wait = parse_retry_after(headers.get("retry-after"))
     if wait is None:
-        wait = _parse_reset(_first_header(headers, "x-rate-limit-reset", "ratelimit-reset"))
+        wait = _parse_reset(_first_header(headers, *_RESET_HEADERS))
     return wait
 
 
 def _remaining(headers: httpx.Headers) -> int | None:
-    value = _first_header(headers, "x-rate-limit-remaining", "ratelimit-remaining")
+    value = _first_header(headers, *_REMAINING_HEADERS)
     if value is None:
         return None
     try:
@@ -397,7 +403,7 @@ class ApiClient:
         remaining = _remaining(headers)
         if remaining is None or remaining > self.policy.low_budget:
             return
-        reset = _parse_reset(_first_header(headers, "ratelimit-reset", "x-rate-limit-reset"))
+        reset = _parse_reset(_first_header(headers, *_RESET_HEADERS))
         if reset is None:
             reset = 60.0  # Zendesk's and most vendors' window is a minute
         # Spread what is left evenly over the window instead of running into a 429.
@@ -559,7 +565,8 @@ def _decode_bytes(content: bytes) -> object:
 
 
 def _error_detail(response: httpx.Response, limit: int = 160) -> str:
-    """The vendor's own short error text (`error`, `description`, `message`), if any."""
+    """The vendor's own short error text (`error`, `description`, `message`, the messages
+    of an `errors` list), if any."""
     try:
         data = decode_json(response)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -576,6 +583,10 @@ def _error_detail(response: httpx.Response, limit: int = 160) -> str:
                 text = value.get(sub)
                 if isinstance(text, str) and text:
                     parts.append(text)
+    errors = data.get("errors")  # Intercom's and Freshdesk's: [{"code", "message"}, ...]
+    for item in errors if isinstance(errors, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("message"), str) and item["message"]:
+            parts.append(item["message"])
     text = " ".join(" — ".join(parts).split())
     return text[:limit]
 

@@ -20,7 +20,8 @@ Rate limits count vendor requests per minute of the SIMULATED clock (one budget 
 and answer in the dialect's style: Zendesk 429 + `Retry-After` + `X-Rate-Limit` /
 `X-Rate-Limit-Remaining` on every response; Freshdesk 429 + `Retry-After` +
 `X-RateLimit-Total` / `-Remaining` / `-Used-CurrentRequest`; Chatwoot and Zammad (Rack::Attack)
-a bare 429 text.
+a bare 429 text; Intercom 429 `rate_limit_exceeded` + `X-RateLimit-Limit` / `-Remaining` / `-Reset` (a Unix
+time), no Retry-After, over 10-second windows.
 """
 
 from __future__ import annotations
@@ -133,11 +134,13 @@ class Faults:
 
 
 class RateLimiter:
-    """A per-minute request budget on the simulated clock (`None`: unlimited)."""
+    """A per-minute request budget on the simulated clock (`None`: unlimited), spent in
+    windows of `window` seconds (Intercom spreads its minute over 10-second windows)."""
 
-    def __init__(self, clock: SimClock, per_minute: int | None = None) -> None:
+    def __init__(self, clock: SimClock, per_minute: int | None = None, window: int = 60) -> None:
         self.clock = clock
         self.per_minute = per_minute
+        self.window = window
         self._window = -1
         self._used = 0
         self.refused = 0
@@ -151,16 +154,21 @@ class RateLimiter:
     def take(self) -> tuple[bool, int, int]:
         """(allowed, remaining, seconds until the window resets) for one more request."""
         now = self.clock.now().timestamp()
-        window = int(now // 60)
+        window = int(now // self.window)
         if window != self._window:
             self._window, self._used = window, 0
-        retry = max(1, int((window + 1) * 60 - now + 0.999))
-        limit = self.per_minute or 0
+        retry = max(1, int((window + 1) * self.window - now + 0.999))
+        limit = self.limit
         if self._used >= limit:
             self.refused += 1
             return False, 0, retry
         self._used += 1
         return True, limit - self._used, retry
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed in one window."""
+        return max(1, (self.per_minute or 0) * self.window // 60)
 
     def as_json(self) -> dict[str, Any]:
         return {"per_minute": self.per_minute, "refused": self.refused}
@@ -180,11 +188,16 @@ class VendorStyle:
     used_header: str | None = None
     retry_after: bool = True
     throttled_body: bytes = b'{"error":"TooManyRequests"}'
+    reset_header: str | None = None
+    """When the window resets, as a Unix time (Intercom's `X-RateLimit-Reset`)."""
+    window: int = 60
     throttled_type: bytes = b"application/json; charset=utf-8"
     error_body: bytes = b'{"error":"InternalServerError"}'
 
-    def budget(self, limit: int, remaining: int) -> Headers:
+    def budget(self, limit: int, remaining: int, reset_at: int | None = None) -> Headers:
         out: Headers = []
+        if self.reset_header and reset_at is not None:
+            out.append((self.reset_header.encode(), str(reset_at).encode()))
         if self.limit_header:
             out.append((self.limit_header.encode(), str(limit).encode()))
         if self.remaining_header:
@@ -218,6 +231,14 @@ STYLES = {
         "zammad", None, None, retry_after=False, throttled_body=b"Retry later\n",
         throttled_type=b"text/plain; charset=utf-8",
         error_body=b'{"error":"Error ID xT3sQ2: Please contact your administrator."}',
+    ),
+    "intercom": VendorStyle(
+        "intercom", "X-RateLimit-Limit", "X-RateLimit-Remaining", retry_after=False,
+        reset_header="X-RateLimit-Reset", window=10,
+        throttled_body=json.dumps({"type": "error.list", "errors": [
+            {"code": "rate_limit_exceeded", "message": "Rate Limit Exceeded"}]}).encode(),
+        error_body=json.dumps({"type": "error.list", "errors": [
+            {"code": "server_error", "message": "Server Error"}]}).encode(),
     ),
 }  # fmt: skip
 
@@ -303,7 +324,8 @@ class VendorGate:
             if not allowed:
                 await self._throttled(send, retry=retry)
                 return
-            extra = style.budget(self.limiter.per_minute, remaining)
+            reset_at = self.limiter.clock.timestamp() + retry
+            extra = style.budget(self.limiter.limit, remaining, reset_at)
         if kind == "lost":
             await self.app(scope, receive, _swallow)
             if not _abort(send):
@@ -324,8 +346,8 @@ class VendorGate:
         headers: Headers = []
         if style.retry_after:
             headers.append((b"retry-after", str(retry).encode()))
-            limit = self.limiter.per_minute or 0
-            headers.extend(style.budget(limit, 0))
+        limit = self.limiter.limit if self.limiter.per_minute else 0
+        headers.extend(style.budget(limit, 0, self.limiter.clock.timestamp() + retry))
         await _respond(send, 429, style.throttled_body, style.throttled_type, headers)
 
     @staticmethod

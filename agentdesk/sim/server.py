@@ -29,7 +29,7 @@ from agentdesk.sim.control import SimRuntime, create_control_app
 from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
 from agentdesk.sim.world import World, generate_world
 
-DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad")
+DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad", "intercom")
 ROLES = ("admin", "agent")
 TICK_SECONDS = 0.25
 CHATWOOT_ACCOUNT_ID = 1
@@ -86,6 +86,10 @@ def _dialect_app(
         from agentdesk.sim import zammad
 
         return zammad.create_app(world)
+    if dialect == "intercom":
+        from agentdesk.sim import intercom
+
+        return intercom.create_app(world)
     from agentdesk.sim import chatwoot
 
     return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID, cable=cable)
@@ -111,7 +115,7 @@ def _build(
     world = world or generate_world(seed, scale, instance=dialect, now=now)
     agent = world.agent_with_role(role)
     assert agent.email is not None and agent.token is not None
-    limiter = RateLimiter(world.clock)
+    limiter = RateLimiter(world.clock, window=STYLES[dialect].window)
     limiter.configure(rate_limit)
     runtime = SimRuntime(
         world=world, dialect=dialect, user=agent, faults=Faults(spec, seed=world.seed),

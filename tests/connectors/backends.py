@@ -36,7 +36,9 @@ from agentdesk.connectors.base import AccountSettings, Connector
 from agentdesk.model import Priority, Status
 
 TESTS = Path(__file__).resolve().parent.parent
-EXPECTED = ("zendesk", "freshdesk", "chatwoot", "rt", "djangohelpdesk", "zammad")
+EXPECTED = (
+    "zendesk", "freshdesk", "chatwoot", "rt", "djangohelpdesk", "zammad", "intercom",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------- what the suite reads

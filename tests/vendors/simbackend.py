@@ -4,22 +4,40 @@ expressed in the simulator's world vocabulary."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import httpx
 
+from agentdesk.connectors.base import AccountSettings
 from agentdesk.model import Status
-from agentdesk.sim.server import SimHandle
+from agentdesk.sim.server import SimHandle, start_in_thread
 from tests.connectors.backends import BackendHandle
 
 
 @dataclass
 class SimBackend(BackendHandle):
     sim: SimHandle | None = field(default=None, repr=False)
-    world_status: ClassVar[dict[str, str]]
-    """agentdesk status → the world status a colleague sets."""
+    world_status: ClassVar[dict[str, str]] = {
+        "new": "new", "open": "open", "pending": "pending", "on_hold": "hold",
+        "solved": "solved", "closed": "closed",
+    }  # fmt: skip
+    """agentdesk status → the world status a colleague sets (the world says `hold`)."""
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, dialect: str, account: str, *, scale: int, seed: int) -> Iterator[Self]:
+        """A handle on a fresh simulator of `dialect` whose base URL is the account's URL."""
+        with start_in_thread(dialect=dialect, seed=seed, scale=scale) as sim:
+            settings = AccountSettings(
+                name=account, connector=dialect, base_url=sim.base_url, user=sim.user
+            )
+            handle = cls(vendor=dialect, settings=settings, token=sim.token, sim=sim)
+            handle.faults.rate_limited = handle.rate_limited
+            yield handle
 
     @property
     def _sim(self) -> SimHandle:

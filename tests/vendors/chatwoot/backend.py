@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import httpx
 
@@ -27,17 +26,11 @@ from tests.vendors.simbackend import SimBackend, optional_id
 SCALE = 40
 SEED = 3
 FAST = HttpPolicy(backoff_base=0.001, backoff_max=0.005, max_attempts=4)
-# agentdesk status → the world status a colleague sets (Chatwoot shows world `pending` as a
-# snooze without a time, which agentdesk reads back as pending).
-WORLD_STATUS: dict[str, str] = {
-    "new": "new", "open": "open", "pending": "pending", "on_hold": "hold",
-    "solved": "solved", "closed": "closed",
-}  # fmt: skip
 
 
 @dataclass
 class ChatwootSim(SimBackend):
-    world_status: ClassVar[dict[str, str]] = WORLD_STATUS
+    # A colleague's world `pending` shows as a snooze without a time: agentdesk's pending.
     ids: ChatwootDialect | None = field(default=None, repr=False)
     """A dialect over the same world, used only to translate ids (never served)."""
 

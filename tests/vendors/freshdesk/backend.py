@@ -7,18 +7,16 @@ dialect-neutral `/_sim/state`, read in agentdesk's vocabulary the way the connec
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import ClassVar
 
 import httpx
 
-from agentdesk.connectors.base import AccountSettings, Connector
+from agentdesk.connectors.base import Connector
 from agentdesk.connectors.freshdesk import FreshdeskConnector, map_priority, map_status
 from agentdesk.connectors.http import HttpPolicy
 from agentdesk.sim import freshdesk as dialect
-from agentdesk.sim.server import start_in_thread
 from tests.connectors.backends import OracleConversation, OracleMessage, register
 from tests.vendors.simbackend import SimBackend, optional_id
 
@@ -73,15 +71,8 @@ class FreshdeskSim(SimBackend):
         )
 
 
-@contextlib.contextmanager
-def freshdesk_backend(scale: int = SCALE, seed: int = SEED) -> Iterator[FreshdeskSim]:
-    with start_in_thread(dialect="freshdesk", seed=seed, scale=scale) as sim:
-        settings = AccountSettings(
-            name="fd", connector="freshdesk", base_url=sim.base_url, user=sim.user
-        )
-        handle = FreshdeskSim(vendor="freshdesk", settings=settings, token=sim.token, sim=sim)
-        handle.faults.rate_limited = handle.rate_limited
-        yield handle
+def freshdesk_backend(scale: int = SCALE, seed: int = SEED) -> AbstractContextManager[FreshdeskSim]:
+    return FreshdeskSim.running("freshdesk", "fd", scale=scale, seed=seed)
 
 
 register("freshdesk", freshdesk_backend)
