@@ -213,6 +213,13 @@ STYLES = {
         throttled_type=b"text/plain; charset=utf-8",
         error_body=b'{"error":"Internal Server Error"}',
     ),
+    "front": VendorStyle(
+        "front", "x-ratelimit-limit", "x-ratelimit-remaining",
+        throttled_body=b'{"_error":{"status":429,"title":"Too many requests",'
+        b'"message":"Rate limit exceeded, retry later"}}',
+        error_body=b'{"_error":{"status":500,"title":"Internal server error",'
+        b'"message":"Something went wrong"}}',
+    ),
 }  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from agentdesk.sim.control import SimRuntime, create_control_app
 from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
 from agentdesk.sim.world import World, generate_world
 
-DIALECTS = ("zendesk", "freshdesk", "chatwoot")
+DIALECTS = ("zendesk", "freshdesk", "chatwoot", "front")
 ROLES = ("admin", "agent")
 TICK_SECONDS = 0.25
 CHATWOOT_ACCOUNT_ID = 1
@@ -79,6 +79,10 @@ def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
 
         # Its own rate limit stays off: the shared gate applies one in Freshdesk's style.
         return freshdesk.build_app(world, role=role)
+    if dialect == "front":
+        from agentdesk.sim import front
+
+        return front.create_app(world)
     from agentdesk.sim import chatwoot
 
     return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID)
