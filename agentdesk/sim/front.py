@@ -20,8 +20,10 @@ Front's shapes (`front-core-api.json` of frontapp/front-api-specs, and dev.front
   `/_sim/state` stays the oracle. A reply archives the conversation unless
   `options.archive` is false, as Front does. Snooze is a reminder (`PATCH …/reminders`).
 * Rate limits: the shared gate answers 429 with `retry-after` and `x-ratelimit-*` (Front's
-  per-company budget); `burst_per_second` adds Front's burst tier per conversation: 429 with
-  `retry-after` and `x-front-tier` while the company budget still has requests left.
+  per-company budget per minute). While that budget is on, Front's burst tier applies too:
+  5 requests a second per conversation (Front's general burst limit per resource), beyond
+  which it answers 429 with `retry-after` and `x-front-tier` although the company budget
+  (`x-ratelimit-remaining`) still has requests left.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentdesk.sim import text
+from agentdesk.sim.faults import RateLimiter
 from agentdesk.sim.world import Comment, Ticket, User, World
 
 Json = dict[str, Any]
@@ -52,6 +55,7 @@ MAX_LIMIT = 100
 MAX_EVENTS_LIMIT = 15
 DEFAULT_LIMIT = 50
 BURST_TIER = "2"
+BURST_PER_SECOND = 5
 PREFIXES = {"conversation": "cnv_", "message": "msg_", "comment": "com_", "contact": "crd_",
             "teammate": "tea_", "team": "tim_", "inbox": "inb_", "tag": "tag_"}  # fmt: skip
 # The world's neutral channel → the `type` of Front messages on it.
@@ -123,12 +127,12 @@ class FrontState:
 
 
 class FrontDialect:
-    """Front's Core API over `world`. `burst_per_second`: Front's burst tier per conversation
-    (None: off, the default for tests that are not about throttling)."""
+    """Front's Core API over `world`. The burst tier is on while `limiter` (the company's
+    per-minute budget, kept by the shared gate) is."""
 
-    def __init__(self, world: World, *, burst_per_second: int | None = None) -> None:
+    def __init__(self, world: World, *, limiter: RateLimiter | None = None) -> None:
         self.world = world
-        self.burst_per_second = burst_per_second
+        self.limiter = limiter
         self.state = FrontState()
         self.lock = threading.RLock()
         self._tokens = {u.token: u for u in world.users.values() if u.token}
@@ -424,13 +428,13 @@ class FrontDialect:
 
     def take_burst(self, ticket_id: int) -> bool:
         """One request on this conversation's burst budget; False when it is spent."""
-        if self.burst_per_second is None:
+        if self.limiter is None or self.limiter.per_minute is None:
             return True
         key = (ticket_id, self.world.clock.timestamp())
         used = self.state.burst.get(key, 0) + 1
         self.state.burst = {k: v for k, v in self.state.burst.items() if k[1] == key[1]}
         self.state.burst[key] = used
-        return used <= self.burst_per_second
+        return used <= BURST_PER_SECOND
 
 
 # ---------------------------------------------------------------- paging
@@ -526,8 +530,8 @@ def _plain(body: str) -> str:
 Handler = Callable[[Request, FrontDialect, User, str], Awaitable[Response]]
 
 
-def create_app(world: World, *, dialect: FrontDialect | None = None) -> Starlette:
-    d = dialect or FrontDialect(world)
+def create_app(world: World, *, limiter: RateLimiter | None = None) -> Starlette:
+    d = FrontDialect(world, limiter=limiter)
 
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:

@@ -68,7 +68,9 @@ def build_app(
     return app, credentials
 
 
-def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
+def _dialect_app(
+    dialect: str, world: World, role: str, limiter: RateLimiter | None = None
+) -> ASGIApp:
     # Imported lazily: one module per dialect, each written against the same World.
     if dialect == "zendesk":
         from agentdesk.sim import zendesk
@@ -82,7 +84,8 @@ def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
     if dialect == "front":
         from agentdesk.sim import front
 
-        return front.create_app(world)
+        # Front's burst tier applies while the company budget (the shared gate's) does.
+        return front.create_app(world, limiter=limiter)
     from agentdesk.sim import chatwoot
 
     return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID)
@@ -120,7 +123,7 @@ def _build(
             runtime.activity.catch_up()
 
     app = VendorGate(
-        _dialect_app(dialect, world, role), create_control_app(runtime),
+        _dialect_app(dialect, world, role, limiter), create_control_app(runtime),
         style=STYLES[dialect], faults=runtime.faults, limiter=limiter, on_request=catch_up,
     )  # fmt: skip
     account = CHATWOOT_ACCOUNT_ID if dialect == "chatwoot" else None
