@@ -258,8 +258,7 @@ class FrontDialect:
         return {
             "_links": {"self": f"{base}/contacts/{cid}",
                        "related": {"notes": f"{base}/contacts/{cid}/notes",
-                                   "conversations": f"{base}/contacts/{cid}/conversations",
-                                   "owner": None}},
+                                   "conversations": f"{base}/contacts/{cid}/conversations"}},
             "id": cid, "name": user.name, "description": "", "links": [], "groups": [],
             "lists": [], "handles": self.handles(user), "custom_fields": custom,
             "is_private": False,
