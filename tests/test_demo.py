@@ -76,8 +76,10 @@ async def test_a_customer_with_a_chat_on_zendesk_and_an_email_on_front_is_one_pe
     email = both[0]
     store = Store.open(profile.store_file)
     try:
-        customers = {r[0] for r in store.conn.execute(
-            "SELECT customer_id FROM identities WHERE kind = 'email' AND value = ?", (email,))}  # fmt: skip
+        rows = store.conn.execute(
+            "SELECT customer_id FROM identities WHERE kind = 'email' AND value = ?", (email,)
+        )
+        customers = {r[0] for r in rows}
         assert len(customers) == 1, "one person, not one per vendor"
         history = store.customer_history(customers.pop())
     finally:

@@ -28,7 +28,7 @@ import asyncio
 import html
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -39,6 +39,7 @@ from agentdesk.connectors.base import (
     AuthError,
     Capabilities,
     Invalid,
+    MalformedResponse,
     NotFound,
 )
 from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, Params
@@ -62,6 +63,7 @@ from agentdesk.model import (
     WhoAmI,
     WriteResult,
 )
+from agentdesk.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +81,34 @@ OPEN_LISTED = ("assigned", "unassigned")
 
 # Front message `type` (its channel) → agentdesk channel; Front's word stays in the table.
 CHANNEL: dict[str, Channel] = {
-    "email": "email", "front_chat": "chat", "intercom": "chat", "sms": "sms",
-    "whatsapp": "social", "yalo_wha": "social", "tweet": "social", "tweet_dm": "social",
-    "facebook": "social", "googleplay": "social", "call": "voice", "phone-call": "voice",
-    "custom": "web", "internal": "email",
-}  # fmt: skip
+    "email": "email",
+    "front_chat": "chat",
+    "intercom": "chat",
+    "sms": "sms",
+    "whatsapp": "social",
+    "yalo_wha": "social",
+    "tweet": "social",
+    "tweet_dm": "social",
+    "facebook": "social",
+    "googleplay": "social",
+    "call": "voice",
+    "phone-call": "voice",
+    "custom": "web",
+    "internal": "email",
+}
 _CATEGORY: dict[str, Status] = {"open": "open", "waiting": "pending", "resolved": "solved"}
 _LEGACY: dict[str, Status] = {"archived": "solved", "deleted": "closed", "trashed": "closed"}
 _HANDLE_KIND = {"email": "email", "phone": "phone", "twitter": "twitter", "facebook": "facebook"}
 _ATTRIBUTE_KEYS = ("plan", "segment", "lifetime_value", "language", "time_zone", "company")
 _EVENT_TEXT = {
-    "archive": "Archived", "reopen": "Reopened", "unassign": "Unassigned", "trash": "Moved to trash",
-    "restore": "Restored", "ticket_status_update": "Status changed", "reminder": "Snooze ended",
-}  # fmt: skip
+    "archive": "Archived",
+    "reopen": "Reopened",
+    "unassign": "Unassigned",
+    "trash": "Moved to trash",
+    "restore": "Restored",
+    "ticket_status_update": "Status changed",
+    "reminder": "Snooze ended",
+}
 _SHOWN_EVENTS = frozenset({*_EVENT_TEXT, "assign", "move", "tag", "untag"})
 
 
@@ -182,7 +199,7 @@ class FrontConnector:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    def _fail(self, action: str):  # noqa: ANN202 - a MalformedResponse factory for Fields
+    def _fail(self, action: str) -> Callable[[str], MalformedResponse]:
         return lambda problem: self.client.malformed(action, problem)
 
     async def _get(self, url: str, action: str, params: Params | None = None) -> Fields:
@@ -219,8 +236,9 @@ class FrontConnector:
                 f"the Front token of account {self.settings.name} works, but no teammate has "
                 f"the email {self.settings.user} — use your Front login email as --user"
             ) from None
-        self._me = WhoAmI(me.id(), _teammate_name(me), me.text("email", ""),
-                          map_role(me.flag("is_admin")))  # fmt: skip
+        self._me = WhoAmI(
+            me.id(), _teammate_name(me), me.text("email", ""), map_role(me.flag("is_admin"))
+        )
         return self._me
 
     async def _my_id(self) -> str:
@@ -230,8 +248,12 @@ class FrontConnector:
     async def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:
         if resource == "teams":
             teams = await self._team_list()
-            yield Page("teams", cursor=None, more=False,
-                       teams=tuple(TeamRecord(t.id(), t.text("name", "")) for t in teams))  # fmt: skip
+            yield Page(
+                "teams",
+                cursor=None,
+                more=False,
+                teams=tuple(TeamRecord(t.id(), t.text("name", "")) for t in teams),
+            )
         elif resource == "agents":
             yield await self._agents()
         elif resource == "conversations":
@@ -291,25 +313,36 @@ class FrontConnector:
             recent = [c for c in items if (_activity(c) or started) >= window_start]
             done = next_url is None or len(recent) < len(items)
             conversations, contacts = await self._records(recent)
-            cursor_out = (f"{EVENTS_PREFIX}{started:.3f}" if done
-                          else f"{FULL_PREFIX}{started:.3f}:{next_url}")  # fmt: skip
-            yield Page("conversations", cursor=cursor_out, more=not done,
-                       conversations=conversations, contacts=contacts)  # fmt: skip
+            cursor_out = (
+                f"{EVENTS_PREFIX}{started:.3f}"
+                if done
+                else f"{FULL_PREFIX}{started:.3f}:{next_url}"
+            )
+            yield Page(
+                "conversations",
+                cursor=cursor_out,
+                more=not done,
+                conversations=conversations,
+                contacts=contacts,
+            )
             if done:
                 return
 
     async def _changes(self, since: float) -> AsyncIterator[Page]:
         """The event feed after `since` (oldest first), conversations refreshed in pages."""
         action = "read the event feed"
-        params: Params = [("q[after]", f"{since - OVERLAP_SECONDS:.3f}"),
-                          ("sort_by", "created_at"), ("sort_order", "asc"),
-                          ("limit", str(EVENTS_LIMIT))]  # fmt: skip
+        params: Params = [
+            ("q[after]", f"{since - OVERLAP_SECONDS:.3f}"),
+            ("sort_by", "created_at"),
+            ("sort_order", "asc"),
+            ("limit", str(EVENTS_LIMIT)),
+        ]
         watermark = since
         pending: dict[str, Fields] = {}
         seen = 0
         async for events, next_url in self._results("/events", action, params):
             for event in events:
-                watermark = max(watermark, float(event.raw("emitted_at") or 0))  # type: ignore[arg-type]
+                watermark = max(watermark, _seconds(event, "emitted_at"))
                 conversation = event.obj("conversation")
                 if conversation is not None:
                     pending.pop(conversation.id(), None)  # keep the newest copy, in order
@@ -320,9 +353,13 @@ class FrontConnector:
             conversations, contacts = await self._records(list(pending.values()))
             pending.clear()
             seen = 0
-            yield Page("conversations", cursor=f"{EVENTS_PREFIX}{watermark:.3f}",
-                       more=next_url is not None, conversations=conversations,
-                       contacts=contacts)  # fmt: skip
+            yield Page(
+                "conversations",
+                cursor=f"{EVENTS_PREFIX}{watermark:.3f}",
+                more=next_url is not None,
+                conversations=conversations,
+                contacts=contacts,
+            )
 
     # ------------------------------------------------------------ one page of records
     async def _records(
@@ -343,7 +380,9 @@ class FrontConnector:
         teams = self._teams if self._teams is not None else await self._team_list()
         return {inbox.id(): team.id() for team in teams for inbox in team.objects("inboxes")}
 
-    async def _thread(self, cid: str) -> tuple[list[Fields], list[Fields], list[Fields], str | None]:
+    async def _thread(
+        self, cid: str
+    ) -> tuple[list[Fields], list[Fields], list[Fields], str | None]:
         """(messages, comments, events, inbox id) of one conversation."""
         base = f"/conversations/{cid}"
         limit = [("limit", str(PAGE_LIMIT))]
@@ -380,9 +419,11 @@ class FrontConnector:
         }
         email = next((i.value for i in identities if i.kind == "email"), "")
         record = ContactRecord(
-            external_id=c.id(), name=c.text("name", "") or email,
-            identities=tuple(identities), attributes=attributes,
-        )  # fmt: skip
+            external_id=c.id(),
+            name=c.text("name", "") or email,
+            identities=tuple(identities),
+            attributes=attributes,
+        )
         self._contacts[contact_id] = record
         return record
 
@@ -395,7 +436,7 @@ class FrontConnector:
         now: float,
     ) -> ConversationRecord:
         messages, comments, events, inbox = thread
-        oldest = min(messages, key=lambda m: float(m.raw("created_at") or 0), default=None)  # type: ignore[arg-type]
+        oldest = min(messages, key=lambda m: _seconds(m, "created_at"), default=None)
         channel = map_channel(oldest.opt_text("type") if oldest is not None else None)
         records = [self._message(m, channel) for m in messages]
         records += [self._note(n, channel) for n in comments]
@@ -403,7 +444,9 @@ class FrontConnector:
         records.sort(key=lambda m: (m.created_at, m.external_id))
         snoozed = _snoozed_until(c, now)
         vendor_status = c.opt_text("status_category") or c.text("status", "")
-        status = map_status(c.opt_text("status_category"), c.opt_text("status"), snoozed is not None)
+        status = map_status(
+            c.opt_text("status_category"), c.opt_text("status"), snoozed is not None
+        )
         created = _moment(c.raw("created_at")) or (records[0].created_at if records else None)
         updated = _moment(c.raw("updated_at")) or (records[-1].created_at if records else created)
         archives = [e for e in events if e.opt_text("type") == "archive"]
@@ -429,8 +472,11 @@ class FrontConnector:
             web_url=f"https://app.frontapp.com/open/{c.id()}",
             snoozed_until=snoozed,
             messages=tuple(records),
-            solved_at=(_moment(archives[-1].raw("emitted_at"))
-                       if archives and status in ("solved", "closed") else None),  # fmt: skip
+            solved_at=(
+                _moment(archives[-1].raw("emitted_at"))
+                if archives and status in ("solved", "closed")
+                else None
+            ),
             reopens=sum(1 for e in events if e.opt_text("type") == "reopen"),
         )
 
@@ -441,7 +487,9 @@ class FrontConnector:
         if not inbound and author is not None and author.opt_text("type") not in (None, "user"):
             kind = "bot"  # Front's bots author as teammates of type ai, rule, macro, ...
         if inbound or author is None:
-            sender = next((r for r in m.objects("recipients") if r.opt_text("role") == "from"), None)
+            sender = next(
+                (r for r in m.objects("recipients") if r.opt_text("role") == "from"), None
+            )
             name = (sender.opt_text("name") or sender.text("handle", "")) if sender else ""
         else:
             name = _teammate_name(author)
@@ -457,10 +505,14 @@ class FrontConnector:
             channel=map_channel(m.opt_text("type")) if m.opt_text("type") else channel,
             author_external_id=author.id() if author is not None and not inbound else None,
             attachments=tuple(
-                Attachment(a.text("filename", ""), a.number("size"),
-                           a.text("content_type", "application/octet-stream"), a.text("url", ""))
+                Attachment(
+                    a.text("filename", ""),
+                    a.number("size"),
+                    a.text("content_type", "application/octet-stream"),
+                    a.text("url", ""),
+                )
                 for a in m.objects("attachments")
-            ),  # fmt: skip
+            ),
         )
 
     def _note(self, n: Fields, channel: Channel) -> MessageRecord:
@@ -481,15 +533,17 @@ class FrontConnector:
         if kind not in _SHOWN_EVENTS:
             return None  # messages and comments are in the thread already
         source = e.obj("source")
-        data = source.raw("data") if source is not None else None
-        actor = _teammate_name(source.obj("data")) if isinstance(data, dict) and source else ""  # type: ignore[union-attr]
+        by = source.raw("data") if source is not None else None
+        actor = _join_name(by) if isinstance(by, dict) else ""
         target = e.obj("target")
         what = target.raw("data") if target is not None else None
         named = what.get("name") or _join_name(what) if isinstance(what, dict) else None
         body = {
-            "assign": f"Assigned to {named}", "move": f"Moved to inbox {named}",
-            "tag": f"Tagged {named}", "untag": f"Untagged {named}",
-        }.get(kind, _EVENT_TEXT.get(kind, kind))  # fmt: skip
+            "assign": f"Assigned to {named}",
+            "move": f"Moved to inbox {named}",
+            "tag": f"Tagged {named}",
+            "untag": f"Untagged {named}",
+        }.get(kind, _EVENT_TEXT.get(kind, kind))
         return MessageRecord(
             external_id=e.id(),
             kind="event",
@@ -510,8 +564,13 @@ class FrontConnector:
             old = [c for c in items if _activity(c) < bound]
             if old:
                 conversations, contacts = await self._records(old)
-                yield Page("conversations", cursor=None, more=True,
-                           conversations=conversations, contacts=contacts)  # fmt: skip
+                yield Page(
+                    "conversations",
+                    cursor=None,
+                    more=True,
+                    conversations=conversations,
+                    contacts=contacts,
+                )
 
     async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
         """Every conversation of one contact with its thread (`/contacts/{id}/conversations`)."""
@@ -519,21 +578,30 @@ class FrontConnector:
         url = f"/contacts/{contact_external_id}/conversations"
         async for items, next_url in self._results(url, action, _listing(LISTED)):
             conversations, contacts = await self._records(items)
-            yield Page("conversations", cursor=None, more=next_url is not None,
-                       conversations=conversations, contacts=contacts)  # fmt: skip
+            yield Page(
+                "conversations",
+                cursor=None,
+                more=next_url is not None,
+                conversations=conversations,
+                contacts=contacts,
+            )
 
     # ------------------------------------------------------------ writes
     async def fetch_state(self, external_id: str) -> RemoteState:
         c, inboxes, inbox_team = await asyncio.gather(
             self._get(f"/conversations/{external_id}", "read a conversation"),
-            self._all(f"/conversations/{external_id}/inboxes", "read the inboxes of a conversation"),
+            self._all(
+                f"/conversations/{external_id}/inboxes", "read the inboxes of a conversation"
+            ),
             self._inbox_teams(),
         )
         snoozed = _snoozed_until(c, time.time())
         assignee = c.obj("assignee")
         return RemoteState(
             version=_version(c.raw("updated_at")),
-            status=map_status(c.opt_text("status_category"), c.opt_text("status"), snoozed is not None),
+            status=map_status(
+                c.opt_text("status_category"), c.opt_text("status"), snoozed is not None
+            ),
             priority="normal",
             assignee_external_id=assignee.id() if assignee is not None else None,
             team_external_id=inbox_team.get(inboxes[0].id()) if inboxes else None,
@@ -550,17 +618,29 @@ class FrontConnector:
         if action == "reply":
             text = str(p.get("text", ""))
             accepted = await self.client.request_json(
-                "POST", f"{path}/messages", action="send a reply", idempotent=False,
-                json_body={"author_id": await self._my_id(), "body": _as_html(text),
-                           "text": text, "options": {"archive": False}},
-            )  # fmt: skip
-            uid = Fields(accepted, "accepted message", self._fail("send a reply")).text("message_uid")
+                "POST",
+                f"{path}/messages",
+                action="send a reply",
+                idempotent=False,
+                json_body={
+                    "author_id": await self._my_id(),
+                    "body": _as_html(text),
+                    "text": text,
+                    "options": {"archive": False},
+                },
+            )
+            uid = Fields(accepted, "accepted message", self._fail("send a reply")).text(
+                "message_uid"
+            )
             return WriteResult(message_external_id=await self._message_id(uid))
         if action == "note":
             data = await self.client.request_json(
-                "POST", f"{path}/comments", action="add an internal note", idempotent=False,
+                "POST",
+                f"{path}/comments",
+                action="add an internal note",
+                idempotent=False,
                 json_body={"author_id": await self._my_id(), "body": str(p.get("text", ""))},
-            )  # fmt: skip
+            )
             return WriteResult(message_external_id=Fields(data, "comment", self._fail("note")).id())
         if action == "status":
             await self._patch(cid, await self._status_body(str(p["status"])), "change the status")
@@ -570,12 +650,16 @@ class FrontConnector:
             await self._assign(cid, p)
         elif action == "snooze":
             until = p.get("until")
-            moment = datetime.fromisoformat(str(until).replace("Z", "+00:00")) if until else None
+            moment = parse_timestamp(str(until)) if until else None
             await self.client.request(
-                "PATCH", f"{path}/reminders", action="snooze the conversation",
-                json_body={"teammate_id": await self._my_id(),
-                           "scheduled_at": moment.timestamp() if moment else None},
-            )  # fmt: skip
+                "PATCH",
+                f"{path}/reminders",
+                action="snooze the conversation",
+                json_body={
+                    "teammate_id": await self._my_id(),
+                    "scheduled_at": moment.timestamp() if moment else None,
+                },
+            )
         else:
             raise Invalid(f"Front account {self.settings.name} cannot {action}: Front has none")
         c = await self._get(path, "read a conversation")
@@ -606,8 +690,12 @@ class FrontConnector:
             self._statuses = {}
             for row in rows:  # the first status of each category is its default
                 self._statuses.setdefault(row.text("category", ""), row.id())
-        category = {"solved": "resolved", "closed": "resolved", "pending": "waiting",
-                    "on_hold": "waiting"}.get(status, "open")  # fmt: skip
+        category = {
+            "solved": "resolved",
+            "closed": "resolved",
+            "pending": "waiting",
+            "on_hold": "waiting",
+        }.get(status, "open")
         if category in self._statuses:
             return {"status_id": self._statuses[category]}
         if category == "waiting":
@@ -632,13 +720,19 @@ class FrontConnector:
                 ids[name.lower()] = Fields(made, "tag", self._fail("create a tag")).id()
         path = f"/conversations/{cid}/tags"
         if add:
-            await self.client.request("POST", path, action="tag the conversation",
-                                      json_body={"tag_ids": [ids[n.lower()] for n in add]})  # fmt: skip
+            await self.client.request(
+                "POST",
+                path,
+                action="tag the conversation",
+                json_body={"tag_ids": [ids[n.lower()] for n in add]},
+            )
         if remove:
             await self.client.request(
-                "DELETE", path, action="untag the conversation",
+                "DELETE",
+                path,
+                action="untag the conversation",
                 json_body={"tag_ids": [ids[n.lower()] for n in remove if n.lower() in ids]},
-            )  # fmt: skip
+            )
 
     async def _assign(self, cid: str, p: Mapping[str, object]) -> None:
         if "team_external_id" in p:
@@ -656,9 +750,11 @@ class FrontConnector:
             return
         assignee = None if p.get("unassign") else str(p["agent_external_id"])
         await self.client.request(
-            "PUT", f"/conversations/{cid}/assignee", json_body={"assignee_id": assignee},
+            "PUT",
+            f"/conversations/{cid}/assignee",
+            json_body={"assignee_id": assignee},
             action="assign the conversation",
-        )  # fmt: skip
+        )
 
     async def find_sent(self, request: MutationRequest) -> str | None:
         """A reply/note this request already created: by me, same text, created no earlier
@@ -671,25 +767,32 @@ class FrontConnector:
         cid = request.conversation_external_id
         action = "look for a reply that may already have been sent"
         if request.action == "reply":
-            async for items, _ in self._results(f"/conversations/{cid}/messages", action,
-                                                [("limit", str(PAGE_LIMIT))]):  # fmt: skip
+            async for items, _ in self._results(
+                f"/conversations/{cid}/messages", action, [("limit", str(PAGE_LIMIT))]
+            ):
                 for m in items:  # newest first
-                    created = float(m.raw("created_at") or 0)  # type: ignore[arg-type]
+                    created = _seconds(m, "created_at")
                     if since is not None and created < since:
                         return None
                     author = m.obj("author")
-                    if (not m.flag("is_inbound") and author is not None and author.id() == me
-                            and " ".join((m.opt_text("text") or "").split()) == text):  # fmt: skip
+                    if (
+                        not m.flag("is_inbound")
+                        and author is not None
+                        and author.id() == me
+                        and " ".join((m.opt_text("text") or "").split()) == text
+                    ):
                         return m.id()
             return None
         for n in reversed(await self._all(f"/conversations/{cid}/comments", action)):
             author = n.obj("author")
-            created = float(n.raw("posted_at") or 0)  # type: ignore[arg-type]
+            created = _seconds(n, "posted_at")
             if since is not None and created < since:
                 continue
-            if author is not None and author.id() == me and " ".join(
-                n.text("body", "").split()
-            ) == text:
+            if (
+                author is not None
+                and author.id() == me
+                and " ".join(n.text("body", "").split()) == text
+            ):
                 return n.id()
         return None
 
@@ -698,12 +801,17 @@ def _listing(statuses: tuple[str, ...]) -> Params:
     return [*(("q[statuses][]", s) for s in statuses), ("limit", str(PAGE_LIMIT))]
 
 
-def _activity(c: Fields) -> float:
-    """When a listed conversation last changed (epoch seconds; 0 when not given)."""
-    value = c.raw("updated_at")
+def _seconds(item: Fields, key: str) -> float:
+    """A Front timestamp as epoch seconds; 0 when it is not given."""
+    value = item.raw(key)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return 0.0
+
+
+def _activity(c: Fields) -> float:
+    """When a listed conversation last changed."""
+    return _seconds(c, "updated_at")
 
 
 def _recipient_contact(c: Fields) -> str | None:

@@ -7,8 +7,9 @@ Front's shapes (`front-core-api.json` of frontapp/front-api-specs, and dev.front
   resolved beside the legacy `status` assigned / unassigned / archived); public comments →
   messages `msg_…` (their `type` from the ticket's channel: email, front_chat, sms, tweet,
   whatsapp, call, custom); private comments → comments `com_…` (Front's internal notes);
-  end-users → contacts `crd_…` with handles; agents → teammates `tea_…`; groups → teams `tim_…`,
-  each owning one shared inbox `inb_…` (a conversation without a group sits in "General").
+  end-users → contacts `crd_…` with handles; agents → teammates `tea_…`; groups → teams
+  `tim_…`, each owning one shared inbox `inb_…` (a conversation without a group sits in
+  "General").
   Ids are the world's numbers in base 36, as Front's own ids look.
 * Auth: `Authorization: Bearer <token>` (a company API token); 401 with Front's `_error` body.
 * Lists page with `limit` (≤ 100; the event feed ≤ 15) and an opaque `page_token`, the next
@@ -36,10 +37,10 @@ import json
 import math
 import re
 import threading
-from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,16 +57,39 @@ MAX_EVENTS_LIMIT = 15
 DEFAULT_LIMIT = 50
 BURST_TIER = "2"
 BURST_PER_SECOND = 5
-PREFIXES = {"conversation": "cnv_", "message": "msg_", "comment": "com_", "contact": "crd_",
-            "teammate": "tea_", "team": "tim_", "inbox": "inb_", "tag": "tag_"}  # fmt: skip
+PREFIXES = {
+    "conversation": "cnv_",
+    "message": "msg_",
+    "comment": "com_",
+    "contact": "crd_",
+    "teammate": "tea_",
+    "team": "tim_",
+    "inbox": "inb_",
+    "tag": "tag_",
+}
 # The world's neutral channel → the `type` of Front messages on it.
-MESSAGE_TYPE = {"email": "email", "chat": "front_chat", "sms": "sms", "social": "tweet",
-                "voice": "call", "web": "custom"}  # fmt: skip
+MESSAGE_TYPE = {
+    "email": "email",
+    "chat": "front_chat",
+    "sms": "sms",
+    "social": "tweet",
+    "voice": "call",
+    "web": "custom",
+}
 # Ticket statuses (ticketing on): id, name, category; the world statuses each stands for.
-STATUSES = (("sts_open", "Open", "open"), ("sts_waiting", "Waiting on customer", "waiting"),
-            ("sts_resolved", "Resolved", "resolved"))  # fmt: skip
-_CATEGORY = {"new": "open", "open": "open", "pending": "waiting", "hold": "waiting",
-             "solved": "resolved", "closed": "resolved"}  # fmt: skip
+STATUSES = (
+    ("sts_open", "Open", "open"),
+    ("sts_waiting", "Waiting on customer", "waiting"),
+    ("sts_resolved", "Resolved", "resolved"),
+)
+_CATEGORY = {
+    "new": "open",
+    "open": "open",
+    "pending": "waiting",
+    "hold": "waiting",
+    "solved": "resolved",
+    "closed": "resolved",
+}
 _WORLD_STATUS = {"open": "open", "waiting": "pending", "resolved": "solved"}
 GENERAL_INBOX = 1
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -96,7 +120,9 @@ def world_id(kind: str, value: object) -> int | None:
         return None
 
 
-def _error(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error(
+    status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     body = {"_error": {"status": status, "title": title, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -190,52 +216,90 @@ class FrontDialect:
         return "assigned" if ticket.assignee_id is not None else "unassigned"
 
     # ------------------------------------------------------------ JSON shapes
+    def conversation_url(self, base: str, ticket: Ticket) -> str:
+        return f"{base}/conversations/{front_id('conversation', ticket.id)}"
+
+    def teammate_url(self, base: str, user_id: int) -> str:
+        return f"{base}/teammates/{front_id('teammate', user_id)}"
+
     def teammate_json(self, base: str, user: User) -> Json:
         tid = front_id("teammate", user.id)
         first, _, last = user.name.partition(" ")
         since = self.world.now - (user.last_login_at or 0)
         return {
-            "_links": {"self": f"{base}/teammates/{tid}",
-                       "related": {"inboxes": f"{base}/teammates/{tid}/inboxes",
-                                   "conversations": f"{base}/teammates/{tid}/conversations"}},
-            "id": tid, "email": user.email or "", "username": (user.email or "").split("@")[0],
-            "first_name": first, "last_name": last, "license_type": "regular",
-            "is_admin": user.role == "admin", "is_available": since < 86_400,
-            "is_blocked": False, "type": "ai" if user.is_bot else "user", "custom_fields": {},
-        }  # fmt: skip
+            "_links": {
+                "self": f"{base}/teammates/{tid}",
+                "related": {
+                    "inboxes": f"{base}/teammates/{tid}/inboxes",
+                    "conversations": f"{base}/teammates/{tid}/conversations",
+                },
+            },
+            "id": tid,
+            "email": user.email or "",
+            "username": (user.email or "").split("@")[0],
+            "first_name": first,
+            "last_name": last,
+            "license_type": "regular",
+            "is_admin": user.role == "admin",
+            "is_available": since < 86_400,
+            "is_blocked": False,
+            "type": "ai" if user.is_bot else "user",
+            "custom_fields": {},
+        }
 
     def inbox_json(self, base: str, number: int) -> Json:
         iid = front_id("inbox", number)
         group = self._group_of_inbox.get(number)
         name = self.world.groups[group].name if group is not None else "General"
-        related: Json = {"teammates": f"{base}/inboxes/{iid}/teammates",
-                         "conversations": f"{base}/inboxes/{iid}/conversations",
-                         "channels": f"{base}/inboxes/{iid}/channels"}  # fmt: skip
+        related: Json = {
+            "teammates": f"{base}/inboxes/{iid}/teammates",
+            "conversations": f"{base}/inboxes/{iid}/conversations",
+            "channels": f"{base}/inboxes/{iid}/channels",
+        }
         if group is not None:
             related["owner"] = f"{base}/teams/{front_id('team', group)}"
-        return {"_links": {"self": f"{base}/inboxes/{iid}", "related": related}, "id": iid,
-                "name": name, "is_private": False, "is_public": True, "custom_fields": {}}  # fmt: skip
+        return {
+            "_links": {"self": f"{base}/inboxes/{iid}", "related": related},
+            "id": iid,
+            "name": name,
+            "is_private": False,
+            "is_public": True,
+            "custom_fields": {},
+        }
 
     def team_json(self, base: str, group_id: int) -> Json:
         tid = front_id("team", group_id)
         members = {m.user_id for m in self.world.memberships if m.group_id == group_id}
         return {
-            "_links": {"self": f"{base}/teams/{tid}"}, "id": tid,
+            "_links": {"self": f"{base}/teams/{tid}"},
+            "id": tid,
             "name": self.world.groups[group_id].name,
             "inboxes": [self.inbox_json(base, self._inbox_of_group[group_id])],
             "members": [self.teammate_json(base, self.world.users[u]) for u in sorted(members)],
-        }  # fmt: skip
+        }
 
     def tag_json(self, base: str, name: str) -> Json:
         tid = front_id("tag", self.tag_number(name))
+        long_ago = float(self.world.now - 400 * 86_400)
         return {
-            "_links": {"self": f"{base}/tags/{tid}",
-                       "related": {"conversations": f"{base}/tags/{tid}/conversations",
-                                   "owner": None, "parent_tag": None, "children": None}},
-            "id": tid, "name": name, "description": None, "highlight": None, "is_private": False,
-            "is_visible_in_conversation_lists": True, "created_at": float(self.world.now - 400 * 86_400),
-            "updated_at": float(self.world.now - 400 * 86_400),
-        }  # fmt: skip
+            "_links": {
+                "self": f"{base}/tags/{tid}",
+                "related": {
+                    "conversations": f"{base}/tags/{tid}/conversations",
+                    "owner": None,
+                    "parent_tag": None,
+                    "children": None,
+                },
+            },
+            "id": tid,
+            "name": name,
+            "description": None,
+            "highlight": None,
+            "is_private": False,
+            "is_visible_in_conversation_lists": True,
+            "created_at": long_ago,
+            "updated_at": long_ago,
+        }
 
     def handles(self, user: User) -> list[Json]:
         out = []
@@ -256,13 +320,23 @@ class FrontDialect:
         if org is not None:
             custom["company"] = org.name
         return {
-            "_links": {"self": f"{base}/contacts/{cid}",
-                       "related": {"notes": f"{base}/contacts/{cid}/notes",
-                                   "conversations": f"{base}/contacts/{cid}/conversations"}},
-            "id": cid, "name": user.name, "description": "", "links": [], "groups": [],
-            "lists": [], "handles": self.handles(user), "custom_fields": custom,
+            "_links": {
+                "self": f"{base}/contacts/{cid}",
+                "related": {
+                    "notes": f"{base}/contacts/{cid}/notes",
+                    "conversations": f"{base}/contacts/{cid}/conversations",
+                },
+            },
+            "id": cid,
+            "name": user.name,
+            "description": "",
+            "links": [],
+            "groups": [],
+            "lists": [],
+            "handles": self.handles(user),
+            "custom_fields": custom,
             "is_private": False,
-        }  # fmt: skip
+        }
 
     def _customer_handle(self, ticket: Ticket, user: User) -> str:
         if ticket.channel in ("sms", "voice") and user.phone:
@@ -272,8 +346,13 @@ class FrontDialect:
         return user.email or user.phone or (user.twitter or "").lstrip("@") or f"visitor-{user.id}"
 
     def recipient_json(self, base: str, ticket: Ticket, user: User, role: str) -> Json:
-        return {"_links": {"related": {"contact": f"{base}/contacts/{front_id('contact', user.id)}"}},
-                "name": user.name, "handle": self._customer_handle(ticket, user), "role": role}  # fmt: skip
+        contact = f"{base}/contacts/{front_id('contact', user.id)}"
+        return {
+            "_links": {"related": {"contact": contact}},
+            "name": user.name,
+            "handle": self._customer_handle(ticket, user),
+            "role": role,
+        }
 
     def message_type(self, ticket: Ticket) -> str:
         kind = MESSAGE_TYPE[ticket.channel]
@@ -286,70 +365,111 @@ class FrontDialect:
         author = self.world.users.get(comment.author_id)
         inbound = author is not None and author.role == "end-user"
         customer = self.world.users[ticket.requester_id]
-        support = {"_links": {"related": {"contact": None}}, "name": "Kumo Mart support",
-                   "handle": text.SUPPORT_ADDRESS}  # fmt: skip
+        support = {
+            "_links": {"related": {"contact": None}},
+            "name": "Kumo Mart support",
+            "handle": text.SUPPORT_ADDRESS,
+        }
         them = self.recipient_json(base, ticket, customer, "to")
         if inbound:
             recipients = [{**them, "role": "from"}, {**support, "role": "to"}]
         else:
             recipients = [{**support, "role": "from"}, them]
         return {
-            "_links": {"self": f"{base}/messages/{mid}",
-                       "related": {"conversation": f"{base}/conversations/{front_id('conversation', ticket.id)}"}},
-            "id": mid, "message_uid": hashlib.sha256(f"uid:{comment.id}".encode()).hexdigest()[:32],
-            "type": self.message_type(ticket), "is_inbound": inbound, "draft_mode": None,
-            "version": f"{comment.id:x}-{comment.created_at}", "created_at": float(comment.created_at),
-            "subject": ticket.subject, "blurb": comment.body[:120],
+            "_links": {
+                "self": f"{base}/messages/{mid}",
+                "related": {"conversation": self.conversation_url(base, ticket)},
+            },
+            "id": mid,
+            "message_uid": hashlib.sha256(f"uid:{comment.id}".encode()).hexdigest()[:32],
+            "type": self.message_type(ticket),
+            "is_inbound": inbound,
+            "draft_mode": None,
+            "version": f"{comment.id:x}-{comment.created_at}",
+            "created_at": float(comment.created_at),
+            "subject": ticket.subject,
+            "blurb": comment.body[:120],
             "author": None if inbound or author is None else self.teammate_json(base, author),
-            "recipients": recipients, "body": comment.html_body, "text": comment.body,
+            "recipients": recipients,
+            "body": comment.html_body,
+            "text": comment.body,
             "attachments": [
-                {"id": f"fil_{b36(a.id)}", "filename": a.file_name,
-                 "url": f"{base}/download/fil_{b36(a.id)}", "content_type": a.content_type,
-                 "size": a.size, "metadata": {"is_inline": False}}
+                {
+                    "id": f"fil_{b36(a.id)}",
+                    "filename": a.file_name,
+                    "url": f"{base}/download/fil_{b36(a.id)}",
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "metadata": {"is_inline": False},
+                }
                 for a in comment.attachments
             ],
             "metadata": {},
-        }  # fmt: skip
+        }
 
     def comment_json(self, base: str, ticket: Ticket, comment: Comment) -> Json:
         cid = front_id("comment", comment.id)
-        author = self.world.users.get(comment.author_id) or self.world.users[self.world.agent_ids[0]]
+        author = (
+            self.world.users.get(comment.author_id) or self.world.users[self.world.agent_ids[0]]
+        )
         return {
-            "_links": {"self": f"{base}/comments/{cid}",
-                       "related": {"conversation": f"{base}/conversations/{front_id('conversation', ticket.id)}",
-                                   "mentions": f"{base}/comments/{cid}/mentions",
-                                   "comment_replied_to": None}},
-            "id": cid, "author": self.teammate_json(base, author), "body": comment.body,
-            "posted_at": float(comment.created_at), "attachments": [], "is_pinned": False,
-        }  # fmt: skip
+            "_links": {
+                "self": f"{base}/comments/{cid}",
+                "related": {
+                    "conversation": self.conversation_url(base, ticket),
+                    "mentions": f"{base}/comments/{cid}/mentions",
+                    "comment_replied_to": None,
+                },
+            },
+            "id": cid,
+            "author": self.teammate_json(base, author),
+            "body": comment.body,
+            "posted_at": float(comment.created_at),
+            "attachments": [],
+            "is_pinned": False,
+        }
 
     def conversation_json(self, base: str, ticket: Ticket) -> Json:
         cid = front_id("conversation", ticket.id)
+        requester = self.world.users[ticket.requester_id]
         category = _CATEGORY[ticket.status]
         status_id = next(s for s, _n, c in STATUSES if c == category)
         assignee = self.world.users.get(ticket.assignee_id or 0)
         reminder = self.reminder(ticket)
-        links = {k: f"{base}/conversations/{cid}/{k}"
-                 for k in ("events", "followers", "messages", "comments", "inboxes")}  # fmt: skip
+        links = {
+            k: f"{base}/conversations/{cid}/{k}"
+            for k in ("events", "followers", "messages", "comments", "inboxes")
+        }
         return {
             "_links": {"self": f"{base}/conversations/{cid}", "related": links},
-            "id": cid, "type": "conversation", "subject": ticket.subject,
+            "id": cid,
+            "type": "conversation",
+            "subject": ticket.subject,
             "status": self.listed_status(ticket),
-            "status_id": status_id, "status_category": category,
+            "status_id": status_id,
+            "status_category": category,
             "ticket_ids": [f"TICKET-{ticket.id}"],
             "assignee": self.teammate_json(base, assignee) if assignee is not None else None,
-            "recipient": self.recipient_json(base, ticket, self.world.users[ticket.requester_id], "from"),
-            "tags": [self.tag_json(base, t) for t in ticket.tags], "links": [],
-            "custom_fields": {}, "created_at": float(ticket.created_at),
+            "recipient": self.recipient_json(base, ticket, requester, "from"),
+            "tags": [self.tag_json(base, t) for t in ticket.tags],
+            "links": [],
+            "custom_fields": {},
+            "created_at": float(ticket.created_at),
             "updated_at": float(ticket.updated_at),
-            "waiting_since": float(ticket.last_comment_at), "is_private": False,
-            "scheduled_reminders": [] if reminder is None else [{
-                "_links": {"related": {"owner": f"{base}/teammates/{front_id('teammate', reminder.teammate_id)}"}},
-                "created_at": float(reminder.created_at),
-                "scheduled_at": float(reminder.scheduled_at),
-                "updated_at": float(reminder.created_at)}],
+            "waiting_since": float(ticket.last_comment_at),
+            "is_private": False,
+            "scheduled_reminders": []
+            if reminder is None
+            else [
+                {
+                    "_links": {"related": {"owner": self.teammate_url(base, reminder.teammate_id)}},
+                    "created_at": float(reminder.created_at),
+                    "scheduled_at": float(reminder.scheduled_at),
+                    "updated_at": float(reminder.created_at),
+                }
+            ],
             "metadata": {},
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------ events (derived)
     def events(self, base: str, ticket: Ticket) -> list[Json]:
@@ -359,16 +479,30 @@ class FrontDialect:
         for c in self.world.comments(ticket):
             author = self.world.users.get(c.author_id)
             if not c.public:
-                raw.append((c.created_at, "comment", {"_meta": {"type": "comment"},
-                            "data": self.comment_json(base, ticket, c)}, author))  # fmt: skip
+                raw.append(
+                    (
+                        c.created_at,
+                        "comment",
+                        {"_meta": {"type": "comment"}, "data": self.comment_json(base, ticket, c)},
+                        author,
+                    )
+                )
                 continue
             kind = "inbound" if c.author_id == requester.id else "out_reply"
-            raw.append((c.created_at, kind, {"_meta": {"type": "message"},
-                        "data": self.message_json(base, ticket, c)}, author))  # fmt: skip
+            raw.append(
+                (
+                    c.created_at,
+                    kind,
+                    {"_meta": {"type": "message"}, "data": self.message_json(base, ticket, c)},
+                    author,
+                )
+            )
         assignee = self.world.users.get(ticket.assignee_id or 0)
         writes = self.world.writes.get(ticket.id, [])
         if assignee is not None and not any("assignee_id" in w["changes"] for w in writes):
-            raw.append((ticket.created_at + 1, "assign", self._target_teammate(base, assignee), None))
+            raw.append(
+                (ticket.created_at + 1, "assign", self._target_teammate(base, assignee), None)
+            )
         if not writes:  # the generated status history (writes carry their own)
             for k in range(ticket.reopens):
                 back = (ticket.reopened_at or ticket.updated_at) - k * 3_600
@@ -378,22 +512,34 @@ class FrontDialect:
                 raw.append((ticket.solved_at, "archive", None, assignee))
         for write in writes:
             actor = self.world.users.get(write["actor_id"] or 0)
-            raw.extend((int(write["at"]), kind, target, actor)
-                       for kind, target in self._write_events(base, write["changes"]))  # fmt: skip
+            raw.extend(
+                (int(write["at"]), kind, target, actor)
+                for kind, target in self._write_events(base, write["changes"])
+            )
         raw.sort(key=lambda e: e[0])
         conversation = self.conversation_json(base, ticket)
         out = []
         for n, (at, kind, target, actor) in enumerate(raw):
-            eid = "evt_" + b36(int(hashlib.sha256(f"{ticket.id}:{n}:{kind}:{at}".encode())
-                                   .hexdigest()[:12], 16))  # fmt: skip
-            event: Json = {"_links": {"self": f"{base}/events/{eid}"}, "id": eid, "type": kind,
-                           "emitted_at": float(at), "conversation": conversation}  # fmt: skip
+            eid = "evt_" + b36(
+                int(hashlib.sha256(f"{ticket.id}:{n}:{kind}:{at}".encode()).hexdigest()[:12], 16)
+            )
+            event: Json = {
+                "_links": {"self": f"{base}/events/{eid}"},
+                "id": eid,
+                "type": kind,
+                "emitted_at": float(at),
+                "conversation": conversation,
+            }
             if actor is not None and actor.role != "end-user":
-                event["source"] = {"_meta": {"type": "teammate"},
-                                   "data": self.teammate_json(base, actor)}  # fmt: skip
+                event["source"] = {
+                    "_meta": {"type": "teammate"},
+                    "data": self.teammate_json(base, actor),
+                }
             else:
-                event["source"] = {"_meta": {"type": "inboxes"},
-                                   "data": [self.inbox_json(base, self.inbox_number(ticket))]}  # fmt: skip
+                event["source"] = {
+                    "_meta": {"type": "inboxes"},
+                    "data": [self.inbox_json(base, self.inbox_number(ticket))],
+                }
             if target is not None:
                 event["target"] = target
             out.append(event)
@@ -402,18 +548,27 @@ class FrontDialect:
     def _target_teammate(self, base: str, user: User) -> Json:
         return {"_meta": {"type": "teammate"}, "data": self.teammate_json(base, user)}
 
-    def _write_events(self, base: str, changes: dict[str, object]) -> Iterable[tuple[str, Json | None]]:
+    def _write_events(
+        self, base: str, changes: dict[str, object]
+    ) -> Iterable[tuple[str, Json | None]]:
         status = changes.get("status")
         if isinstance(status, str):
             category = _CATEGORY.get(status, "open")
-            yield ({"resolved": "archive", "open": "reopen"}.get(category, "ticket_status_update"),
-                   None)  # fmt: skip
+            yield (
+                {"resolved": "archive", "open": "reopen"}.get(category, "ticket_status_update"),
+                None,
+            )
         for key in ("assignee_id", "assignee"):
             if key in changes:
                 user = self.world.users.get(changes[key]) if isinstance(changes[key], int) else None
                 yield ("assign", self._target_teammate(base, user)) if user else ("unassign", None)
-        if isinstance(changes.get("group_id"), int):
-            number = self._inbox_of_group.get(changes["group_id"], GENERAL_INBOX)  # type: ignore[arg-type]
+        if "group_id" in changes:
+            group = changes["group_id"]
+            number = (
+                self._inbox_of_group.get(group, GENERAL_INBOX)
+                if isinstance(group, int)
+                else GENERAL_INBOX
+            )
             yield "move", {"_meta": {"type": "inboxes"}, "data": self.inbox_json(base, number)}
         tags = changes.get("tags")
         if isinstance(tags, list):
@@ -463,10 +618,14 @@ def _limit(request: Request, ceiling: int = MAX_LIMIT) -> int | Response:
 
 
 def _page(
-    request: Request, items: list[Any], key: Callable[[Any], tuple[float, str]],
-    render: Callable[[Any], Json] = lambda item: item, *, ceiling: int = MAX_LIMIT,
+    request: Request,
+    items: list[Any],
+    key: Callable[[Any], tuple[float, str]],
+    render: Callable[[Any], Json] = lambda item: item,
+    *,
+    ceiling: int = MAX_LIMIT,
     default_desc: bool = True,
-) -> Response:  # fmt: skip
+) -> Response:
     """One page of `items` in `sort_order` by `key`, rendered, with `_pagination.next`: the
     whole next URL carrying an opaque keyset `page_token` (stable while items change)."""
     limit = _limit(request, ceiling)
@@ -490,15 +649,20 @@ def _page(
         params = [(k, v) for k, v in q.multi_items() if k != "page_token"]
         params.append(("page_token", _encode(key(page[-1]))))
         next_url = f"{str(request.base_url).rstrip('/')}{request.url.path}?{urlencode(params)}"
-    return JSONResponse({"_pagination": {"next": next_url}, "_links": {"self": str(request.url)},
-                         "_results": [render(i) for i in page]})  # fmt: skip
+    return JSONResponse(
+        {
+            "_pagination": {"next": next_url},
+            "_links": {"self": str(request.url)},
+            "_results": [render(i) for i in page],
+        }
+    )
 
 
 def _statuses(request: Request) -> set[str] | Response:
     wanted = set(request.query_params.getlist("q[statuses][]"))
     unknown = wanted - {"assigned", "unassigned", "archived", "trashed"}
     if unknown:
-        return _bad(f"unknown conversation status {sorted(unknown)[0]!r}")
+        return _bad(f"unknown conversation status {min(unknown)!r}")
     return wanted
 
 
@@ -520,9 +684,19 @@ async def _body(request: Request) -> Json | None:
     return data if isinstance(data, dict) else None
 
 
+def _author(d: FrontDialect, body: Json, me: User) -> User | None:
+    """The teammate a message or comment is written as: `author_id`, else the token's own."""
+    return d.teammate(body["author_id"]) if body.get("author_id") else me
+
+
 def _plain(body: str) -> str:
-    return html.unescape(re.sub(r"<br\s*/?>|</p>\s*<p>", "\n", body).replace("</p>", "")
-                         ).replace("<p>", "") if "<" in body else body  # fmt: skip
+    return (
+        html.unescape(re.sub(r"<br\s*/?>|</p>\s*<p>", "\n", body).replace("</p>", "")).replace(
+            "<p>", ""
+        )
+        if "<" in body
+        else body
+    )
 
 
 # ---------------------------------------------------------------- the app
@@ -544,10 +718,11 @@ def create_app(world: World, *, limiter: RateLimiter | None = None) -> Starlette
                 ticket = d.ticket(ticket_ref) if ticket_ref else None
                 if ticket is not None and not d.take_burst(ticket.id):
                     return _error(
-                        429, "Too many requests",
+                        429,
+                        "Too many requests",
                         "Burst rate limit exceeded for this resource, retry later",
                         headers={"retry-after": "1", "x-front-tier": BURST_TIER},
-                    )  # fmt: skip
+                    )
                 return await handler(request, d, user, base)
 
         return run
@@ -575,8 +750,11 @@ def create_app(world: World, *, limiter: RateLimiter | None = None) -> Starlette
         conversation_route("/reminders", _reminders, ["PATCH"]),
         Route("/messages/{mid}", endpoint(_message), methods=["GET"]),
         Route("/contacts/{contact_id}", endpoint(_contact), methods=["GET"]),
-        Route("/contacts/{contact_id}/conversations", endpoint(_contact_conversations),
-              methods=["GET"]),  # fmt: skip
+        Route(
+            "/contacts/{contact_id}/conversations",
+            endpoint(_contact_conversations),
+            methods=["GET"],
+        ),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -592,8 +770,13 @@ def create_app(world: World, *, limiter: RateLimiter | None = None) -> Starlette
 
 # ---------------------------------------------------------------- handlers: company
 async def _me(request: Request, d: FrontDialect, me: User, base: str) -> Response:
-    return JSONResponse({"_links": {"self": f"{base}/me"}, "id": "cmp_" + b36(d.world.seed + 1),
-                         "name": "Kumo Mart"})  # fmt: skip
+    return JSONResponse(
+        {
+            "_links": {"self": f"{base}/me"},
+            "id": "cmp_" + b36(d.world.seed + 1),
+            "name": "Kumo Mart",
+        }
+    )
 
 
 def _staff(d: FrontDialect) -> list[User]:
@@ -601,8 +784,12 @@ def _staff(d: FrontDialect) -> list[User]:
 
 
 async def _teammates(request: Request, d: FrontDialect, me: User, base: str) -> Response:
-    return JSONResponse({"_links": {"self": f"{base}/teammates"},
-                         "_results": [d.teammate_json(base, u) for u in _staff(d)]})  # fmt: skip
+    return JSONResponse(
+        {
+            "_links": {"self": f"{base}/teammates"},
+            "_results": [d.teammate_json(base, u) for u in _staff(d)],
+        }
+    )
 
 
 async def _teammate(request: Request, d: FrontDialect, me: User, base: str) -> Response:
@@ -613,21 +800,38 @@ async def _teammate(request: Request, d: FrontDialect, me: User, base: str) -> R
 
 
 async def _teams(request: Request, d: FrontDialect, me: User, base: str) -> Response:
-    return JSONResponse({"_links": {"self": f"{base}/teams"},
-                         "_results": [d.team_json(base, g) for g in sorted(d.world.groups)]})  # fmt: skip
+    return JSONResponse(
+        {
+            "_links": {"self": f"{base}/teams"},
+            "_results": [d.team_json(base, g) for g in sorted(d.world.groups)],
+        }
+    )
 
 
 async def _inboxes(request: Request, d: FrontDialect, me: User, base: str) -> Response:
     numbers = [GENERAL_INBOX, *sorted(d._group_of_inbox)]
-    return JSONResponse({"_links": {"self": f"{base}/inboxes"},
-                         "_results": [d.inbox_json(base, n) for n in numbers]})  # fmt: skip
+    return JSONResponse(
+        {
+            "_links": {"self": f"{base}/inboxes"},
+            "_results": [d.inbox_json(base, n) for n in numbers],
+        }
+    )
 
 
 async def _company_statuses(request: Request, d: FrontDialect, me: User, base: str) -> Response:
     at = float(d.world.now - 400 * 86_400)
-    results = [{"_links": {"self": f"{base}/company/statuses/{sid}"}, "id": sid, "name": name,
-                "category": category, "description": None, "created_at": at, "updated_at": at}
-               for sid, name, category in STATUSES]  # fmt: skip
+    results = [
+        {
+            "_links": {"self": f"{base}/company/statuses/{sid}"},
+            "id": sid,
+            "name": name,
+            "category": category,
+            "description": None,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for sid, name, category in STATUSES
+    ]
     return JSONResponse({"_links": {"self": f"{base}/company/statuses"}, "_results": results})
 
 
@@ -677,8 +881,12 @@ def _listed(d: FrontDialect, base: str, request: Request, tickets: Iterable[Tick
     if request.query_params.get("sort_by", "date") != "date":
         return _bad("conversations can only be sorted by date")
     chosen = [t for t in tickets if not statuses or d.listed_status(t) in statuses]
-    return _page(request, chosen, lambda t: (float(t.updated_at), front_id("conversation", t.id)),
-                 lambda t: d.conversation_json(base, t))  # fmt: skip
+    return _page(
+        request,
+        chosen,
+        lambda t: (float(t.updated_at), front_id("conversation", t.id)),
+        lambda t: d.conversation_json(base, t),
+    )
 
 
 async def _conversations(request: Request, d: FrontDialect, me: User, base: str) -> Response:
@@ -700,8 +908,10 @@ async def _conversation(request: Request, d: FrontDialect, me: User, base: str) 
     if "status" in body:
         status = {"archived": "solved", "open": "open"}.get(str(body["status"]))
         if status is None:
-            return _bad(f"status {body['status']!r} is not one of archived, open (the simulator "
-                        "does not trash or mark spam)")  # fmt: skip
+            return _bad(
+                f"status {body['status']!r} is not one of archived, open (the simulator "
+                "does not trash or mark spam)"
+            )
         changes["status"] = status
     if "status_id" in body:
         category = next((c for s, _n, c in STATUSES if s == body["status_id"]), None)
@@ -813,14 +1023,15 @@ async def _messages(request: Request, d: FrontDialect, me: User, base: str) -> R
     content = body.get("body") if body else None
     if not isinstance(content, str) or not content.strip():
         return _bad("body is required")
-    author = d.teammate(body.get("author_id")) if body.get("author_id") else me  # type: ignore[union-attr]
+    author = _author(d, body, me)
     if author is None:
         return _not_found("Teammate")
-    plain = body.get("text") if isinstance(body.get("text"), str) else _plain(content)  # type: ignore[union-attr]
-    comment = d.world.add_comment(ticket, author.id, str(plain), public=True, channel=ticket.via,
-                                  html_body=content)  # fmt: skip
+    plain = body["text"] if isinstance(body.get("text"), str) else _plain(content)
+    comment = d.world.add_comment(
+        ticket, author.id, str(plain), public=True, channel=ticket.via, html_body=content
+    )
     changes: dict[str, object] = {"comment": {"public": True}}
-    options = body.get("options") if isinstance(body.get("options"), dict) else {}  # type: ignore[union-attr]
+    options = body["options"] if isinstance(body.get("options"), dict) else {}
     if options.get("archive", True):  # Front archives on send unless told not to
         ticket.status = "solved"
         changes["status"] = "solved"
@@ -839,10 +1050,19 @@ async def _message(request: Request, d: FrontDialect, me: User, base: str) -> Re
         number = found[1] if found else None
     else:
         number = world_id("message", ref)
-        ticket = next((t for t in d.world.tickets.values()
-                       if any(c.id == number for c in d.world.comments(t))), None)  # fmt: skip
-    comment = next((c for c in d.world.comments(ticket) if c.id == number and c.public),
-                   None) if ticket is not None else None  # fmt: skip
+        ticket = next(
+            (
+                t
+                for t in d.world.tickets.values()
+                if any(c.id == number for c in d.world.comments(t))
+            ),
+            None,
+        )
+    comment = (
+        next((c for c in d.world.comments(ticket) if c.id == number and c.public), None)
+        if ticket is not None
+        else None
+    )
     if ticket is None or comment is None:
         return _not_found("Message")
     return JSONResponse(d.message_json(base, ticket, comment))
@@ -859,12 +1079,13 @@ async def _comments(request: Request, d: FrontDialect, me: User, base: str) -> R
     content = body.get("body") if body else None
     if not isinstance(content, str) or not content.strip():
         return _bad("body is required")
-    author = d.teammate(body.get("author_id")) if body.get("author_id") else me  # type: ignore[union-attr]
+    author = _author(d, body, me)
     if author is None:
         return _not_found("Teammate")
     comment = d.world.add_comment(ticket, author.id, content, public=False)
-    d.world.record_write(ticket, author.id, "front", {"comment": {"public": False}},
-                         comment_id=comment.id)  # fmt: skip
+    d.world.record_write(
+        ticket, author.id, "front", {"comment": {"public": False}}, comment_id=comment.id
+    )
     return JSONResponse(d.comment_json(base, ticket, comment), status_code=201)
 
 
@@ -879,8 +1100,10 @@ async def _conversation_inboxes(request: Request, d: FrontDialect, me: User, bas
     ticket = _ticket_or_404(request, d)
     if isinstance(ticket, Response):
         return ticket
-    return JSONResponse({"_links": {"self": f"{base}/conversations/{request.path_params['cid']}/inboxes"},
-                         "_results": [d.inbox_json(base, d.inbox_number(ticket))]})  # fmt: skip
+    here = f"{d.conversation_url(base, ticket)}/inboxes"
+    return JSONResponse(
+        {"_links": {"self": here}, "_results": [d.inbox_json(base, d.inbox_number(ticket))]}
+    )
 
 
 # ---------------------------------------------------------------- handlers: contacts
@@ -891,7 +1114,9 @@ async def _contact(request: Request, d: FrontDialect, me: User, base: str) -> Re
     return JSONResponse(d.contact_json(base, user))
 
 
-async def _contact_conversations(request: Request, d: FrontDialect, me: User, base: str) -> Response:
+async def _contact_conversations(
+    request: Request, d: FrontDialect, me: User, base: str
+) -> Response:
     user = d.contact(request.path_params["contact_id"])
     if user is None:
         return _not_found("Contact")

@@ -28,9 +28,13 @@ SCALE = 40
 SEED = 3
 FAST = HttpPolicy(backoff_base=0.001, backoff_max=0.005, max_attempts=4)
 WORLD_STATUS: dict[str, str] = {
-    "new": "new", "open": "open", "pending": "pending", "on_hold": "hold",
-    "solved": "solved", "closed": "closed",
-}  # fmt: skip
+    "new": "new",
+    "open": "open",
+    "pending": "pending",
+    "on_hold": "hold",
+    "solved": "solved",
+    "closed": "closed",
+}
 
 
 @dataclass
@@ -48,18 +52,21 @@ class FrontSim(SimBackend):
         return str(number)
 
     def connector(self, *, token: str | None = None) -> Connector:
-        return FrontConnector(self.settings, token or self.token, policy=FAST, transport=self.faults)
+        return FrontConnector(
+            self.settings, token or self.token, policy=FAST, transport=self.faults
+        )
 
     def oracle(self, external_id: str) -> OracleConversation:
         headers = {"Authorization": f"Bearer {self.token}"}
         base = f"{self._sim.base_url}/conversations/{external_id}"
         c = httpx.get(base, headers=headers).raise_for_status().json()
-        (inbox,) = httpx.get(f"{base}/inboxes", headers=headers).raise_for_status().json()[
-            "_results"
-        ]
+        (inbox,) = (
+            httpx.get(f"{base}/inboxes", headers=headers).raise_for_status().json()["_results"]
+        )
         owner = inbox["_links"]["related"].get("owner")
-        snoozed = any(r["scheduled_at"] > self._sim.world.clock.timestamp()
-                      for r in c["scheduled_reminders"])  # fmt: skip
+        snoozed = any(
+            r["scheduled_at"] > self._sim.world.clock.timestamp() for r in c["scheduled_reminders"]
+        )
         (row,) = self._control(f"state?ids={self._ticket_number(external_id)}")["conversations"]
         return OracleConversation(
             external_id=c["id"],
@@ -87,9 +94,11 @@ class FrontSim(SimBackend):
         add_tags: tuple[str, ...] = (),
     ) -> None:
         super().change_as_colleague(
-            self._ticket_number(external_id), assignee_external_id=assignee_external_id,
-            status=status, add_tags=add_tags,
-        )  # fmt: skip
+            self._ticket_number(external_id),
+            assignee_external_id=assignee_external_id,
+            status=status,
+            add_tags=add_tags,
+        )
 
     def add_customer_message(self, external_id: str, body: str) -> None:
         super().add_customer_message(self._ticket_number(external_id), body)
@@ -99,18 +108,28 @@ class FrontSim(SimBackend):
         # company's per-minute budget still has requests left.
         return httpx.Response(
             429,
-            headers={"retry-after": "1", "x-front-tier": "2", "x-ratelimit-limit": "100",
-                     "x-ratelimit-remaining": "87"},
-            json={"_error": {"status": 429, "title": "Too many requests",
-                             "message": "Burst rate limit exceeded for this resource"}},
-        )  # fmt: skip
+            headers={
+                "retry-after": "1",
+                "x-front-tier": "2",
+                "x-ratelimit-limit": "100",
+                "x-ratelimit-remaining": "87",
+            },
+            json={
+                "_error": {
+                    "status": 429,
+                    "title": "Too many requests",
+                    "message": "Burst rate limit exceeded for this resource",
+                }
+            },
+        )
 
 
 @contextlib.contextmanager
 def front_backend(scale: int = SCALE, seed: int = SEED) -> Iterator[FrontSim]:
     with start_in_thread(dialect="front", seed=seed, scale=scale) as sim:
-        settings = AccountSettings(name="fr", connector="front", base_url=sim.base_url,
-                                   user=sim.user)  # fmt: skip
+        settings = AccountSettings(
+            name="fr", connector="front", base_url=sim.base_url, user=sim.user
+        )
         handle = FrontSim(vendor="front", settings=settings, token=sim.token, sim=sim)
         handle.faults.rate_limited = handle.rate_limited
         yield handle

@@ -24,7 +24,7 @@ from openapi_core.templating.paths.exceptions import PathNotFound
 from agentdesk.connectors.base import AuthError
 from agentdesk.connectors.front import FrontConnector, map_channel, map_status
 from agentdesk.connectors.http import RateLimitWait, report_waits_to
-from agentdesk.model import MutationRequest
+from agentdesk.model import MutationAction, MutationRequest
 from agentdesk.store import Store
 from agentdesk.sync.engine import SyncEngine
 from tests.connectors.backend_front import FAST, FrontSim, front_backend
@@ -35,18 +35,28 @@ SPEC = Path("/work/shared/specs/front-core-api.json")
 
 # (schema, property, why): Front sends null here although the document does not say so.
 NULLABLE = (
-    ("MessageResponse", "author", "inbound messages have no teammate author: the docs' "
-     "message example has `\"author\": null`"),
-    ("UpdateConversationAssignee", "assignee_id", "the docs: \"Set it to null to unassign\""),
-    ("UpdateConversationReminders", "scheduled_at", "the docs: \"Set to null to cancel\""),
-)  # fmt: skip
+    (
+        "MessageResponse",
+        "author",
+        (
+            "inbound messages have no teammate author: the docs' message example has "
+            '`"author": null`'
+        ),
+    ),
+    ("UpdateConversationAssignee", "assignee_id", 'the docs: "Set it to null to unassign"'),
+    ("UpdateConversationReminders", "scheduled_at", 'the docs: "Set to null to cancel"'),
+)
 # How the document says what it means in a form OAS 3.0 validators read differently.
 FORM = (
-    "`nullable` beside a `$ref` (conversation `assignee`, `recipient`) is ignored by OAS 3.0: "
-    "the referenced schema is inlined with `nullable`",
+    (
+        "`nullable` beside a `$ref` (conversation `assignee`, `recipient`) is ignored by OAS "
+        "3.0: the referenced schema is inlined with `nullable`"
+    ),
     "a nullable enum (`draft_mode`) must list null among its values",
-    "an event's `source.data` / `target.data` are `oneOf` schemas without required fields, so "
-    "a comment also matches InboxResponse: `anyOf`, as the event docs describe it",
+    (
+        "an event's `source.data` / `target.data` are `oneOf` schemas without required "
+        "fields, so a comment also matches InboxResponse: `anyOf`, as the event docs describe"
+    ),
 )
 
 
@@ -110,9 +120,12 @@ class SpecChecked(httpx.AsyncBaseTransport):
 
 
 def _cause(problem: BaseException) -> str:
-    details = getattr(problem, "schema_errors", None) or getattr(problem.__cause__, "schema_errors", None)
+    details = getattr(problem, "schema_errors", None) or getattr(
+        problem.__cause__, "schema_errors", None
+    )
     return "; ".join(
-        f"{'.'.join(map(str, e.absolute_path))}: {str(e.message)[:120]}" for e in (details or [])[:4]
+        f"{'.'.join(map(str, e.absolute_path))}: {str(e.message)[:120]}"
+        for e in (details or [])[:4]
     )
 
 
@@ -143,57 +156,79 @@ async def test_every_request_and_response_of_a_sync_and_every_write_matches_the_
         state = await connector.fetch_state(cid)
         teams = [t[0] for t in store.conn.execute("SELECT external_id FROM teams")]
         others = [a[0] for a in store.conn.execute("SELECT external_id FROM agents")]
-        writes = [
-            ("reply", {"text": "Spec-checked reply"}), ("note", {"text": "Spec-checked note"}),
-            ("status", {"status": "pending"}), ("tags", {"add": ["spec_new"], "remove": []}),
+        writes: list[tuple[MutationAction, dict[str, object]]] = [
+            ("reply", {"text": "Spec-checked reply"}),
+            ("note", {"text": "Spec-checked note"}),
+            ("status", {"status": "pending"}),
+            ("tags", {"add": ["spec_new"], "remove": []}),
             ("tags", {"add": [], "remove": ["spec_new"]}),
-            ("assign", {"agent_external_id": others[-1]}), ("assign", {"unassign": True}),
+            ("assign", {"agent_external_id": others[-1]}),
+            ("assign", {"unassign": True}),
             ("assign", {"team_external_id": teams[-1]}),
-            ("snooze", {"until": "2030-01-01T09:00:00Z"}), ("snooze", {"until": None}),
+            ("snooze", {"until": "2030-01-01T09:00:00Z"}),
+            ("snooze", {"until": None}),
             ("status", {"status": "solved"}),
-        ]  # fmt: skip
+        ]
         for n, (action, payload) in enumerate(writes):
-            request = MutationRequest(f"m{n}", action, cid, payload, state.version)  # type: ignore[arg-type]
+            request = MutationRequest(f"m{n}", action, cid, payload, state.version)
             await connector.apply(request, state)
             state = await connector.fetch_state(cid)
             assert await connector.find_sent(request) is not None or action not in ("reply", "note")
         front.add_customer_message(cid, "A new message for the event feed")
         again = await engine.sync_account("fr")
         assert again.ok, again.error
-        history = [p async for p in connector.contact_history(str(store.conn.execute(
-            "SELECT external_id FROM contacts LIMIT 1").fetchone()[0]))]  # fmt: skip
+        history = [
+            p
+            async for p in connector.contact_history(
+                str(store.conn.execute("SELECT external_id FROM contacts LIMIT 1").fetchone()[0])
+            )
+        ]
         assert history
     finally:
         await connector.aclose()
         store.close()
     assert checked.problems == []
     for endpoint in (
-        "GET /me", "GET /teammates/{id}", "GET /teams", "GET /teammates", "GET /conversations",
-        "GET /conversations/{id}/messages", "GET /conversations/{id}/comments",
-        "GET /conversations/{id}/events", "GET /conversations/{id}/inboxes", "GET /contacts/{id}",
-        "GET /events", "POST /conversations/{id}/messages", "GET /messages/{id}",
-        "POST /conversations/{id}/comments", "PATCH /conversations/{id}", "GET /company/statuses",
-        "POST /tags", "POST /conversations/{id}/tags", "DELETE /conversations/{id}/tags",
-        "PUT /conversations/{id}/assignee", "PATCH /conversations/{id}/reminders",
+        "GET /me",
+        "GET /teammates/{id}",
+        "GET /teams",
+        "GET /teammates",
+        "GET /conversations",
+        "GET /conversations/{id}/messages",
+        "GET /conversations/{id}/comments",
+        "GET /conversations/{id}/events",
+        "GET /conversations/{id}/inboxes",
+        "GET /contacts/{id}",
+        "GET /events",
+        "POST /conversations/{id}/messages",
+        "GET /messages/{id}",
+        "POST /conversations/{id}/comments",
+        "PATCH /conversations/{id}",
+        "GET /company/statuses",
+        "POST /tags",
+        "POST /conversations/{id}/tags",
+        "DELETE /conversations/{id}/tags",
+        "PUT /conversations/{id}/assignee",
+        "PATCH /conversations/{id}/reminders",
         "GET /contacts/{id}/conversations",
-    ):  # fmt: skip
+    ):
         assert checked.checked[endpoint], f"{endpoint} was not exercised"
 
 
 async def test_a_burst_on_one_conversation_is_waited_out_while_the_budget_has_room(
     front: FrontSim,
 ) -> None:
-    connector = FrontConnector(front.settings, front.token, policy=FAST,
-                               transport=FaultTransport())  # fmt: skip
-    cid = "cnv_" + "1"
-    httpx.post(f"{front.settings.base_url}/_sim/ratelimit", json={"per_minute": 10_000})
+    connector = FrontConnector(front.settings, front.token, policy=FAST, transport=FaultTransport())
+    control = f"{front.settings.base_url}/_sim/ratelimit"
     waits: list[RateLimitWait] = []
-    try:
-        with report_waits_to(waits.append):
-            states = [await connector.fetch_state(cid) for _ in range(4)]
-    finally:
-        httpx.post(f"{front.settings.base_url}/_sim/ratelimit", json={"per_minute": None})
-        await connector.aclose()
+    async with httpx.AsyncClient() as sim:
+        (await sim.post(control, json={"per_minute": 10_000})).raise_for_status()
+        try:
+            with report_waits_to(waits.append):
+                states = [await connector.fetch_state("cnv_1") for _ in range(4)]
+        finally:
+            await sim.post(control, json={"per_minute": None})
+            await connector.aclose()
     assert len({s.version for s in states}) == 1
     assert waits and {w.reason for w in waits} == {"429"} and all(w.seconds == 1 for w in waits)
 
@@ -213,18 +248,30 @@ async def test_a_token_that_works_for_someone_else_names_the_email_to_use(front:
 @pytest.mark.parametrize(
     ("category", "status", "snoozed", "ours"),
     [
-        ("open", "assigned", False, "open"), ("waiting", "assigned", False, "pending"),
-        ("resolved", "archived", False, "solved"), ("waiting", "unassigned", True, "on_hold"),
-        (None, "archived", False, "solved"), (None, "deleted", False, "closed"),
-        (None, "unassigned", False, "open"), ("resolved", "archived", True, "solved"),
+        ("open", "assigned", False, "open"),
+        ("waiting", "assigned", False, "pending"),
+        ("resolved", "archived", False, "solved"),
+        ("waiting", "unassigned", True, "on_hold"),
+        (None, "archived", False, "solved"),
+        (None, "deleted", False, "closed"),
+        (None, "unassigned", False, "open"),
+        ("resolved", "archived", True, "solved"),
     ],
-)  # fmt: skip
+)
 def test_fronts_statuses_map_to_ours(category, status, snoozed, ours) -> None:
     assert map_status(category, status, snoozed) == ours
 
 
 def test_fronts_message_types_map_to_our_channels() -> None:
-    expected = {"email": "email", "front_chat": "chat", "sms": "sms", "whatsapp": "social",
-                "tweet": "social", "facebook": "social", "call": "voice", "custom": "web"}  # fmt: skip
+    expected = {
+        "email": "email",
+        "front_chat": "chat",
+        "sms": "sms",
+        "whatsapp": "social",
+        "tweet": "social",
+        "facebook": "social",
+        "call": "voice",
+        "custom": "web",
+    }
     assert {kind: map_channel(kind) for kind in expected} == expected
     assert map_channel(None) == "email"

@@ -66,11 +66,17 @@ def test_the_event_feed_pages_15_at_most_and_shows_a_new_customer_message(
     cid = _open(front)
     mark = front.world.clock.timestamp()
     front.world.clock.advance(5)
-    httpx.post(f"{front.base_url}/_sim/inbound", json={
-        "conversation_id": world_id("conversation", cid), "text": "Still waiting",
-        "customer_email": front.world.users[front.world.tickets[world_id(
-            "conversation", cid)].requester_id].email or "x@example.com",
-    }).raise_for_status()  # fmt: skip
+    httpx.post(
+        f"{front.base_url}/_sim/inbound",
+        json={
+            "conversation_id": world_id("conversation", cid),
+            "text": "Still waiting",
+            "customer_email": front.world.users[
+                front.world.tickets[world_id("conversation", cid)].requester_id
+            ].email
+            or "x@example.com",
+        },
+    ).raise_for_status()
     body = api.get("/events", params={"q[after]": mark, "sort_order": "asc", "limit": 15}).json()
     (event,) = [e for e in body["_results"] if e["target"]["data"].get("text") == "Still waiting"]
     assert event["type"] == "inbound" and event["conversation"]["id"] == cid
@@ -81,10 +87,13 @@ def test_the_event_feed_pages_15_at_most_and_shows_a_new_customer_message(
 def test_a_reply_archives_unless_told_not_to_and_is_found_by_its_uid(
     front: SimHandle, api: httpx.Client
 ) -> None:
-    ids = [front_id("conversation", t.id) for t in front.world.tickets.values()
-           if t.status == "open"][:2]  # fmt: skip
-    kept = api.post(f"/conversations/{ids[0]}/messages",
-                    json={"body": "<p>Kept open</p>", "options": {"archive": False}})  # fmt: skip
+    ids = [
+        front_id("conversation", t.id) for t in front.world.tickets.values() if t.status == "open"
+    ][:2]
+    kept = api.post(
+        f"/conversations/{ids[0]}/messages",
+        json={"body": "<p>Kept open</p>", "options": {"archive": False}},
+    )
     assert kept.status_code == 202 and kept.json()["status"] == "accepted"
     message = api.get(f"/messages/alt:uid:{kept.json()['message_uid']}").json()
     assert message["text"] == "Kept open" and not message["is_inbound"]
@@ -100,19 +109,21 @@ def test_snooze_is_a_reminder_and_unknown_things_are_404s(
     cid = _open(front)
     me = api.get(f"/teammates/alt:email:{front.user}").json()["id"]
     at = front.world.clock.timestamp() + 3_600
-    snoozed = api.patch(f"/conversations/{cid}/reminders",
-                        json={"teammate_id": me, "scheduled_at": at})  # fmt: skip
+    snoozed = api.patch(
+        f"/conversations/{cid}/reminders", json={"teammate_id": me, "scheduled_at": at}
+    )
     assert snoozed.status_code == 204
     conversation = api.get(f"/conversations/{cid}").json()
     assert [r["scheduled_at"] for r in conversation["scheduled_reminders"]] == [at]
     assert conversation["status_category"] == "waiting"
-    past = api.patch(f"/conversations/{cid}/reminders", json={"teammate_id": me,
-                                                              "scheduled_at": 1})  # fmt: skip
+    past = api.patch(f"/conversations/{cid}/reminders", json={"teammate_id": me, "scheduled_at": 1})
     assert past.status_code == 400
     for path in ("/conversations/cnv_zzzzzz", "/contacts/crd_0", "/teammates/tea_0"):
         missing = api.get(path)
         assert missing.status_code == 404 and missing.json()["_error"]["title"] == "Not found"
-    assert api.put(f"/conversations/{cid}/assignee", json={"assignee_id": "tea_1"}).status_code == 404
+    assert (
+        api.put(f"/conversations/{cid}/assignee", json={"assignee_id": "tea_1"}).status_code == 404
+    )
 
 
 def test_a_burst_on_one_conversation_is_429_while_the_company_budget_has_requests_left(
