@@ -11,7 +11,7 @@ internal notes) and events (assignments, archive, reopen, moves, tags: shown as 
 the source of solved time and reopen count); its inbox says its team.
 
 Cursors: `full:<started>:<next page URL>` while the first pass runs (a crash resumes at that
-page), then `events:<seconds>` (the newest `emitted_at` seen).
+page), then `events:<seconds>` (where the feed is read from next).
 
 Write: reply `POST …/messages` (with `options.archive` false: Front archives on send by
 default), note `POST …/comments`, status `PATCH` with the company's ticket `status_id`
@@ -69,9 +69,9 @@ log = logging.getLogger(__name__)
 
 FULL_PREFIX = "full:"
 EVENTS_PREFIX = "events:"
-OVERLAP_SECONDS = 300
-"""The change feed is read from this far behind the last event seen: covers events Front
-commits a little after they are emitted. Replays are harmless upserts."""
+OVERLAP_SECONDS = 120
+"""The change feed is read again this far back: covers events Front commits a little after
+they are emitted, and clock skew. Replays are harmless upserts."""
 PAGE_LIMIT = 100
 EVENTS_LIMIT = 15  # Front's maximum for /events
 EVENTS_PER_PAGE = 60
@@ -192,6 +192,7 @@ class FrontConnector:
         self._teams: list[Fields] | None = None
         self._statuses: dict[str, str] | None = None  # category → status id; {} without ticketing
         self._contacts: dict[str, ContactRecord] = {}
+        self._fetched: dict[str, float] = {}  # conversation id → the updated_at last read
 
     def __repr__(self) -> str:
         return f"FrontConnector(account={self.settings.name!r})"
@@ -287,6 +288,7 @@ class FrontConnector:
         return Page("agents", cursor=None, more=False, agents=records)
 
     async def _conversations(self, cursor: str | None) -> AsyncIterator[Page]:
+        self._contacts.clear()  # read each contact once a round: fresh, but not per page
         if cursor is None or cursor.startswith(FULL_PREFIX):
             async for page in self._first_pass(cursor):
                 yield page
@@ -314,7 +316,7 @@ class FrontConnector:
             done = next_url is None or len(recent) < len(items)
             conversations, contacts = await self._records(recent)
             cursor_out = (
-                f"{EVENTS_PREFIX}{started:.3f}"
+                f"{EVENTS_PREFIX}{started - OVERLAP_SECONDS:.3f}"
                 if done
                 else f"{FULL_PREFIX}{started:.3f}:{next_url}"
             )
@@ -329,10 +331,17 @@ class FrontConnector:
                 return
 
     async def _changes(self, since: float) -> AsyncIterator[Page]:
-        """The event feed after `since` (oldest first), conversations refreshed in pages."""
+        """The event feed after `since` (oldest first), conversations refreshed in pages.
+
+        The cursor moves to the newest event seen, but never past `OVERLAP_SECONDS` before
+        this round began, so an event Front commits a little late is still read next round;
+        a conversation whose `updated_at` is the one this connector last read is not fetched
+        again for such a replay."""
         action = "read the event feed"
+        settled = time.time() - OVERLAP_SECONDS
+        self._fetched = {k: v for k, v in self._fetched.items() if v >= settled - OVERLAP_SECONDS}
         params: Params = [
-            ("q[after]", f"{since - OVERLAP_SECONDS:.3f}"),
+            ("q[after]", f"{since:.3f}"),
             ("sort_by", "created_at"),
             ("sort_order", "asc"),
             ("limit", str(EVENTS_LIMIT)),
@@ -343,10 +352,10 @@ class FrontConnector:
         async for events, next_url in self._results("/events", action, params):
             for event in events:
                 watermark = max(watermark, _seconds(event, "emitted_at"))
-                conversation = event.obj("conversation")
-                if conversation is not None:
-                    pending.pop(conversation.id(), None)  # keep the newest copy, in order
-                    pending[conversation.id()] = conversation
+                c = event.obj("conversation")
+                if c is not None and self._fetched.get(c.id()) != _activity(c):
+                    pending.pop(c.id(), None)  # keep the newest copy, in order
+                    pending[c.id()] = c
             seen += len(events)
             if next_url is not None and seen < EVENTS_PER_PAGE:
                 continue
@@ -355,7 +364,7 @@ class FrontConnector:
             seen = 0
             yield Page(
                 "conversations",
-                cursor=f"{EVENTS_PREFIX}{watermark:.3f}",
+                cursor=f"{EVENTS_PREFIX}{max(since, min(watermark, settled)):.3f}",
                 more=next_url is not None,
                 conversations=conversations,
                 contacts=contacts,
@@ -367,6 +376,8 @@ class FrontConnector:
     ) -> tuple[tuple[ConversationRecord, ...], tuple[ContactRecord, ...]]:
         inbox_team = await self._inbox_teams()
         now = time.time()
+        for c in items:
+            self._fetched[c.id()] = _activity(c)
         threads = await asyncio.gather(*(self._thread(c.id()) for c in items))
         contact_ids = list(dict.fromkeys(filter(None, (_recipient_contact(c) for c in items))))
         contacts = await asyncio.gather(*(self._contact(cid) for cid in contact_ids))

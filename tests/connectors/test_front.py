@@ -275,3 +275,28 @@ def test_fronts_message_types_map_to_our_channels() -> None:
     }
     assert {kind: map_channel(kind) for kind in expected} == expected
     assert map_channel(None) == "email"
+
+
+async def test_a_quiet_round_reads_the_feed_again_but_no_thread_it_already_has(
+    front: FrontSim, tmp_path
+) -> None:
+    checked = SpecChecked(httpx.AsyncHTTPTransport(), _openapi(front.settings.base_url))
+    connector = FrontConnector(front.settings, front.token, policy=FAST, transport=checked)
+    store = Store.open(tmp_path / "cache.db")
+    try:
+        engine = SyncEngine(store, {"fr": connector})
+        assert (await engine.sync_account("fr")).ok
+        cid = store.conn.execute(
+            "SELECT external_id FROM conversations WHERE status = 'open' ORDER BY id LIMIT 1"
+        ).fetchone()[0]
+        front.change_as_colleague(cid, add_tags=("recent",))  # an event inside the overlap
+        changed = await engine.sync_account("fr")
+        checked.checked.clear()
+        quiet = await engine.sync_account("fr")
+    finally:
+        await connector.aclose()
+        store.close()
+    assert changed.ok and changed.conversations == 1
+    assert quiet.ok and quiet.conversations == 0
+    assert checked.checked["GET /events"] >= 1  # the overlap is read again...
+    assert checked.checked["GET /conversations/{id}/messages"] == 0  # ...but nothing refetched
