@@ -131,10 +131,14 @@ def map_role(is_admin: bool) -> Role:
 
 
 def _moment(value: object) -> datetime | None:
-    """Front's timestamps: seconds since the epoch, with up to three decimals."""
+    """Front's timestamps: seconds since the epoch, with up to three decimals (None when it
+    is not one a calendar can hold)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return datetime.fromtimestamp(value, UTC)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _version(value: object) -> str:
@@ -144,9 +148,8 @@ def _version(value: object) -> str:
 
 
 def _snoozed_until(c: Fields, now: float) -> datetime | None:
-    times = [r.raw("scheduled_at") for r in c.objects("scheduled_reminders")]
-    future = [float(t) for t in times if isinstance(t, (int, float)) and t > now]
-    return datetime.fromtimestamp(min(future), UTC) if future else None
+    times = [_seconds(r, "scheduled_at") for r in c.objects("scheduled_reminders")]
+    return _moment(min(t for t in times if t > now)) if any(t > now for t in times) else None
 
 
 def _link_id(link: object) -> str | None:
@@ -217,7 +220,14 @@ class FrontConnector:
             params = None  # the next URL carries every parameter
             pagination = root.obj("_pagination")
             raw_next = pagination.opt_text("next") if pagination is not None else None
-            next_url = self.client.same_origin(raw_next) if raw_next else None
+            current, next_url = next_url, None
+            if raw_next:
+                try:
+                    next_url = self.client.same_origin(raw_next)
+                except ValueError:
+                    raise self.client.malformed(action, "a next-page link that is no URL") from None
+                if next_url == current:
+                    raise self.client.malformed(action, "a next-page link to the same page")
             yield root.objects("_results"), next_url
 
     async def _all(self, url: str, action: str, params: Params | None = None) -> list[Fields]:

@@ -41,6 +41,10 @@ def build_connector(
         from agentdesk.connectors.freshdesk import FreshdeskConnector
 
         return FreshdeskConnector(settings, token, transport=transport)
+    if dialect == "front":
+        from agentdesk.connectors.front import FrontConnector
+
+        return FrontConnector(settings, token, transport=transport)
     from agentdesk.connectors.chatwoot import ChatwootConnector
 
     return ChatwootConnector(settings, token, account_id=account_id, transport=transport)
