@@ -35,6 +35,7 @@ from typing import ClassVar
 import httpx
 
 from agentdesk.connectors.base import (
+    PRESENCES,
     AccountSettings,
     AuthError,
     Capabilities,
@@ -172,6 +173,7 @@ class FrontConnector:
         can_safe_update=False,  # no version check on writes: fetch_state per field instead
         has_idempotency_keys=False,  # check-before-resend via find_sent
         has_incremental_export=False,  # the event feed is a feed, not an export
+        can_set_presence=True,  # PATCH /teammates/{id} is_available
     )
     resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "conversations")
 
@@ -254,6 +256,19 @@ class FrontConnector:
 
     async def _my_id(self) -> str:
         return (self._me or await self.whoami()).external_id
+
+    # ------------------------------------------------------------ presence
+    async def set_presence(self, presence: str) -> str:
+        """Front knows available or not: online is available; busy and offline are not."""
+        if presence not in PRESENCES:
+            raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
+        await self.client.request(
+            "PATCH",
+            f"/teammates/{await self._my_id()}",
+            json_body={"is_available": presence == "online"},
+            action="set your availability",
+        )
+        return "online" if presence == "online" else "offline"
 
     # ------------------------------------------------------------ pull
     async def pull(self, resource: str, cursor: str | None) -> AsyncIterator[Page]:

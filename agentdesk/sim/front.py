@@ -150,6 +150,7 @@ class FrontState:
     tag_ids: dict[str, int] = field(default_factory=dict)  # tag name → number
     message_uids: dict[str, tuple[int, int]] = field(default_factory=dict)  # uid → (ticket, id)
     burst: dict[tuple[int, int], int] = field(default_factory=dict)  # (ticket, second) → n
+    available: dict[int, bool] = field(default_factory=dict)  # teammate → what they set
 
 
 class FrontDialect:
@@ -226,6 +227,7 @@ class FrontDialect:
         tid = front_id("teammate", user.id)
         first, _, last = user.name.partition(" ")
         since = self.world.now - (user.last_login_at or 0)
+        available = self.state.available.get(user.id, since < 86_400)
         return {
             "_links": {
                 "self": f"{base}/teammates/{tid}",
@@ -241,7 +243,7 @@ class FrontDialect:
             "last_name": last,
             "license_type": "regular",
             "is_admin": user.role == "admin",
-            "is_available": since < 86_400,
+            "is_available": available,
             "is_blocked": False,
             "type": "ai" if user.is_bot else "user",
             "custom_fields": {},
@@ -733,7 +735,7 @@ def create_app(world: World, *, limiter: RateLimiter | None = None) -> Starlette
     routes = [
         Route("/me", endpoint(_me), methods=["GET"]),
         Route("/teammates", endpoint(_teammates), methods=["GET"]),
-        Route("/teammates/{tid}", endpoint(_teammate), methods=["GET"]),
+        Route("/teammates/{tid}", endpoint(_teammate), methods=["GET", "PATCH"]),
         Route("/teams", endpoint(_teams), methods=["GET"]),
         Route("/inboxes", endpoint(_inboxes), methods=["GET"]),
         Route("/company/statuses", endpoint(_company_statuses), methods=["GET"]),
@@ -796,7 +798,14 @@ async def _teammate(request: Request, d: FrontDialect, me: User, base: str) -> R
     user = d.teammate(request.path_params["tid"])
     if user is None:
         return _not_found("Teammate")
-    return JSONResponse(d.teammate_json(base, user))
+    if request.method == "GET":
+        return JSONResponse(d.teammate_json(base, user))
+    body = await _body(request)
+    if body is None or not isinstance(body.get("is_available", False), bool):
+        return _bad("is_available must be true or false")
+    if "is_available" in body:
+        d.state.available[user.id] = body["is_available"]
+    return Response(status_code=204)
 
 
 async def _teams(request: Request, d: FrontDialect, me: User, base: str) -> Response:

@@ -26,6 +26,7 @@ from agentdesk.connectors.front import FrontConnector, map_channel, map_status
 from agentdesk.connectors.http import RateLimitWait, report_waits_to
 from agentdesk.model import MutationAction, MutationRequest
 from agentdesk.store import Store
+from agentdesk.store.presence import my_presence, set_my_presence
 from agentdesk.sync.engine import SyncEngine
 from tests.connectors.backend_front import FAST, FrontSim, front_backend
 from tests.connectors.backends import FaultTransport
@@ -174,6 +175,7 @@ async def test_every_request_and_response_of_a_sync_and_every_write_matches_the_
             await connector.apply(request, state)
             state = await connector.fetch_state(cid)
             assert await connector.find_sent(request) is not None or action not in ("reply", "note")
+        assert await connector.set_presence("busy") == "offline"
         front.add_customer_message(cid, "A new message for the event feed")
         again = await engine.sync_account("fr")
         assert again.ok, again.error
@@ -211,6 +213,7 @@ async def test_every_request_and_response_of_a_sync_and_every_write_matches_the_
         "PUT /conversations/{id}/assignee",
         "PATCH /conversations/{id}/reminders",
         "GET /contacts/{id}/conversations",
+        "PATCH /teammates/{id}",
     ):
         assert checked.checked[endpoint], f"{endpoint} was not exercised"
 
@@ -300,3 +303,26 @@ async def test_a_quiet_round_reads_the_feed_again_but_no_thread_it_already_has(
     assert quiet.ok and quiet.conversations == 0
     assert checked.checked["GET /events"] >= 1  # the overlap is read again...
     assert checked.checked["GET /conversations/{id}/messages"] == 0  # ...but nothing refetched
+
+
+async def test_my_presence_set_busy_is_front_unavailable_and_comes_back_offline(
+    front: FrontSim, tmp_path
+) -> None:
+    store = Store.open(tmp_path / "cache.db")
+    connector = FrontConnector(front.settings, front.token, policy=FAST)
+    engine = SyncEngine(store, {"fr": connector})
+    me = f"{front.settings.base_url}/teammates/alt:email:{front.settings.user}"
+    headers = {"Authorization": f"Bearer {front.token}"}
+    try:
+        assert (await engine.sync_account("fr")).ok
+        for wanted, served, shown in (("online", True, "online"), ("busy", False, "offline")):
+            set_my_presence(store, "fr", wanted)
+            result = await engine.sync_account("fr")
+            assert result.ok, result.error
+            async with httpx.AsyncClient(headers=headers) as api:
+                assert (await api.get(me)).json()["is_available"] is served
+            (mine,) = my_presence(store, "fr")
+            assert mine.state == "synced" and mine.presence == shown
+    finally:
+        await connector.aclose()
+        store.close()
