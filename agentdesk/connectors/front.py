@@ -401,8 +401,6 @@ class FrontConnector:
     ) -> tuple[tuple[ConversationRecord, ...], tuple[ContactRecord, ...]]:
         inbox_team = await self._inbox_teams()
         now = time.time()
-        for c in items:
-            self._fetched[c.id()] = _activity(c)
         threads = await asyncio.gather(*(self._thread(c.id()) for c in items))
         contact_ids = list(dict.fromkeys(filter(None, (_recipient_contact(c) for c in items))))
         contacts = await asyncio.gather(*(self._contact(cid) for cid in contact_ids))
@@ -410,6 +408,8 @@ class FrontConnector:
             self._conversation(c, thread, inbox_team, now)
             for c, thread in zip(items, threads, strict=True)
         )
+        for c in items:  # only once the whole page is read: a failed page is read again
+            self._fetched[c.id()] = _activity(c)
         return records, tuple(c for c in contacts if c is not None)
 
     async def _inbox_teams(self) -> dict[str, str]:
