@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
@@ -197,7 +198,8 @@ class FrontConnector:
         self._teams: list[Fields] | None = None
         self._statuses: dict[str, str] | None = None  # category → status id; {} without ticketing
         self._contacts: dict[str, ContactRecord] = {}
-        self._fetched: dict[str, float] = {}  # conversation id → the updated_at last read
+        self._fetched: dict[str, tuple[float, float]] = {}
+        """Conversation id → (the updated_at last read, the feed cursor its page carried)."""
 
     def __repr__(self) -> str:
         return f"FrontConnector(account={self.settings.name!r})"
@@ -339,7 +341,7 @@ class FrontConnector:
         async for items, next_url in self._results(url, action, params):
             recent = [c for c in items if (_activity(c) or started) >= window_start]
             done = next_url is None or len(recent) < len(items)
-            conversations, contacts = await self._records(recent)
+            conversations, contacts = await self._records(recent, started - OVERLAP_SECONDS)
             cursor_out = (
                 f"{EVENTS_PREFIX}{started - OVERLAP_SECONDS:.3f}"
                 if done
@@ -364,7 +366,8 @@ class FrontConnector:
         again for such a replay."""
         action = "read the event feed"
         settled = time.time() - OVERLAP_SECONDS
-        self._fetched = {k: v for k, v in self._fetched.items() if v >= settled - OVERLAP_SECONDS}
+        recent = settled - OVERLAP_SECONDS
+        self._fetched = {k: v for k, v in self._fetched.items() if v[0] >= recent}
         params: Params = [
             ("q[after]", f"{since:.3f}"),
             ("sort_by", "created_at"),
@@ -378,26 +381,33 @@ class FrontConnector:
             for event in events:
                 watermark = max(watermark, _seconds(event, "emitted_at"))
                 c = event.obj("conversation")
-                if c is not None and self._fetched.get(c.id()) != _activity(c):
+                if c is not None and not self._has(c, since):
                     pending.pop(c.id(), None)  # keep the newest copy, in order
                     pending[c.id()] = c
             seen += len(events)
             if next_url is not None and seen < EVENTS_PER_PAGE:
                 continue
-            conversations, contacts = await self._records(list(pending.values()))
+            mark = max(since, min(watermark, settled))
+            conversations, contacts = await self._records(list(pending.values()), mark)
             pending.clear()
             seen = 0
             yield Page(
                 "conversations",
-                cursor=f"{EVENTS_PREFIX}{max(since, min(watermark, settled)):.3f}",
+                cursor=f"{EVENTS_PREFIX}{mark:.3f}",
                 more=next_url is not None,
                 conversations=conversations,
                 contacts=contacts,
             )
 
     # ------------------------------------------------------------ one page of records
+    def _has(self, c: Fields, since: float) -> bool:
+        """This connector read the conversation as it is now, on a page whose cursor the sync
+        engine has since committed (the feed resumes at or after it)."""
+        read = self._fetched.get(c.id())
+        return read is not None and read[0] == _activity(c) and read[1] <= since
+
     async def _records(
-        self, items: list[Fields]
+        self, items: list[Fields], mark: float = math.inf
     ) -> tuple[tuple[ConversationRecord, ...], tuple[ContactRecord, ...]]:
         inbox_team = await self._inbox_teams()
         now = time.time()
@@ -408,8 +418,8 @@ class FrontConnector:
             self._conversation(c, thread, inbox_team, now)
             for c, thread in zip(items, threads, strict=True)
         )
-        for c in items:  # only once the whole page is read: a failed page is read again
-            self._fetched[c.id()] = _activity(c)
+        for c in items:  # once the whole page is read; `mark` says when it counts as kept
+            self._fetched[c.id()] = (_activity(c), mark)
         return records, tuple(c for c in contacts if c is not None)
 
     async def _inbox_teams(self) -> dict[str, str]:
