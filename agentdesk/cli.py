@@ -175,12 +175,45 @@ def demo_session(profile, *, seed: int, scale: int, activity: float):
 
     The caller stops the simulator (it is a context manager). The token stays in memory.
     """
+    return _demo_account(profile, "zendesk", "demo", seed=seed, scale=scale, activity=activity)
+
+
+def demo_sessions(profile, dialects: Sequence[str], *, seed: int, scale: int, activity: float):
+    """One simulator and account per dialect (the account is named after it), all from the
+    same seed: the same people write to every vendor, so a customer's conversations on two
+    vendors meet in one history. Returns [(sim handle, settings)]; the caller stops them."""
+    from agentdesk.connectors import registry
+    from agentdesk.sim.server import DIALECTS
+
+    unknown = [d for d in dialects if d not in DIALECTS or d not in registry.available()]
+    if unknown or not dialects or len(set(dialects)) != len(dialects):
+        raise CliError(
+            f"--accounts takes distinct simulator dialects separated by commas, from "
+            f"{', '.join(d for d in DIALECTS if d in registry.available())}"
+            + (f" ({unknown[0]!r} is not one)" if unknown else ""),
+            EXIT_USAGE,
+        )
+    sessions = []
+    try:
+        for dialect in dialects:
+            sessions.append(_demo_account(profile, dialect, dialect, seed=seed,
+                                          scale=max(1, scale // len(dialects)),
+                                          activity=activity))  # fmt: skip
+    except BaseException:
+        for sim, _settings in sessions:
+            sim.stop()
+        raise
+    return sessions
+
+
+def _demo_account(profile, dialect: str, name: str, *, seed: int, scale: int, activity: float):
     from agentdesk import secrets
     from agentdesk.config import AccountConfig
     from agentdesk.sim.server import start_in_thread
 
-    sim = start_in_thread(dialect="zendesk", seed=seed, scale=scale, activity=activity)
-    account = AccountConfig(name="demo", connector="zendesk", url=sim.base_url, user=sim.user)
+    sim = start_in_thread(dialect=dialect, seed=seed, scale=scale, activity=activity)
+    url = sim.base_url + (f"/app/accounts/{sim.account_id}" if sim.account_id else "")
+    account = AccountConfig(name=name, connector=dialect, url=url, user=sim.user)
     secrets.hold_in_memory(account.name, sim.token)
     store = _open_store(profile)
     store.upsert_account(account.name, account.connector, account.url, account.user)
@@ -191,6 +224,7 @@ def demo_session(profile, *, seed: int, scale: int, activity: float):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import contextlib
     import shutil
     import tempfile
 
@@ -202,12 +236,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         profile = _profile()
         from agentdesk.sync import BackgroundSync
 
-        sim, settings = demo_session(
-            profile, seed=args.seed, scale=args.scale, activity=args.activity
-        )
-        with sim:
-            runner = BackgroundSync(profile.store_file, [(settings, sim.token)], interval=5)
-            return _run_app(profile, runner, DEMO_LABEL)
+        if args.accounts:
+            dialects = [d.strip() for d in args.accounts.split(",") if d.strip()]
+            sessions = demo_sessions(
+                profile, dialects, seed=args.seed, scale=args.scale, activity=args.activity
+            )
+            label = f"demo ({' + '.join(dialects)} simulators)"
+        else:
+            sessions = [demo_session(
+                profile, seed=args.seed, scale=args.scale, activity=args.activity
+            )]  # fmt: skip
+            label = DEMO_LABEL
+        with contextlib.ExitStack() as running:
+            for sim, _settings in sessions:
+                running.enter_context(sim)
+            pairs = [(settings, sim.token) for sim, settings in sessions]
+            runner = BackgroundSync(profile.store_file, pairs, interval=5)
+            return _run_app(profile, runner, label)
     finally:
         if throwaway:
             shutil.rmtree(throwaway, ignore_errors=True)
@@ -644,12 +689,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--activity", type=float, default=6.0, help="simulated events per minute (0: none)"
     )
+    demo.add_argument(
+        "--accounts",
+        metavar="DIALECTS",
+        help="several simulated accounts sharing one population, e.g. zendesk,front "
+        "(the scale is shared between them)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("sim", help="serve a simulated helpdesk on loopback")
     sim.add_argument(
         "--dialect",
-        choices=("zendesk", "freshdesk", "chatwoot", "zammad", "intercom"),
+        choices=("zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front"),
         default="zendesk",
     )
     sim.add_argument("--host", default="127.0.0.1")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import html
 
-from agentdesk.cli import build_parser, demo_session
+import pytest
+
+from agentdesk.cli import CliError, build_parser, demo_session, demo_sessions
 from agentdesk.paths import current_profile
+from agentdesk.sim.front import front_id
 from agentdesk.store import Store
 from agentdesk.sync import sync_once
 
@@ -44,3 +47,50 @@ async def test_demo_shows_hundreds_of_conversations_from_every_channel_and_cross
     assert "All open" in screen
     assert count in screen
     store.close()
+
+
+async def test_a_customer_with_a_chat_on_zendesk_and_an_email_on_front_is_one_person():
+    """`agentdesk demo --accounts zendesk,front`: the same people write to both vendors, and
+    the store's customer merge (a shared normalised email) shows them as one person."""
+    args = build_parser().parse_args(["demo", "--accounts", "zendesk,front", "--scale", "600"])
+    profile = current_profile().ensure()
+    dialects = args.accounts.split(",")
+    sessions = demo_sessions(profile, dialects, seed=args.seed, scale=args.scale, activity=0)
+    (zendesk, zendesk_settings), (front, front_settings) = sessions
+    try:
+        pairs = [(settings, sim.token) for sim, settings in sessions]
+        summary = await sync_once(profile.store_file, pairs)
+    finally:
+        for sim, _settings in sessions:
+            sim.stop()
+    assert summary["ok"], summary
+    assert [zendesk_settings.name, front_settings.name] == ["zendesk", "front"]
+
+    def emails(world, channel: str) -> dict[str, int]:
+        return {world.users[t.requester_id].email: t.id for t in world.tickets.values()
+                if t.channel == channel and world.users[t.requester_id].email}  # fmt: skip
+
+    chats, mails = emails(zendesk.world, "chat"), emails(front.world, "email")
+    both = sorted(set(chats) & set(mails))
+    assert both, "the shared population gives some chatters on Zendesk an email on Front"
+    email = both[0]
+    store = Store.open(profile.store_file)
+    try:
+        rows = store.conn.execute(
+            "SELECT customer_id FROM identities WHERE kind = 'email' AND value = ?", (email,)
+        )
+        customers = {r[0] for r in rows}
+        assert len(customers) == 1, "one person, not one per vendor"
+        history = store.customer_history(customers.pop())
+    finally:
+        store.close()
+    seen = {(h.account, h.external_id, h.channel) for h in history}
+    assert ("zendesk", str(chats[email]), "chat") in seen
+    assert ("front", front_id("conversation", mails[email]), "email") in seen
+
+
+def test_demo_accounts_names_the_dialects_it_knows_when_given_one_it_does_not():
+    profile = current_profile().ensure()
+    with pytest.raises(CliError) as info:
+        demo_sessions(profile, ["zendesk", "jira"], seed=1, scale=10, activity=0)
+    assert "'jira' is not one" in str(info.value) and "front" in str(info.value)

@@ -240,6 +240,13 @@ STYLES = {
         error_body=json.dumps({"type": "error.list", "errors": [
             {"code": "server_error", "message": "Server Error"}]}).encode(),
     ),
+    "front": VendorStyle(
+        "front", "x-ratelimit-limit", "x-ratelimit-remaining",
+        throttled_body=b'{"_error":{"status":429,"title":"Too many requests",'
+        b'"message":"Rate limit exceeded, retry later"}}',
+        error_body=b'{"_error":{"status":500,"title":"Internal server error",'
+        b'"message":"Something went wrong"}}',
+    ),
 }  # fmt: skip
 
 

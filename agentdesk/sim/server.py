@@ -29,7 +29,7 @@ from agentdesk.sim.control import SimRuntime, create_control_app
 from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
 from agentdesk.sim.world import World, generate_world
 
-DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad", "intercom")
+DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front")
 ROLES = ("admin", "agent")
 TICK_SECONDS = 0.25
 CHATWOOT_ACCOUNT_ID = 1
@@ -70,7 +70,12 @@ def build_app(
 
 
 def _dialect_app(
-    dialect: str, world: World, role: str, cable: CableHub | None = None
+    dialect: str,
+    world: World,
+    role: str,
+    *,
+    cable: CableHub | None = None,
+    limiter: RateLimiter | None = None,
 ) -> ASGIApp:
     # Imported lazily: one module per dialect, each written against the same World.
     if dialect == "zendesk":
@@ -90,6 +95,11 @@ def _dialect_app(
         from agentdesk.sim import intercom
 
         return intercom.create_app(world)
+    if dialect == "front":
+        from agentdesk.sim import front
+
+        # Front's burst tier applies while the company budget (the shared gate's) does.
+        return front.create_app(world, limiter=limiter)
     from agentdesk.sim import chatwoot
 
     return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID, cable=cable)
@@ -130,7 +140,8 @@ def _build(
             runtime.activity.catch_up()
 
     app = VendorGate(
-        _dialect_app(dialect, world, role, runtime.cable), create_control_app(runtime),
+        _dialect_app(dialect, world, role, cable=runtime.cable, limiter=limiter),
+        create_control_app(runtime),
         style=STYLES[dialect], faults=runtime.faults, limiter=limiter, on_request=catch_up,
     )  # fmt: skip
     account = CHATWOOT_ACCOUNT_ID if dialect == "chatwoot" else None

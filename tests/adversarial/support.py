@@ -45,6 +45,10 @@ def build_connector(
         from agentdesk.connectors.zammad import ZammadConnector
 
         return ZammadConnector(settings, token, transport=transport)
+    if dialect == "front":
+        from agentdesk.connectors.front import FrontConnector
+
+        return FrontConnector(settings, token, transport=transport)
     from agentdesk.connectors.chatwoot import ChatwootConnector
 
     return ChatwootConnector(settings, token, account_id=account_id, transport=transport)

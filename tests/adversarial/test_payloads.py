@@ -33,7 +33,7 @@ from agentdesk.sync import SyncEngine
 from agentdesk.syncapi import SyncEvent
 from tests.adversarial.support import build_connector, snapshot
 
-DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad")
+DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad", "front")
 BASE = "http://127.0.0.1:9"  # never dialled: the ASGI transport answers
 SCALE = 12
 
