@@ -19,7 +19,9 @@ The probabilities are drawn per vendor request, in order, from an RNG seeded by 
 Rate limits count vendor requests per minute of the SIMULATED clock (one budget per instance)
 and answer in the dialect's style: Zendesk 429 + `Retry-After` + `X-Rate-Limit` /
 `X-Rate-Limit-Remaining` on every response; Freshdesk 429 + `Retry-After` +
-`X-RateLimit-Total` / `-Remaining` / `-Used-CurrentRequest`; Chatwoot a bare 429 text.
+`X-RateLimit-Total` / `-Remaining` / `-Used-CurrentRequest`; Chatwoot a bare 429 text; Help
+Scout 429 + `X-RateLimit-Retry-After` + `X-RateLimit-Limit-Minute` / `-Remaining-Minute`, its
+writes counting as two requests.
 """
 
 from __future__ import annotations
@@ -147,18 +149,19 @@ class RateLimiter:
         self.per_minute = per_minute
         self._window, self._used = -1, 0
 
-    def take(self) -> tuple[bool, int, int]:
-        """(allowed, remaining, seconds until the window resets) for one more request."""
+    def take(self, cost: int = 1) -> tuple[bool, int, int]:
+        """(allowed, remaining, seconds until the window resets) for one more request that
+        spends `cost` of the budget (Help Scout counts a write as two)."""
         now = self.clock.now().timestamp()
         window = int(now // 60)
         if window != self._window:
             self._window, self._used = window, 0
         retry = max(1, int((window + 1) * 60 - now + 0.999))
         limit = self.per_minute or 0
-        if self._used >= limit:
+        if self._used + cost > limit:
             self.refused += 1
             return False, 0, retry
-        self._used += 1
+        self._used += cost
         return True, limit - self._used, retry
 
     def as_json(self) -> dict[str, Any]:
@@ -178,6 +181,9 @@ class VendorStyle:
     remaining_header: str | None
     used_header: str | None = None
     retry_after: bool = True
+    retry_header: str = "retry-after"
+    write_cost: int = 1
+    """How much of the budget a POST/PUT/PATCH/DELETE spends (Help Scout: 2)."""
     throttled_body: bytes = b'{"error":"TooManyRequests"}'
     throttled_type: bytes = b"application/json; charset=utf-8"
     error_body: bytes = b'{"error":"InternalServerError"}'
@@ -212,6 +218,13 @@ STYLES = {
         "chatwoot", None, None, retry_after=False, throttled_body=b"Retry later\n",
         throttled_type=b"text/plain; charset=utf-8",
         error_body=b'{"error":"Internal Server Error"}',
+    ),
+    "helpscout": VendorStyle(
+        "helpscout", "X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute",
+        retry_header="X-RateLimit-Retry-After", write_cost=2,
+        throttled_body=b'{"logRef":"rate-limit","message":"Rate limit exceeded"}',
+        throttled_type=b"application/vnd.error+json",
+        error_body=b'{"logRef":"internal","message":"Internal Server Error"}',
     ),
 }  # fmt: skip
 
@@ -293,7 +306,8 @@ class VendorGate:
             await self._throttled(send, retry=1 + int(self.faults.rng.random() * 5))
             return
         if self.limiter.per_minute is not None:
-            allowed, remaining, retry = self.limiter.take()
+            write = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+            allowed, remaining, retry = self.limiter.take(style.write_cost if write else 1)
             if not allowed:
                 await self._throttled(send, retry=retry)
                 return
@@ -317,7 +331,7 @@ class VendorGate:
         style = self.style
         headers: Headers = []
         if style.retry_after:
-            headers.append((b"retry-after", str(retry).encode()))
+            headers.append((style.retry_header.encode(), str(retry).encode()))
             limit = self.limiter.per_minute or 0
             headers.extend(style.budget(limit, 0))
         await _respond(send, 429, style.throttled_body, style.throttled_type, headers)

@@ -26,9 +26,10 @@ from starlette.types import ASGIApp
 from agentdesk.sim.activity import Activity
 from agentdesk.sim.control import SimRuntime, create_control_app
 from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
+from agentdesk.sim.oauth import AccessTokens
 from agentdesk.sim.world import World, generate_world
 
-DIALECTS = ("zendesk", "freshdesk", "chatwoot")
+DIALECTS = ("zendesk", "freshdesk", "chatwoot", "helpscout")
 ROLES = ("admin", "agent")
 TICK_SECONDS = 0.25
 CHATWOOT_ACCOUNT_ID = 1
@@ -68,7 +69,7 @@ def build_app(
     return app, credentials
 
 
-def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
+def _dialect_app(dialect: str, world: World, role: str, tokens: AccessTokens) -> ASGIApp:
     # Imported lazily: one module per dialect, each written against the same World.
     if dialect == "zendesk":
         from agentdesk.sim import zendesk
@@ -79,6 +80,10 @@ def _dialect_app(dialect: str, world: World, role: str) -> ASGIApp:
 
         # Its own rate limit stays off: the shared gate applies one in Freshdesk's style.
         return freshdesk.build_app(world, role=role)
+    if dialect == "helpscout":
+        from agentdesk.sim import helpscout
+
+        return helpscout.create_app(world, tokens)
     from agentdesk.sim import chatwoot
 
     return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID)
@@ -106,9 +111,10 @@ def _build(
     assert agent.email is not None and agent.token is not None
     limiter = RateLimiter(world.clock)
     limiter.configure(rate_limit)
+    tokens = AccessTokens(world.clock)
     runtime = SimRuntime(
         world=world, dialect=dialect, user=agent, faults=Faults(spec, seed=world.seed),
-        limiter=limiter, activity=Activity(world, activity, exclude=(agent.id,)),
+        limiter=limiter, activity=Activity(world, activity, exclude=(agent.id,)), tokens=tokens,
     )  # fmt: skip
 
     async def catch_up() -> None:
@@ -116,11 +122,16 @@ def _build(
             runtime.activity.catch_up()
 
     app = VendorGate(
-        _dialect_app(dialect, world, role), create_control_app(runtime),
+        _dialect_app(dialect, world, role, tokens), create_control_app(runtime),
         style=STYLES[dialect], faults=runtime.faults, limiter=limiter, on_request=catch_up,
     )  # fmt: skip
     account = CHATWOOT_ACCOUNT_ID if dialect == "chatwoot" else None
-    return app, SimCredentials(agent.email, agent.token, account), runtime
+    user = agent.email
+    if dialect == "helpscout":  # Help Scout signs in with an app: user = app id, token = secret
+        from agentdesk.sim.helpscout import app_id
+
+        user = app_id(agent)
+    return app, SimCredentials(user, agent.token, account), runtime
 
 
 class _Server(uvicorn.Server):
