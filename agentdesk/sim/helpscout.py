@@ -9,7 +9,7 @@ no OpenAPI document). The world's shapes map as follows:
   (`customer`, `message`, `note`; listed newest first, as Help Scout does).
 * Status: world new/open → `active`, pending/hold → `pending`, solved/closed → `closed`;
   `spam` is kept here (the world has no such status). Help Scout has no priority.
-* Auth: OAuth 2 client credentials. `POST /v2/oauth2/token` (form-encoded `grant_type`,
+* Auth: OAuth 2 client credentials. `POST /v2/oauth2/token` (form-encoded ONLY `grant_type`,
   `client_id`, `client_secret`) answers `{"token_type": "bearer", "access_token",
   "expires_in": 172800}`; the app id of an agent is `app_id(user)`, its secret the agent's
   world token. API calls carry `Authorization: Bearer …`; an unknown or expired token is a 401.
@@ -216,7 +216,14 @@ class HelpScoutDialect:
         return out
 
     def threads(self, ticket: Ticket) -> list[dict[str, Any]]:
-        return [self.thread_json(ticket, c) for c in reversed(self.world.comments(ticket))]
+        out = [self.thread_json(ticket, c) for c in reversed(self.world.comments(ticket))]
+        # Help Scout puts the customer's satisfaction rating on the thread it rated.
+        rating = {"good": "great", "bad": "not-good"}.get(ticket.satisfaction or "")
+        for thread in out if rating else ():
+            if thread["type"] == "customer":
+                thread["rating"] = {"id": ticket.id, "rating": rating, "comments": ""}
+                break
+        return out
 
     def conversation_json(self, ticket: Ticket, base: str, *, embed: bool) -> dict[str, Any]:
         customer = self.world.users[ticket.requester_id]
@@ -315,14 +322,12 @@ def create_app(world: World, tokens: AccessTokens) -> Starlette:
 
     async def token(request: Request) -> Response:
         raw = (await request.body()).decode("utf-8", "replace")
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                data = json.loads(raw or "{}")
-            except ValueError:
-                data = {}
-            form = {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-        else:
-            form = {k: v[0] for k, v in parse_qs(raw).items()}
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):  # Help Scout's token endpoint takes form fields only (a JSON body is a 400)
+            return JSONResponse({"error": "invalid_request",
+                                 "error_description": "Missing grant type"}, 400)  # fmt: skip
+        form = {k: v[0] for k, v in parse_qs(raw).items()}
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type",
                                  "error_description": "Unsupported grant type"}, 400)  # fmt: skip

@@ -36,7 +36,7 @@ from agentdesk.connectors.base import AccountSettings, Connector
 from agentdesk.model import Priority, Status
 
 TESTS = Path(__file__).resolve().parent.parent
-EXPECTED = ("zendesk", "freshdesk", "chatwoot", "rt")
+EXPECTED = ("zendesk", "freshdesk", "chatwoot", "rt", "helpscout")
 
 
 # ---------------------------------------------------------------- what the suite reads
