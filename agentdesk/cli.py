@@ -277,6 +277,16 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     check_url(args.url, allow_insecure_http=args.allow_insecure_http)
+    connector = kinds[args.connector]
+    # What the vendor calls the user and the secret (Help Scout: an app id and its secret).
+    user_label = getattr(connector, "user_prompt", None)
+    secret_label = getattr(connector, "secret_prompt", "API token")
+    if args.user is None:
+        if user_label is None or args.token_stdin or not sys.stdin.isatty():
+            raise CliError("--user is required", EXIT_USAGE)
+        args.user = input(f"{user_label} for {args.url}: ").strip()
+        if not args.user:
+            raise CliError(f"no {user_label.lower()} given", EXIT_USAGE)
     account = AccountConfig(
         name=args.name,
         connector=args.connector,
@@ -294,9 +304,12 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
         else:
             import getpass
 
-            token = getpass.getpass(f"API token for {args.user} on {args.url}: ").strip()
+            token = getpass.getpass(f"{secret_label} for {args.user} on {args.url}: ").strip()
         if not token:
-            raise CliError("no token given", EXIT_USAGE)
+            raise CliError(f"no {secret_label.lower()} given", EXIT_USAGE)
+        keep = getattr(connector, "keyring_secret", None)
+        if keep is not None:  # e.g. Help Scout keeps the app id beside its secret
+            token = keep(args.user, token)
         try:
             where = secrets.store_token(profile, account, token)
         except secrets.SecretError as exc:
@@ -572,7 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("sim", help="serve a simulated helpdesk on loopback")
-    sim.add_argument("--dialect", choices=("zendesk", "freshdesk", "chatwoot"), default="zendesk")
+    sim.add_argument(
+        "--dialect", choices=("zendesk", "freshdesk", "chatwoot", "helpscout"), default="zendesk"
+    )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
     sim.add_argument("--seed", type=int, default=1)
@@ -597,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--connector", required=True)
     add.add_argument("--url", required=True)
-    add.add_argument("--user", required=True)
+    add.add_argument("--user", help="your user (Help Scout: the app id; asked when left out)")
     add.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
     add.add_argument("--token-command", help="a command that prints the token")
     add.add_argument(

@@ -25,7 +25,7 @@ def _start(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
     return proc, lines
 
 
-@pytest.mark.parametrize("dialect", ["zendesk", "freshdesk", "chatwoot"])
+@pytest.mark.parametrize("dialect", ["zendesk", "freshdesk", "chatwoot", "helpscout"])
 def test_sim_prints_lines_that_accounts_add_accepts(dialect):
     proc, lines = _start("--dialect", dialect)
     try:

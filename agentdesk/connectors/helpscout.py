@@ -29,6 +29,7 @@ are set operations on the server's current tags, and an ambiguous reply is looke
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -84,6 +85,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/v2/oauth2/token"
 REFRESH_MARGIN = 60.0  # seconds before `expires_in` runs out that a token is renewed
+SIGN_IN_ATTEMPTS = 3  # a request meets at most two expired tokens (concurrent requests renew one)
 
 _STATUS: dict[str, tuple[Status, str]] = {
     "active": ("open", "active"),
@@ -134,21 +136,13 @@ def _name(person: Fields, first: str = "first", last: str = "last") -> str:
     return " ".join(p for p in (person.text(first, ""), person.text(last, "")) if p).strip()
 
 
-class _AccessToken(httpx.Auth):
-    """Bearer auth with the current access token; the app secret never leaves the connector."""
+@dataclasses.dataclass(slots=True)
+class _AccessToken:
+    """The current access token (never the app secret) and which renewal it is."""
 
-    def __init__(self) -> None:
-        self.value: str | None = None
-        self.expires_at = 0.0  # monotonic
-        self.generation = 0
-
-    def __repr__(self) -> str:
-        return f"_AccessToken(generation={self.generation})"
-
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        if self.value is not None and request.url.path != TOKEN_PATH:
-            request.headers["Authorization"] = f"Bearer {self.value}"
-        yield request
+    value: str | None = dataclasses.field(default=None, repr=False)
+    expires_at: float = 0.0  # monotonic
+    generation: int = 0
 
 
 class HelpScoutConnector:
@@ -162,8 +156,14 @@ class HelpScoutConnector:
         has_incremental_export=False,  # modifiedSince on the list, not an export
     )
     resources: ClassVar[tuple[str, ...]] = ("mailboxes", "users", "conversations")
+    user_prompt: ClassVar[str] = "App id"
     secret_prompt: ClassVar[str] = "App secret"
-    """What `accounts add` asks for (the account's user is the app id)."""
+    """What `accounts add` asks for: the account's user is the app id, its secret the app's."""
+
+    @staticmethod
+    def keyring_secret(user: str, secret: str) -> str:
+        """What `accounts add` keeps in the keyring: the app id with its secret."""
+        return f"{user}:{secret}"
 
     def __init__(
         self,
@@ -185,7 +185,7 @@ class HelpScoutConnector:
                 settings.name, settings.connector, self.base_url, settings.user,
                 settings.ca_bundle, settings.cache_days,
             ),
-            vendor=self.label, auth=self._auth, policy=policy, transport=transport, sleep=sleep,
+            vendor=self.label, policy=policy, transport=transport, sleep=sleep,
         )  # fmt: skip
         self._me: WhoAmI | None = None
         self._mailboxes: list[str] = []
@@ -237,20 +237,23 @@ class HelpScoutConnector:
         generation = self._auth.generation
         if self._auth.value is None or time.monotonic() >= self._auth.expires_at - REFRESH_MARGIN:
             await self._sign_in(generation)
-            generation = self._auth.generation
-        try:
-            return await self._http.request(
-                method, path, params=params, json_body=json_body, action=action
-            )
-        except PermissionDenied:
-            raise
-        except AuthError:
-            # Expired (or revoked) since it was issued: a 401 applied nothing, so the same
-            # request is sent again with a new token.
-            await self._sign_in(generation)
-            return await self._http.request(
-                method, path, params=params, json_body=json_body, action=action
-            )
+        for attempt in range(SIGN_IN_ATTEMPTS):
+            # The token is taken now, so a 401 is known to be about this very renewal.
+            generation, bearer = self._auth.generation, f"Bearer {self._auth.value}"
+            try:
+                return await self._http.request(
+                    method, path, params=params, json_body=json_body, action=action,
+                    headers={"Authorization": bearer},
+                )  # fmt: skip
+            except PermissionDenied:
+                raise
+            except AuthError:
+                # Expired (or revoked) since it was issued. A 401 applied nothing, so the same
+                # request goes again with a new token; a new token refused too is a real failure.
+                if attempt == SIGN_IN_ATTEMPTS - 1:
+                    raise
+                await self._sign_in(generation)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get(self, path: str, *, action: str, params: Params | None = None) -> Fields:
         response = await self._send("GET", path, params=params, action=action)
@@ -701,17 +704,12 @@ class HelpScoutConnector:
 def app_credentials(user: str, token: str) -> tuple[str, str]:
     """(app id, app secret) from the account's user and stored secret.
 
-    `accounts add` keeps both in the keyring as `APP_ID:APP_SECRET` (`keyring_secret`); a
+    `accounts add` keeps both in the keyring as `APP_ID:APP_SECRET`; a
     token command or environment variable may give the bare secret, the app id then being
     the account's user.
     """
     prefix = f"{user}:"
     return (user, token[len(prefix) :]) if token.startswith(prefix) else (user, token)
-
-
-def keyring_secret(user: str, secret: str) -> str:
-    """What `accounts add` stores for a Help Scout account: the app id with its secret."""
-    return f"{user}:{secret}"
 
 
 def _assignee(assignee: Fields | None) -> str | None:
@@ -738,7 +736,6 @@ def _satisfaction(threads: list[Fields]) -> str | None:
 __all__ = [
     "HelpScoutConnector",
     "app_credentials",
-    "keyring_secret",
     "map_channel",
     "map_role",
     "map_status",

@@ -18,7 +18,7 @@ user ids; a Chatwoot conversation's display id and a Freshdesk ticket id are the
     GET/POST /_sim/faults     {"spec": "429=0.1,drop=0.02,..."} → {"spec", "rates", ...}
     GET/POST /_sim/ratelimit  {"per_minute": N | null}
     GET/POST /_sim/activity   {"rate": events per simulated minute}
-    GET/POST /_sim/tokens     {"expire_now"?: true, "expire_after_requests"?: N | null,
+    GET/POST /_sim/tokens     {"expire_now"?: true, "expire_every_requests"?: N | null,
                                "lifetime_seconds"?: N}  OAuth dialects' access tokens (sim.oauth)
 """
 
