@@ -23,7 +23,8 @@ Write: reply and note are `POST /conversations/{id}/reply|notes` (201, the threa
 no priority, no version check and no idempotency key: a field write re-reads the conversation and
 refuses (ConflictError) when `userUpdatedAt` moved since the state the push engine checked, tags
 are set operations on the server's current tags, and an ambiguous reply is looked for
-(`find_sent`) before it is sent again. Snooze is local.
+(`find_sent`) before it is sent again. Snooze is `PUT /conversations/{id}/snooze` (ended by the
+customer's next reply, like a snooze set in Help Scout's own inbox), `DELETE` to wake it.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class HelpScoutConnector:
     label: ClassVar[str] = "Help Scout"
     capabilities: ClassVar[Capabilities] = Capabilities(
         can_set_priority=False,  # Help Scout conversations have no priority
-        can_snooze=False,  # snoozed locally
+        can_snooze=True,  # PUT/DELETE /conversations/{id}/snooze
         can_safe_update=False,  # no version check: userUpdatedAt compared before writing
         has_idempotency_keys=False,  # check-before-resend (find_sent)
         has_incremental_export=False,  # modifiedSince on the list, not an export
@@ -495,6 +496,7 @@ class HelpScoutConnector:
             tags=tuple(t.text("tag") for t in c.objects("tags") if t.opt_text("tag")),
             web_url=web.text("href", "") or None if web else None,
             satisfaction=_satisfaction(items),
+            snoozed_until=self._snoozed_until(c),
             messages=messages,
             solved_at=self._time(c, "closedAt") if status == "solved" and c.opt_text("closedAt")
             else None,
@@ -601,8 +603,13 @@ class HelpScoutConnector:
             assignee_external_id=_assignee(c.obj("assignee")),
             team_external_id=c.opt_id("mailboxId"),
             tags=tuple(t.text("tag") for t in c.objects("tags") if t.opt_text("tag")),
+            snoozed_until=self._snoozed_until(c),
             updated_at=self._time(c, "userUpdatedAt"),
         )
+
+    def _snoozed_until(self, c: Fields) -> datetime | None:
+        snooze = c.obj("snooze")
+        return self._time(snooze, "snoozedUntil") if snooze and snooze.opt_text("snoozedUntil") else None
 
     async def fetch_state(self, external_id: str) -> RemoteState:
         return self._state(await self._conversation_fields(external_id))
@@ -612,11 +619,10 @@ class HelpScoutConnector:
         payload = request.payload
         if request.action in ("reply", "note"):
             return await self._post_thread(request)
-        if request.action in ("priority", "snooze"):
-            what = "priority" if request.action == "priority" else "snooze"
+        if request.action == "priority":
             raise Invalid(
-                f"Help Scout has no {what} (account {self.settings.name}); agentdesk does not "
-                f"send it — this is a bug in agentdesk if you see it, please report it"
+                f"Help Scout has no priority (account {self.settings.name}); agentdesk does not "
+                "send it — this is a bug in agentdesk if you see it, please report it"
             )
         # Help Scout checks no version: compare it ourselves right before writing.
         fresh = await self._conversation_fields(conversation_id)
@@ -626,6 +632,15 @@ class HelpScoutConnector:
                 f"{self.settings.name}) since it was checked — agentdesk re-reads it and tries again"
             )
         path = f"/v2/conversations/{conversation_id}"
+        if request.action == "snooze":
+            until = payload.get("until")
+            if until is None:
+                await self._send("DELETE", f"{path}/snooze", action="wake the conversation")
+            else:
+                body = {"snoozedUntil": to_iso(parse_timestamp(str(until))),
+                        "unsnoozeOnCustomerReply": True}  # fmt: skip
+                await self._send("PUT", f"{path}/snooze", json_body=body, action="snooze it")
+            return WriteResult()
         if request.action == "tags":
             add = [str(t) for t in payload.get("add", []) or []]  # type: ignore[union-attr]
             remove = {str(t) for t in payload.get("remove", []) or []}  # type: ignore[union-attr]

@@ -18,6 +18,8 @@ no OpenAPI document). The world's shapes map as follows:
   `_links {self, first, last, next?}`; `_embedded` is left out of an empty page. Conversations
   come 25 a page; `modifiedSince` keeps those modified strictly after the moment;
   `sortField=modifiedAt&sortOrder=asc`; `query=(customerIds:ID)`; `embed=threads`.
+* Snooze: `PUT /conversations/{id}/snooze {"snoozedUntil", "unsnoozeOnCustomerReply"}` and
+  `DELETE` (204); the conversation shows `snooze {snoozedBy, snoozedUntil, ...}` while it lasts.
 * Writes: `POST /conversations/{id}/reply` and `/notes` answer 201 with the new thread's id in
   `Resource-ID`; `PATCH /conversations/{id}` takes ONE JSON-patch operation (`replace
   /status`, `replace|remove /assignTo`, `move /mailboxId`, `replace /subject`) and answers 204;
@@ -53,6 +55,7 @@ from agentdesk.sim.world import Comment, Ticket, User, World
 PAGE_SIZE = 25  # conversations (and threads) per page
 USERS_PAGE = 50
 VND_ERROR = "application/vnd.error+json"
+_YEAR_2100 = 4_102_444_800  # snoozedUntil "must not be after year 2100"
 
 # World status → Help Scout status, and what a Help Scout status written becomes in the world.
 _STATUS_OUT = {
@@ -103,11 +106,20 @@ def _invalid(path: str, message: str) -> Response:
     return vnd_error(400, "Validation error", [{"path": path, "message": message, "source": "JSON"}])
 
 
+@dataclass(frozen=True, slots=True)
+class _Snooze:
+    until: int
+    by: int
+    set_at: int
+    unsnooze_on_reply: bool
+
+
 @dataclass(slots=True)
 class HelpScoutDialect:
     world: World
     tokens: AccessTokens
     spam: set[int] = field(default_factory=set)
+    snoozes: dict[int, _Snooze] = field(default_factory=dict)
     _apps: dict[str, User] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +195,17 @@ class HelpScoutDialect:
             "_links": {"self": {"href": f"{base}/v2/customers/{user.id}"}},
         }  # fmt: skip
 
+    def snooze_of(self, ticket: Ticket) -> _Snooze | None:
+        """The conversation's snooze while it lasts (a customer reply may have ended it)."""
+        snooze = self.snoozes.get(ticket.id)
+        if snooze is None or snooze.until <= self.world.clock.timestamp():
+            return None
+        if snooze.unsnooze_on_reply:
+            customer = ticket.requester_id
+            if any(c.author_id == customer and c.created_at >= snooze.set_at for c in ticket.extra):
+                return None
+        return snooze
+
     def status_of(self, ticket: Ticket) -> str:
         if ticket.id in self.spam and ticket.status == "closed":
             return "spam"
@@ -255,6 +278,10 @@ class HelpScoutDialect:
         if status == "closed" and ticket.solved_at:
             out["closedAt"] = iso(ticket.solved_at)
             out["closedBy"] = ticket.assignee_id or 0
+        snooze = self.snooze_of(ticket)
+        if snooze is not None:
+            out["snooze"] = {"snoozedBy": snooze.by, "snoozedUntil": iso(snooze.until),
+                             "unsnoozeOnCustomerReply": snooze.unsnooze_on_reply}  # fmt: skip
         if embed:
             out["_embedded"] = {"threads": self.threads(ticket)}
         return out
@@ -354,6 +381,8 @@ def create_app(world: World, tokens: AccessTokens) -> Starlette:
         Route("/v2/conversations/{cid}/reply", endpoint(ticket_route(_reply)), methods=["POST"]),
         Route("/v2/conversations/{cid}/notes", endpoint(ticket_route(_note)), methods=["POST"]),
         Route("/v2/conversations/{cid}/tags", endpoint(ticket_route(_tags)), methods=["PUT"]),
+        Route("/v2/conversations/{cid}/snooze", endpoint(ticket_route(_snooze)),
+              methods=["PUT", "DELETE"]),
     ]  # fmt: skip
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -558,4 +587,23 @@ async def _tags(request: Request, d: HelpScoutDialect, me: User, ticket: Ticket)
     ticket.tags = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
     d.world.touch(ticket)
     d.world.record_write(ticket, me.id, "helpscout", {"tags": list(ticket.tags)})
+    return Response(status_code=204)
+
+
+async def _snooze(request: Request, d: HelpScoutDialect, me: User, ticket: Ticket) -> Response:
+    """Update Snooze (PUT, every request overrides the last) and Delete Snooze (DELETE)."""
+    now = d.world.clock.timestamp()
+    if request.method == "DELETE":
+        d.snoozes.pop(ticket.id, None)
+    else:
+        body = await _json_body(request) or {}
+        raw, unsnooze = body.get("snoozedUntil"), body.get("unsnoozeOnCustomerReply")
+        until = _parse_iso(raw) if isinstance(raw, str) else None
+        if until is None or until <= now or until >= _YEAR_2100:
+            return _invalid("snoozedUntil", "must be an ISO 8601 date in the future, before 2100")
+        if not isinstance(unsnooze, bool):
+            return _invalid("unsnoozeOnCustomerReply", "may not be null")
+        d.snoozes[ticket.id] = _Snooze(until, me.id, now, unsnooze)
+    d.world.touch(ticket)
+    d.world.record_write(ticket, me.id, "helpscout", {"snooze": request.method})
     return Response(status_code=204)

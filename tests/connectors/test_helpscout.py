@@ -175,3 +175,25 @@ async def test_a_bare_secret_from_a_token_command_signs_in_with_the_accounts_app
             assert (await connector.whoami()).role == "admin"
         finally:
             await connector.aclose()
+
+
+async def test_a_snooze_is_sent_and_the_customers_reply_wakes_it_on_the_next_pull(backend, store):
+    connector = backend.connector()
+    engine = SyncEngine(store, {"hs": connector})
+    try:
+        assert (await engine.sync_account("hs")).ok
+        cid, external_id = store.conn.execute(
+            "SELECT id, external_id FROM conversations WHERE status = 'open' ORDER BY id LIMIT 1"
+        ).fetchone()
+        store.queue(cid, "snooze", {"until": "2030-01-01T09:00:00Z"})
+        pushed = await engine.push_account("hs")
+        assert pushed.sent == 1, pushed
+        assert (await connector.fetch_state(external_id)).snoozed_until is not None
+        backend.add_customer_message(external_id, "Hello? Anyone there?")
+        assert (await engine.sync_account("hs")).ok
+    finally:
+        await connector.aclose()
+    snoozed = store.conn.execute(
+        "SELECT snoozed_until FROM conversations WHERE id = ?", (cid,)
+    ).fetchone()[0]
+    assert snoozed is None

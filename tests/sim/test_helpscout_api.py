@@ -35,8 +35,8 @@ def token_for(hs: SimHandle) -> str:
     return body["access_token"]
 
 
-@pytest.fixture(scope="module")
-def api(hs: SimHandle) -> Iterator[httpx.Client]:
+@pytest.fixture
+def api(hs: SimHandle) -> Iterator[httpx.Client]:  # a fresh token: tests expire them
     with httpx.Client(
         base_url=hs.base_url, headers={"Authorization": f"Bearer {token_for(hs)}"}, timeout=10
     ) as client:
@@ -166,3 +166,21 @@ def test_the_control_api_expires_tokens_now_or_every_n_requests(hs):
         assert state["expired_rejections"] >= 2
         refused = client.post("/_sim/tokens", json={"expire_every_requests": 0})
         assert refused.status_code == 400
+
+
+def test_a_snooze_shows_on_the_conversation_until_the_customer_replies(hs, api):
+    c = api.get("/v2/conversations?status=active").json()["_embedded"]["conversations"][2]
+    path = f"/v2/conversations/{c['id']}"
+    past = api.put(f"{path}/snooze", json={"snoozedUntil": "2001-01-01T00:00:00Z",
+                                           "unsnoozeOnCustomerReply": True})  # fmt: skip
+    assert past.status_code == 400
+    snoozed = api.put(f"{path}/snooze", json={"snoozedUntil": "2030-01-01T09:00:00Z",
+                                              "unsnoozeOnCustomerReply": True})  # fmt: skip
+    assert snoozed.status_code == 204
+    assert api.get(path).json()["snooze"]["snoozedUntil"] == "2030-01-01T09:00:00Z"
+    customer = c["primaryCustomer"]
+    httpx.post(f"{hs.base_url}/_sim/inbound", json={
+        "conversation_id": c["id"], "customer_email": customer["email"], "text": "any news?",
+    }).raise_for_status()  # fmt: skip
+    assert "snooze" not in api.get(path).json()
+    assert api.delete(f"{path}/snooze").status_code == 204
