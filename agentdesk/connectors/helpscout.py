@@ -317,7 +317,8 @@ class HelpScoutConnector:
 
     async def _pull_mailboxes(self) -> AsyncIterator[Page]:
         teams: list[TeamRecord] = []
-        async for items, _ in self._pages("/v2/mailboxes", {}, "mailboxes", action="list mailboxes"):
+        pages = self._pages("/v2/mailboxes", {}, "mailboxes", action="list mailboxes")
+        async for items, _ in pages:
             teams.extend(TeamRecord(m.id(), m.text("name", "")) for m in items)
         self._mailboxes = [t.external_id for t in teams]
         yield Page("mailboxes", cursor=None, more=False, teams=tuple(teams))
@@ -344,7 +345,7 @@ class HelpScoutConnector:
             try:
                 return parse_timestamp(moment), {i for i in ids.split(",") if i}
             except ValueError:
-                log.warning("%s: unreadable conversations cursor, starting over", self.settings.name)
+                log.warning("%s: unreadable conversations cursor, restarting", self.settings.name)
         return utcnow() - timedelta(days=max(1, self.settings.cache_days)), set()
 
     def _list_params(self, status: str) -> dict[str, str | int]:
@@ -490,7 +491,7 @@ class HelpScoutConnector:
             created_at=self._time(c, "createdAt"),
             updated_at=self._time(c, "userUpdatedAt"),
             version=c.text("userUpdatedAt"),
-            customer_external_id=primary.id() if primary is not None and primary.has("id") else None,
+            customer_external_id=primary.id() if primary and primary.has("id") else None,
             assignee_external_id=_assignee(assignee),
             team_external_id=c.opt_id("mailboxId"),
             tags=tuple(t.text("tag") for t in c.objects("tags") if t.opt_text("tag")),
@@ -609,7 +610,9 @@ class HelpScoutConnector:
 
     def _snoozed_until(self, c: Fields) -> datetime | None:
         snooze = c.obj("snooze")
-        return self._time(snooze, "snoozedUntil") if snooze and snooze.opt_text("snoozedUntil") else None
+        if snooze is None or not snooze.opt_text("snoozedUntil"):
+            return None
+        return self._time(snooze, "snoozedUntil")
 
     async def fetch_state(self, external_id: str) -> RemoteState:
         return self._state(await self._conversation_fields(external_id))
@@ -629,7 +632,8 @@ class HelpScoutConnector:
         if fresh.text("userUpdatedAt") != current.version:
             raise ConflictError(
                 f"conversation {conversation_id} changed on Help Scout (account "
-                f"{self.settings.name}) since it was checked — agentdesk re-reads it and tries again"
+                f"{self.settings.name}) since it was checked — agentdesk re-reads it and tries "
+                "again"
             )
         path = f"/v2/conversations/{conversation_id}"
         if request.action == "snooze":
@@ -706,7 +710,9 @@ class HelpScoutConnector:
         found: str | None = None
         for t in await self._read_threads(request.conversation_external_id):
             author = t.obj("createdBy")
-            if t.text("type", "") != kind or author is None or author.opt_id("id") != me.external_id:
+            if t.text("type", "") != kind or author is None:
+                continue
+            if author.opt_id("id") != me.external_id:
                 continue
             if floor is not None and self._time(t, "createdAt") < floor - timedelta(seconds=1):
                 continue

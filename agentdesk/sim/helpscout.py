@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import hmac
 import json
 import re
 import time
@@ -103,7 +104,8 @@ def vnd_error(status: int, message: str, errors: list[dict[str, str]] | None = N
 
 
 def _invalid(path: str, message: str) -> Response:
-    return vnd_error(400, "Validation error", [{"path": path, "message": message, "source": "JSON"}])
+    error = {"path": path, "message": message, "source": "JSON"}
+    return vnd_error(400, "Validation error", [error])
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +147,7 @@ class HelpScoutDialect:
         user = self._apps.get(client_id)
         if user is None or user.token is None:
             return None
-        same = hashlib.sha256(user.token.encode()).digest() == hashlib.sha256(secret.encode()).digest()
-        return user if same else None
+        return user if hmac.compare_digest(user.token.encode(), secret.encode()) else None
 
     # ------------------------------------------------------------ JSON shapes
     def person_ref(self, user: User) -> dict[str, Any]:
@@ -361,8 +362,8 @@ def create_app(world: World, tokens: AccessTokens) -> Starlette:
         with world.lock:
             user = d.app(form.get("client_id", ""), form.get("client_secret", ""))
             if user is None:
-                return JSONResponse({"error": "invalid_client",
-                                     "error_description": "Bad client credentials"}, 401)  # fmt: skip
+                refused = {"error": "invalid_client", "error_description": "Bad credentials"}
+                return JSONResponse(refused, 401)
             access, lifetime = d.tokens.issue(user.id)
         return JSONResponse({"token_type": "bearer", "access_token": access,
                              "expires_in": lifetime})  # fmt: skip
@@ -462,7 +463,7 @@ async def _conversations(request: Request, d: HelpScoutDialect, me: User) -> Res
     if q.get("modifiedSince"):
         since = _parse_iso(q["modifiedSince"])
         if since is None:
-            return _invalid("modifiedSince", "must be an ISO 8601 date such as 2024-01-01T00:00:00Z")
+            return _invalid("modifiedSince", "must be an ISO 8601 date (2024-01-01T00:00:00Z)")
         tickets = [t for t in tickets if t.updated_at > since]
     if q.get("query"):
         match = _CUSTOMER_QUERY.match(q["query"].strip())
@@ -501,7 +502,9 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-async def _conversation(request: Request, d: HelpScoutDialect, me: User, ticket: Ticket) -> Response:
+async def _conversation(
+    request: Request, d: HelpScoutDialect, me: User, ticket: Ticket
+) -> Response:
     if request.method == "GET":
         embed = "threads" in request.query_params.get("embed", "").split(",")
         return JSONResponse(d.conversation_json(ticket, _base(request), embed=embed))

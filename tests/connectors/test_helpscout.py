@@ -48,16 +48,20 @@ def store(tmp_path) -> Iterator[Store]:
     opened.close()
 
 
-async def test_a_token_that_expires_mid_sync_is_refreshed_without_losing_a_page(backend, store):
-    # Every 30 requests the live tokens expire (as a real one does after two days): the first
-    # sync outlives several of them.
-    backend.expire_tokens(expire_every_requests=30)
+async def sync_once(backend: HelpScoutSim, store: Store) -> None:
     connector = backend.connector()
     try:
         result = await SyncEngine(store, {"hs": connector}).sync_account("hs")
     finally:
         await connector.aclose()
     assert result.ok, result.error
+
+
+async def test_a_token_that_expires_mid_sync_is_refreshed_without_losing_a_page(backend, store):
+    # Every 30 requests the live tokens expire (as a real one does after two days): the first
+    # sync outlives several of them.
+    backend.expire_tokens(expire_every_requests=30)
+    await sync_once(backend, store)
     cached = store.conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
     assert cached == backend.conversation_count() > 25  # more than one page of the list
     tokens = backend.expire_tokens()
@@ -110,20 +114,22 @@ async def test_a_second_sync_brings_only_what_changed(backend, store):
 
 
 async def test_customers_come_with_emails_phones_and_their_properties(backend, store):
-    connector = backend.connector()
-    try:
-        result = await SyncEngine(store, {"hs": connector}).sync_account("hs")
-    finally:
-        await connector.aclose()
-    assert result.ok, result.error
+    await sync_once(backend, store)
     world = backend._sim.world
-    phones = {
-        r[0]
-        for r in store.conn.execute("SELECT value FROM identities WHERE kind = 'phone'")
+    rows = store.conn.execute("SELECT external_id FROM contacts")
+    cached = [world.users[int(r[0])] for r in rows]
+    customer = next(u for u in cached if u.phone and u.email)
+    identities = {
+        (r[0], r[1])
+        for r in store.conn.execute(
+            "SELECT kind, value FROM identities WHERE external_id = ?", (str(customer.id),)
+        )
     }
-    with_phone = [world.users[t.requester_id].phone for t in world.tickets.values()
-                  if world.users[t.requester_id].phone]  # fmt: skip
-    assert phones and set(with_phone) & phones
+    assert {("email", customer.email), ("phone", customer.phone)} <= identities
+    (attributes,) = store.conn.execute(
+        "SELECT attributes FROM contacts WHERE external_id = ?", (str(customer.id),)
+    ).fetchone()
+    assert json.loads(attributes)["plan"] == customer.user_fields["plan"]
 
 
 def test_channels_keep_help_scouts_type_and_source_apart():

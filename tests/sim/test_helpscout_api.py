@@ -83,7 +83,8 @@ def test_modified_since_keeps_only_conversations_modified_after_the_moment(api):
     ).json()
     assert "_embedded" not in after  # strictly after: the newest itself is not repeated
     bad = api.get("/v2/conversations", params={"modifiedSince": "yesterday"})
-    assert bad.status_code == 400 and bad.json()["_embedded"]["errors"][0]["path"] == "modifiedSince"
+    assert bad.status_code == 400
+    assert bad.json()["_embedded"]["errors"][0]["path"] == "modifiedSince"
 
 
 def test_a_reply_is_created_with_its_id_in_resource_id_and_listed_first(api):
