@@ -85,6 +85,7 @@ from agentdesk.timeutil import parse_timestamp, to_iso, utcnow
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/v2/oauth2/token"
+WEB_URL = "https://secure.helpscout.net/conversation"  # + /{id}/{number}/ in Help Scout's app
 REFRESH_MARGIN = 60.0  # seconds before `expires_in` runs out that a token is renewed
 SIGN_IN_ATTEMPTS = 3  # a request meets at most two expired tokens (concurrent requests renew one)
 
@@ -142,7 +143,7 @@ class _AccessToken:
     """The current access token (never the app secret) and which renewal it is."""
 
     value: str | None = dataclasses.field(default=None, repr=False)
-    expires_at: float = 0.0  # monotonic
+    renew_at: float = 0.0  # monotonic: a little before `expires_in` runs out
     generation: int = 0
 
 
@@ -203,7 +204,7 @@ class HelpScoutConnector:
     async def _sign_in(self, seen_generation: int) -> None:
         """A new access token, unless another request already renewed the one it saw."""
         async with self._refreshing:
-            fresh = time.monotonic() < self._auth.expires_at - REFRESH_MARGIN
+            fresh = time.monotonic() < self._auth.renew_at
             if self._auth.generation != seen_generation and fresh:
                 return
             try:
@@ -222,7 +223,7 @@ class HelpScoutConnector:
             body = self._fields(data, "access token")
             self._auth.value = body.text("access_token")
             lifetime = float(body.number("expires_in", 7200))
-            self._auth.expires_at = time.monotonic() + lifetime
+            self._auth.renew_at = time.monotonic() + lifetime - min(REFRESH_MARGIN, lifetime / 2)
             self._auth.generation += 1
 
     async def _send(
@@ -236,7 +237,7 @@ class HelpScoutConnector:
     ) -> httpx.Response:
         """One API call with a live access token: renewed when due, and once on a 401."""
         generation = self._auth.generation
-        if self._auth.value is None or time.monotonic() >= self._auth.expires_at - REFRESH_MARGIN:
+        if self._auth.value is None or time.monotonic() >= self._auth.renew_at:
             await self._sign_in(generation)
         for attempt in range(SIGN_IN_ATTEMPTS):
             # The token is taken now, so a 401 is known to be about this very renewal.
@@ -389,7 +390,10 @@ class HelpScoutConnector:
         yield Page("conversations", cursor=to_iso(since) + "|" + ",".join(sorted(boundary)),
                    more=False)  # fmt: skip
 
-    async def _page(self, resource: str, items: list[Fields], cursor: str | None) -> Page:
+    async def _page(self, resource: str, found: list[Fields], cursor: str | None) -> Page:
+        # Deleted ones leave the cache; drafts are not conversations with a customer yet.
+        deleted = tuple(c.id() for c in found if c.text("state", "published") == "deleted")
+        items = [c for c in found if c.text("state", "published") == "published"]
         customers: dict[str, Fields] = {}
         for c in items:
             primary = c.obj("primaryCustomer")
@@ -403,7 +407,7 @@ class HelpScoutConnector:
             self._conversation(c, messages) for c, messages in zip(items, threads, strict=True)
         )
         return Page(resource, cursor=cursor, more=True, conversations=conversations,
-                    contacts=tuple(fetched))  # fmt: skip
+                    contacts=tuple(fetched), deleted_conversation_ids=deleted)  # fmt: skip
 
     # ------------------------------------------------------------ customers
     async def _customer(self, customer_id: str, ref: Fields) -> ContactRecord:
@@ -473,8 +477,6 @@ class HelpScoutConnector:
         channel = map_channel(c.text("type", "email"), source.opt_text("type") if source else None)
         assignee = c.obj("assignee")
         primary = c.obj("primaryCustomer")
-        links = c.obj("_links")
-        web = links.obj("web") if links else None
         messages = tuple(
             sorted(
                 (m for m in (self._message(t, channel) for t in items) if m is not None),
@@ -495,7 +497,7 @@ class HelpScoutConnector:
             assignee_external_id=_assignee(assignee),
             team_external_id=c.opt_id("mailboxId"),
             tags=tuple(t.text("tag") for t in c.objects("tags") if t.opt_text("tag")),
-            web_url=web.text("href", "") or None if web else None,
+            web_url=_href(c, "web") or f"{WEB_URL}/{conversation_id}/{c.text('number', '')}/",
             satisfaction=_satisfaction(items),
             snoozed_until=self._snoozed_until(c),
             messages=messages,

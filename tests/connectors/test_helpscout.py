@@ -24,7 +24,7 @@ import keyring
 import pytest
 
 from agentdesk import cli
-from agentdesk.connectors.base import AuthError
+from agentdesk.connectors.base import AccountSettings, AuthError
 from agentdesk.connectors.helpscout import HelpScoutConnector, map_channel, map_status
 from agentdesk.connectors.http import server_wait
 from agentdesk.secrets import KEYRING_SERVICE
@@ -203,3 +203,38 @@ async def test_a_snooze_is_sent_and_the_customers_reply_wakes_it_on_the_next_pul
         "SELECT snoozed_until FROM conversations WHERE id = ?", (cid,)
     ).fetchone()[0]
     assert snoozed is None
+
+
+async def test_drafts_are_not_cached_and_deleted_conversations_leave_the_cache():
+    """Conversation `state` (draft, published, deleted), per Help Scout's conversation object."""
+
+    def conversation(cid: int, state: str) -> dict:
+        return {"id": cid, "number": cid, "type": "email", "status": "active", "state": state,
+                "subject": "Order", "mailboxId": 7, "createdAt": "2030-01-01T00:00:00Z",
+                "userUpdatedAt": "2030-01-01T00:00:00Z",
+                "primaryCustomer": {"id": 5, "type": "customer", "email": "a@b.example"},
+                "_embedded": {"threads": []}}  # fmt: skip
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/oauth2/token":
+            return httpx.Response(200, json={"token_type": "bearer", "access_token": "t",
+                                             "expires_in": 172800})  # fmt: skip
+        if request.url.path == "/v2/customers/5":
+            return httpx.Response(404, json={"logRef": "x", "message": "Resource not found"})
+        items = [conversation(1, "published"), conversation(2, "draft"), conversation(3, "deleted")]
+        return httpx.Response(200, json={"_embedded": {"conversations": items},
+                                         "page": {"size": 25, "totalElements": 3,
+                                                  "totalPages": 1, "number": 1},
+                                         "_links": {}})  # fmt: skip
+
+    settings = AccountSettings("hs", "helpscout", "https://api.helpscout.net/v2", "app")
+    connector = HelpScoutConnector(settings, "secret", transport=httpx.MockTransport(answer))
+    try:
+        pages = [page async for page in connector.pull("conversations", None)]
+    finally:
+        await connector.aclose()
+    assert [c.external_id for p in pages for c in p.conversations] == ["1"]
+    assert [d for p in pages for d in p.deleted_conversation_ids] == ["3"]
+    (conversation_1,) = pages[0].conversations
+    assert conversation_1.web_url == "https://secure.helpscout.net/conversation/1/1/"
+    assert [i.value for c in pages[0].contacts for i in c.identities] == ["a@b.example"]
