@@ -37,8 +37,9 @@ CHATWOOT_ACCOUNT_ID = 1
 
 @dataclass(frozen=True, slots=True)
 class SimCredentials:
-    user: str  # the agent's email
-    token: str  # Zendesk: API token; Freshdesk: API key; Chatwoot: api_access_token
+    user: str  # the agent's email (Help Scout: the app id)
+    token: str  # Zendesk: API token; Freshdesk: API key; Chatwoot: api_access_token;
+    # Help Scout: the app secret (traded for expiring access tokens)
     account_id: int | None = None  # Chatwoot only: its URLs carry the account id
 
     def __repr__(self) -> str:  # never print a token by accident
