@@ -183,10 +183,7 @@ class HelpScoutConnector:
         self._auth = _AccessToken()
         self._refreshing = asyncio.Lock()
         self._http = ApiClient(
-            AccountSettings(
-                settings.name, settings.connector, self.base_url, settings.user,
-                settings.ca_bundle, settings.cache_days,
-            ),
+            dataclasses.replace(settings, base_url=self.base_url),
             vendor=self.label, policy=policy, transport=transport, sleep=sleep,
         )  # fmt: skip
         self._me: WhoAmI | None = None
@@ -235,7 +232,7 @@ class HelpScoutConnector:
         params: Params | None = None,
         json_body: object = None,
     ) -> httpx.Response:
-        """One API call with a live access token: renewed when due, and once on a 401."""
+        """One API call with a live access token: renewed when due and after a 401."""
         generation = self._auth.generation
         if self._auth.value is None or time.monotonic() >= self._auth.renew_at:
             await self._sign_in(generation)
@@ -267,14 +264,10 @@ class HelpScoutConnector:
 
     # ------------------------------------------------------------ plumbing
     def _fields(self, data: object, what: str) -> Fields:
-        return Fields(data, what, lambda problem: self._http.malformed(f"read {what}", problem))
+        return read_fields(self._http, data, what)
 
     def _time(self, fields: Fields, key: str) -> datetime:
-        value = fields.text(key)
-        try:
-            return parse_timestamp(value)
-        except ValueError:
-            raise self._http.malformed("read a timestamp", f"{key}={value[:40]!r}") from None
+        return read_time(self._http, fields, key)
 
     async def _pages(
         self, path: str, params: dict[str, str | int], key: str, *, action: str
@@ -283,12 +276,9 @@ class HelpScoutConnector:
         number = 1
         while True:
             body = await self._get(path, params={**params, "page": number}, action=action)
-            embedded = body.obj("_embedded")
-            items = embedded.objects(key) if embedded is not None else []
-            links = body.obj("_links")
-            more = links is not None and links.obj("next") is not None
+            items, more = hal_page(body, key)
             yield items, more
-            if not more or not items:
+            if not more:
                 return
             number += 1
 
@@ -366,10 +356,7 @@ class HelpScoutConnector:
             params["modifiedSince"] = to_iso(since - timedelta(seconds=1))
             params["page"] = number
             body = await self._get("/v2/conversations", params=params, action=action)
-            embedded = body.obj("_embedded")
-            items = embedded.objects("conversations") if embedded is not None else []
-            links = body.obj("_links")
-            more = links is not None and links.obj("next") is not None and bool(items)
+            items, more = hal_page(body, "conversations")
             fresh: list[Fields] = []
             moved = False
             for c in items:
@@ -477,9 +464,10 @@ class HelpScoutConnector:
         channel = map_channel(c.text("type", "email"), source.opt_text("type") if source else None)
         assignee = c.obj("assignee")
         primary = c.obj("primaryCustomer")
+        # Help Scout lists threads newest first: reversed, a stable sort keeps same-second order.
         messages = tuple(
             sorted(
-                (m for m in (self._message(t, channel) for t in items) if m is not None),
+                (m for m in (self._message(t, channel) for t in reversed(items)) if m is not None),
                 key=lambda m: m.created_at,
             )
         )
@@ -579,8 +567,10 @@ class HelpScoutConnector:
 
     async def contact_history(self, contact_external_id: str) -> AsyncIterator[Page]:
         """Every conversation of the customer, across mailboxes, with its threads."""
+        if not contact_external_id.isdigit():
+            raise NotFound(f"Help Scout has no customer {contact_external_id!r}")
         params: dict[str, str | int] = {
-            "status": "all", "query": f"(customerIds:{int(contact_external_id)})",
+            "status": "all", "query": f"(customerIds:{contact_external_id})",
             "sortField": "createdAt", "sortOrder": "asc", "embed": "threads",
         }  # fmt: skip
         async for items, _ in self._pages(
@@ -724,6 +714,30 @@ class HelpScoutConnector:
 
 
 # ---------------------------------------------------------------- helpers
+# `read_fields`, `read_time` and `hal_page` are what every connector repeats privately
+# (freshdesk/zendesk `_fields`, `_time`): candidates for `connectors.http`.
+def read_fields(http: ApiClient, data: object, what: str) -> Fields:
+    """Typed reads from a vendor object; a wrong shape names what was being read."""
+    return Fields(data, what, lambda problem: http.malformed(f"read {what}", problem))
+
+
+def read_time(http: ApiClient, fields: Fields, key: str) -> datetime:
+    """A vendor timestamp as an aware UTC datetime; unreadable is a MalformedResponse."""
+    value = fields.text(key)
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise http.malformed("read a timestamp", f"{key}={value[:40]!r}") from None
+
+
+def hal_page(body: Fields, key: str) -> tuple[list[Fields], bool]:
+    """A HAL page's items (`_embedded.<key>`, absent when empty) and whether a next follows."""
+    embedded = body.obj("_embedded")
+    items = embedded.objects(key) if embedded is not None else []
+    links = body.obj("_links")
+    return items, bool(items) and links is not None and links.obj("next") is not None
+
+
 def app_credentials(user: str, token: str) -> tuple[str, str]:
     """(app id, app secret) from the account's user and stored secret.
 
