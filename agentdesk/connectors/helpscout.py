@@ -33,7 +33,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -87,7 +87,7 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/v2/oauth2/token"
 WEB_URL = "https://secure.helpscout.net/conversation"  # + /{id}/{number}/ in Help Scout's app
 REFRESH_MARGIN = 60.0  # seconds before `expires_in` runs out that a token is renewed
-SIGN_IN_ATTEMPTS = 3  # a request meets at most two expired tokens (concurrent requests renew one)
+SIGN_IN_ATTEMPTS = 4  # a request that meets more expired tokens than this is refused for real
 
 _STATUS: dict[str, tuple[Status, str]] = {
     "active": ("open", "active"),
@@ -138,13 +138,28 @@ def _name(person: Fields, first: str = "first", last: str = "last") -> str:
     return " ".join(p for p in (person.text(first, ""), person.text(last, "")) if p).strip()
 
 
-@dataclasses.dataclass(slots=True)
-class _AccessToken:
-    """The current access token (never the app secret) and which renewal it is."""
+class _AccessToken(httpx.Auth):
+    """Bearer auth with the current access token (never the app secret), attached when the
+    request is sent; a 401 for the very token still current marks it expired."""
 
-    value: str | None = dataclasses.field(default=None, repr=False)
-    renew_at: float = 0.0  # monotonic: a little before `expires_in` runs out
-    generation: int = 0
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.renew_at = 0.0  # monotonic: a little before `expires_in` runs out
+
+    def __repr__(self) -> str:
+        return "_AccessToken()"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        used = self.value
+        if used is not None and request.url.path != TOKEN_PATH:
+            request.headers["Authorization"] = f"Bearer {used}"
+        response = yield request
+        if response.status_code == 401 and used is not None and used == self.value:
+            self.renew_at = 0.0  # expired (or revoked): the next sign-in renews it
+
+    @property
+    def due(self) -> bool:
+        return self.value is None or time.monotonic() >= self.renew_at
 
 
 class HelpScoutConnector:
@@ -184,7 +199,7 @@ class HelpScoutConnector:
         self._refreshing = asyncio.Lock()
         self._http = ApiClient(
             dataclasses.replace(settings, base_url=self.base_url),
-            vendor=self.label, policy=policy, transport=transport, sleep=sleep,
+            vendor=self.label, auth=self._auth, policy=policy, transport=transport, sleep=sleep,
         )  # fmt: skip
         self._me: WhoAmI | None = None
         self._mailboxes: list[str] = []
@@ -198,11 +213,11 @@ class HelpScoutConnector:
         await self._http.aclose()
 
     # ------------------------------------------------------------ sign-in
-    async def _sign_in(self, seen_generation: int) -> None:
-        """A new access token, unless another request already renewed the one it saw."""
+    async def _sign_in(self) -> None:
+        """A new access token when the current one is due (another request may have renewed
+        it while this one waited)."""
         async with self._refreshing:
-            fresh = time.monotonic() < self._auth.renew_at
-            if self._auth.generation != seen_generation and fresh:
+            if not self._auth.due:
                 return
             try:
                 data = await self._http.request_json(
@@ -221,7 +236,6 @@ class HelpScoutConnector:
             self._auth.value = body.text("access_token")
             lifetime = float(body.number("expires_in", 7200))
             self._auth.renew_at = time.monotonic() + lifetime - min(REFRESH_MARGIN, lifetime / 2)
-            self._auth.generation += 1
 
     async def _send(
         self,
@@ -233,25 +247,20 @@ class HelpScoutConnector:
         json_body: object = None,
     ) -> httpx.Response:
         """One API call with a live access token: renewed when due and after a 401."""
-        generation = self._auth.generation
-        if self._auth.value is None or time.monotonic() >= self._auth.renew_at:
-            await self._sign_in(generation)
         for attempt in range(SIGN_IN_ATTEMPTS):
-            # The token is taken now, so a 401 is known to be about this very renewal.
-            generation, bearer = self._auth.generation, f"Bearer {self._auth.value}"
+            if self._auth.due:
+                await self._sign_in()
             try:
                 return await self._http.request(
-                    method, path, params=params, json_body=json_body, action=action,
-                    headers={"Authorization": bearer},
-                )  # fmt: skip
+                    method, path, params=params, json_body=json_body, action=action
+                )
             except PermissionDenied:
                 raise
             except AuthError:
-                # Expired (or revoked) since it was issued. A 401 applied nothing, so the same
-                # request goes again with a new token; a new token refused too is a real failure.
+                # Expired since it was issued. A 401 applied nothing, so the same request goes
+                # again with a new token; refused again and again, it is a real failure.
                 if attempt == SIGN_IN_ATTEMPTS - 1:
                     raise
-                await self._sign_in(generation)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get(self, path: str, *, action: str, params: Params | None = None) -> Fields:
