@@ -3,8 +3,9 @@
 Sign-in: OAuth 2 client credentials. The account's `user` is the app id, its secret the app
 secret (Help Scout: Your Profile → My Apps); `POST /v2/oauth2/token` (form-encoded) trades them
 for an access token that expires (`expires_in`, two days). Only that access token travels with
-API calls. A token that expires mid-sync answers 401: it is refreshed once and the SAME request
-sent again, so no page is lost; a second 401 is a real sign-in failure.
+API calls. A token that expires mid-sync answers 401: it is renewed (once, however many requests
+were in flight) and the SAME request sent again, so no page is lost; an app id and secret the
+token endpoint refuses is a real sign-in failure, one sentence.
 
 Read: mailboxes (agentdesk's teams: Help Scout's queue), users (agents), then
 `GET /v2/conversations?mailbox=…&status=all&modifiedSince=…&sortField=modifiedAt&sortOrder=asc
