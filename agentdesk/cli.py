@@ -262,6 +262,10 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     raise CliError(f"unknown accounts action {action}", EXIT_USAGE)
 
 
+def _sentence_case(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
 def _accounts_add(profile, args: argparse.Namespace) -> int:
     from agentdesk import config as config_module
     from agentdesk import secrets
@@ -284,9 +288,9 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
     if args.user is None:
         if user_label is None or args.token_stdin or not sys.stdin.isatty():
             raise CliError("--user is required", EXIT_USAGE)
-        args.user = input(f"{user_label} for {args.url}: ").strip()
+        args.user = input(f"{_sentence_case(user_label)} for {args.url}: ").strip()
         if not args.user:
-            raise CliError(f"no {user_label.lower()} given", EXIT_USAGE)
+            raise CliError(f"no {user_label} given", EXIT_USAGE)
     account = AccountConfig(
         name=args.name,
         connector=args.connector,
@@ -304,9 +308,10 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
         else:
             import getpass
 
-            token = getpass.getpass(f"{secret_label} for {args.user} on {args.url}: ").strip()
+            prompt = f"{_sentence_case(secret_label)} for {args.user} on {args.url}: "
+            token = getpass.getpass(prompt).strip()
         if not token:
-            raise CliError(f"no {secret_label.lower()} given", EXIT_USAGE)
+            raise CliError(f"no {secret_label} given", EXIT_USAGE)
         keep = getattr(connector, "keyring_secret", None)
         if keep is not None:  # e.g. Help Scout keeps the app id beside its secret
             token = keep(args.user, token)

@@ -174,8 +174,8 @@ class HelpScoutConnector:
         has_incremental_export=False,  # modifiedSince on the list, not an export
     )
     resources: ClassVar[tuple[str, ...]] = ("mailboxes", "users", "conversations")
-    user_prompt: ClassVar[str] = "App id"
-    secret_prompt: ClassVar[str] = "App secret"
+    user_prompt: ClassVar[str] = "app id"
+    secret_prompt: ClassVar[str] = "app secret"
     """What `accounts add` asks for: the account's user is the app id, its secret the app's."""
 
     @staticmethod
