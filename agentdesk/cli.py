@@ -312,6 +312,10 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     raise CliError(f"unknown accounts action {action}", EXIT_USAGE)
 
 
+def _sentence_case(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
 def _accounts_add(profile, args: argparse.Namespace) -> int:
     from agentdesk import config as config_module
     from agentdesk import secrets
@@ -327,6 +331,16 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     check_url(args.url, allow_insecure_http=args.allow_insecure_http)
+    connector = kinds[args.connector]
+    # What the vendor calls the user and the secret (Help Scout: an app id and its secret).
+    user_label = getattr(connector, "user_prompt", None)
+    secret_label = getattr(connector, "secret_prompt", "API token")
+    if args.user is None:
+        if user_label is None or args.token_stdin or not sys.stdin.isatty():
+            raise CliError("--user is required", EXIT_USAGE)
+        args.user = input(f"{_sentence_case(user_label)} for {args.url}: ").strip()
+        if not args.user:
+            raise CliError(f"no {user_label} given", EXIT_USAGE)
     account = AccountConfig(
         name=args.name,
         connector=args.connector,
@@ -337,7 +351,13 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
         ca_bundle=args.ca_bundle,
         allow_insecure_http=args.allow_insecure_http,
     )
-    where = "token_command" if args.token_command else _keep_token(profile, account, args)
+    where = (
+        "token_command"
+        if args.token_command
+        else _keep_token(
+            profile, account, args, secret_label, getattr(connector, "keyring_secret", None)
+        )
+    )
     config_module.save_account(profile, account)
     store = _open_store(profile)
     store.upsert_account(account.name, account.connector, account.url, account.user)
@@ -346,8 +366,10 @@ def _accounts_add(profile, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _keep_token(profile, account, args: argparse.Namespace) -> str:
-    """Ask for the new account's token and store it; returns where it is kept, for the user."""
+def _keep_token(profile, account, args: argparse.Namespace, secret_label: str, keep) -> str:
+    """Ask for the new account's token (the vendor's `secret_label`: "API token", "app
+    secret") and store it, through `keep(user, secret)` where the connector keeps more than
+    the secret (Help Scout: its app id too); returns where it is kept, for the user."""
     from agentdesk import secrets
 
     if secrets.token_source(profile, account) == "environment" and not account.plaintext_token:
@@ -356,7 +378,8 @@ def _keep_token(profile, account, args: argparse.Namespace) -> str:
     if not account.plaintext_token and not secrets.keyring_available():
         raise CliError(secrets.no_keyring_advice(account.name))  # before asking for it in vain
     no_token = (
-        "no token given: type it at the prompt, pipe it with --token-stdin, or use --token-command"
+        f"no {secret_label} given: type it at the prompt, pipe it with --token-stdin, or use "
+        "--token-command"
     )
     if args.token_stdin:
         token = sys.stdin.readline().strip()
@@ -364,12 +387,15 @@ def _keep_token(profile, account, args: argparse.Namespace) -> str:
         import getpass
 
         try:
-            token = getpass.getpass(f"API token for {args.user} on {args.url}: ").strip()
+            prompt = f"{_sentence_case(secret_label)} for {args.user} on {args.url}: "
+            token = getpass.getpass(prompt).strip()
         except EOFError:  # the input ended (Ctrl+D, or no terminal and nothing piped)
             print(file=sys.stderr)  # off the prompt's line
             raise CliError(no_token, EXIT_USAGE) from None
     if not token:
         raise CliError(no_token, EXIT_USAGE)
+    if keep is not None:
+        token = keep(args.user, token)
     try:
         return secrets.store_token(profile, account, token)
     except secrets.SecretError as exc:
@@ -700,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="serve a simulated helpdesk on loopback")
     sim.add_argument(
         "--dialect",
-        choices=("zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front"),
+        choices=("zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front", "helpscout"),
         default="zendesk",
     )
     sim.add_argument("--host", default="127.0.0.1")
@@ -727,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--connector", required=True)
     add.add_argument("--url", required=True)
-    add.add_argument("--user", required=True)
+    add.add_argument("--user", help="your user (Help Scout: the app id; asked when left out)")
     add.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
     add.add_argument("--token-command", help="a command that prints the token")
     add.add_argument(

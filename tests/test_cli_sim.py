@@ -25,7 +25,9 @@ def _start(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
     return proc, lines
 
 
-@pytest.mark.parametrize("dialect", ["zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front"])
+@pytest.mark.parametrize("dialect", [
+    "zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front", "helpscout",
+])
 def test_sim_prints_lines_that_accounts_add_accepts(dialect):
     proc, lines = _start("--dialect", dialect)
     try:

@@ -181,7 +181,10 @@ def _parse_reset(value: str | None, *, now: float | None = None) -> float | None
 
 # Zendesk, the IETF draft (`ratelimit-*`), Intercom (`X-RateLimit-Reset` is a Unix time).
 _RESET_HEADERS = ("x-rate-limit-reset", "ratelimit-reset", "x-ratelimit-reset")
-_REMAINING_HEADERS = ("x-rate-limit-remaining", "ratelimit-remaining", "x-ratelimit-remaining")
+_REMAINING_HEADERS = (
+    "x-rate-limit-remaining", "ratelimit-remaining", "x-ratelimit-remaining",
+    "x-ratelimit-remaining-minute",
+)  # fmt: skip
 
 
 def _first_header(headers: httpx.Headers, *names: str) -> str | None:
@@ -194,7 +197,8 @@ def _first_header(headers: httpx.Headers, *names: str) -> str | None:
 
 def server_wait(headers: httpx.Headers) -> float | None:
     """How long the server asked us to wait: Retry-After first, then the reset headers."""
-    wait = parse_retry_after(headers.get("retry-after"))
+    # Help Scout names its Retry-After `X-RateLimit-Retry-After`.
+    wait = parse_retry_after(_first_header(headers, "retry-after", "x-ratelimit-retry-after"))
     if wait is None:
         wait = _parse_reset(_first_header(headers, *_RESET_HEADERS))
     return wait
@@ -303,6 +307,7 @@ class ApiClient:
         *,
         params: Params | None = None,
         json_body: object = None,
+        form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         action: str,
         idempotent: bool | None = None,
@@ -312,6 +317,7 @@ class ApiClient:
             url,
             params=params,
             json_body=json_body,
+            form=form,
             headers=headers,
             action=action,
             idempotent=idempotent,
@@ -325,11 +331,14 @@ class ApiClient:
         *,
         params: Params | None = None,
         json_body: object = None,
+        form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         action: str,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send with retries; returns a 2xx response or raises a typed ConnectorError.
+
+        `form` sends a form-encoded body instead of JSON (OAuth 2 token endpoints).
 
         A write is retried after a response-less failure only when it is idempotent (GET,
         PUT, DELETE, or any request with an Idempotency-Key); otherwise the server might
@@ -349,7 +358,7 @@ class ApiClient:
             try:
                 async with self._semaphore:
                     response = await self._client.request(
-                        method, url, params=params, json=json_body, headers=headers
+                        method, url, params=params, json=json_body, data=form, headers=headers
                     )
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))

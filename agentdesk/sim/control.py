@@ -18,6 +18,8 @@ user ids; a Chatwoot conversation's display id and a Freshdesk ticket id are the
     GET/POST /_sim/faults     {"spec": "429=0.1,drop=0.02,..."} → {"spec", "rates", ...}
     GET/POST /_sim/ratelimit  {"per_minute": N | null}
     GET/POST /_sim/activity   {"rate": events per simulated minute}
+    GET/POST /_sim/tokens     {"expire_now"?: true, "expire_every_requests"?: N | null,
+                               "lifetime_seconds"?: N}  OAuth dialects' access tokens (sim.oauth)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from starlette.types import ASGIApp
 from agentdesk.sim.activity import Activity
 from agentdesk.sim.cable import CableHub
 from agentdesk.sim.faults import Faults, FaultSpec, FaultSpecError, RateLimiter
+from agentdesk.sim.oauth import AccessTokens
 from agentdesk.sim.world import CHANNELS, Ticket, User, World
 
 JsonDict = dict[str, Any]
@@ -55,6 +58,7 @@ class SimRuntime:
     faults: Faults
     limiter: RateLimiter
     activity: Activity
+    tokens: AccessTokens  # OAuth access tokens (Help Scout); unused by static-token dialects
     cable: CableHub | None = None
     """Chatwoot's websocket hub (None for the other dialects)."""
 
@@ -312,6 +316,10 @@ def create_control_app(rt: SimRuntime) -> ASGIApp:
             hub.typing(t, agent(typing.get("as", world.agent_ids[-1])), bool(typing.get("on", True)))
         return {"connections": hub.connections, "dropped": dropped}
 
+    async def tokens(request: Request, body: JsonDict) -> JsonDict:
+        rt.tokens.configure(body)
+        return rt.tokens.as_json()
+
     routes = [
         route("/_sim/cable", cable),
         route("/_sim/clock", clock),
@@ -321,6 +329,7 @@ def create_control_app(rt: SimRuntime) -> ASGIApp:
         route("/_sim/faults", faults),
         route("/_sim/ratelimit", ratelimit),
         route("/_sim/activity", activity),
+        route("/_sim/tokens", tokens),
     ]
 
     async def unknown(request: Request, exc: Exception) -> Response:

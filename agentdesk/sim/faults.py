@@ -20,8 +20,10 @@ Rate limits count vendor requests per minute of the SIMULATED clock (one budget 
 and answer in the dialect's style: Zendesk 429 + `Retry-After` + `X-Rate-Limit` /
 `X-Rate-Limit-Remaining` on every response; Freshdesk 429 + `Retry-After` +
 `X-RateLimit-Total` / `-Remaining` / `-Used-CurrentRequest`; Chatwoot and Zammad (Rack::Attack)
-a bare 429 text; Intercom 429 `rate_limit_exceeded` + `X-RateLimit-Limit` / `-Remaining` / `-Reset` (a Unix
-time), no Retry-After, over 10-second windows.
+a bare 429 text; Intercom 429 `rate_limit_exceeded` + `X-RateLimit-Limit` / `-Remaining` /
+`-Reset` (a Unix time), no Retry-After, over 10-second windows; Help Scout 429 +
+`X-RateLimit-Retry-After` + `X-RateLimit-Limit-Minute` / `-Remaining-Minute`, its writes
+counting as two requests.
 """
 
 from __future__ import annotations
@@ -151,18 +153,19 @@ class RateLimiter:
         self.per_minute = per_minute
         self._window, self._used = -1, 0
 
-    def take(self) -> tuple[bool, int, int]:
-        """(allowed, remaining, seconds until the window resets) for one more request."""
+    def take(self, cost: int = 1) -> tuple[bool, int, int]:
+        """(allowed, remaining, seconds until the window resets) for one more request that
+        spends `cost` of the budget (Help Scout counts a write as two)."""
         now = self.clock.now().timestamp()
         window = int(now // self.window)
         if window != self._window:
             self._window, self._used = window, 0
         retry = max(1, int((window + 1) * self.window - now + 0.999))
         limit = self.limit
-        if self._used >= limit:
+        if self._used + cost > limit:
             self.refused += 1
             return False, 0, retry
-        self._used += 1
+        self._used += cost
         return True, limit - self._used, retry
 
     @property
@@ -187,6 +190,9 @@ class VendorStyle:
     remaining_header: str | None
     used_header: str | None = None
     retry_after: bool = True
+    retry_header: str = "retry-after"
+    write_cost: int = 1
+    """How much of the budget a POST/PUT/PATCH/DELETE spends (Help Scout: 2)."""
     throttled_body: bytes = b'{"error":"TooManyRequests"}'
     reset_header: str | None = None
     """When the window resets, as a Unix time (Intercom's `X-RateLimit-Reset`)."""
@@ -246,6 +252,13 @@ STYLES = {
         b'"message":"Rate limit exceeded, retry later"}}',
         error_body=b'{"_error":{"status":500,"title":"Internal server error",'
         b'"message":"Something went wrong"}}',
+=======
+    "helpscout": VendorStyle(
+        "helpscout", "X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute",
+        retry_header="X-RateLimit-Retry-After", write_cost=2,
+        throttled_body=b'{"logRef":"rate-limit","message":"Rate limit exceeded"}',
+        throttled_type=b"application/vnd.error+json",
+        error_body=b'{"logRef":"internal","message":"Internal Server Error"}',
     ),
 }  # fmt: skip
 
@@ -327,7 +340,8 @@ class VendorGate:
             await self._throttled(send, retry=1 + int(self.faults.rng.random() * 5))
             return
         if self.limiter.per_minute is not None:
-            allowed, remaining, retry = self.limiter.take()
+            write = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+            allowed, remaining, retry = self.limiter.take(style.write_cost if write else 1)
             if not allowed:
                 await self._throttled(send, retry=retry)
                 return
@@ -352,7 +366,7 @@ class VendorGate:
         style = self.style
         headers: Headers = []
         if style.retry_after:
-            headers.append((b"retry-after", str(retry).encode()))
+            headers.append((style.retry_header.encode(), str(retry).encode()))
         limit = self.limiter.limit if self.limiter.per_minute else 0
         headers.extend(style.budget(limit, 0, self.limiter.clock.timestamp() + retry))
         await _respond(send, 429, style.throttled_body, style.throttled_type, headers)

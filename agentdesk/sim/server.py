@@ -27,9 +27,10 @@ from agentdesk.sim.activity import Activity
 from agentdesk.sim.cable import CableHub
 from agentdesk.sim.control import SimRuntime, create_control_app
 from agentdesk.sim.faults import STYLES, Faults, FaultSpec, RateLimiter, VendorGate
+from agentdesk.sim.oauth import AccessTokens
 from agentdesk.sim.world import World, generate_world
 
-DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front")
+DIALECTS = ("zendesk", "freshdesk", "chatwoot", "zammad", "intercom", "front", "helpscout")
 ROLES = ("admin", "agent")
 TICK_SECONDS = 0.25
 CHATWOOT_ACCOUNT_ID = 1
@@ -37,8 +38,9 @@ CHATWOOT_ACCOUNT_ID = 1
 
 @dataclass(frozen=True, slots=True)
 class SimCredentials:
-    user: str  # the agent's email
-    token: str  # Zendesk: API token; Freshdesk: API key; Chatwoot: api_access_token
+    user: str  # the agent's email (Help Scout: the app id)
+    token: str  # Zendesk: API token; Freshdesk: API key; Chatwoot: api_access_token;
+    # Help Scout: the app secret (traded for expiring access tokens)
     account_id: int | None = None  # Chatwoot only: its URLs carry the account id
 
     def __repr__(self) -> str:  # never print a token by accident
@@ -74,6 +76,7 @@ def _dialect_app(
     world: World,
     role: str,
     *,
+    tokens: AccessTokens,
     cable: CableHub | None = None,
     limiter: RateLimiter | None = None,
 ) -> ASGIApp:
@@ -100,6 +103,10 @@ def _dialect_app(
 
         # Front's burst tier applies while the company budget (the shared gate's) does.
         return front.create_app(world, limiter=limiter)
+    if dialect == "helpscout":
+        from agentdesk.sim import helpscout
+
+        return helpscout.create_app(world, tokens)
     from agentdesk.sim import chatwoot
 
     return chatwoot.create_app(world, account_id=CHATWOOT_ACCOUNT_ID, cable=cable)
@@ -127,9 +134,10 @@ def _build(
     assert agent.email is not None and agent.token is not None
     limiter = RateLimiter(world.clock, window=STYLES[dialect].window)
     limiter.configure(rate_limit)
+    tokens = AccessTokens(world.clock)
     runtime = SimRuntime(
         world=world, dialect=dialect, user=agent, faults=Faults(spec, seed=world.seed),
-        limiter=limiter, activity=Activity(world, activity, exclude=(agent.id,)),
+        limiter=limiter, activity=Activity(world, activity, exclude=(agent.id,)), tokens=tokens,
     )  # fmt: skip
 
     if dialect == "chatwoot":
@@ -140,12 +148,17 @@ def _build(
             runtime.activity.catch_up()
 
     app = VendorGate(
-        _dialect_app(dialect, world, role, cable=runtime.cable, limiter=limiter),
+        _dialect_app(dialect, world, role, tokens=tokens, cable=runtime.cable, limiter=limiter),
         create_control_app(runtime),
         style=STYLES[dialect], faults=runtime.faults, limiter=limiter, on_request=catch_up,
     )  # fmt: skip
     account = CHATWOOT_ACCOUNT_ID if dialect == "chatwoot" else None
-    return app, SimCredentials(agent.email, agent.token, account), runtime
+    user = agent.email
+    if dialect == "helpscout":  # Help Scout signs in with an app: user = app id, token = secret
+        from agentdesk.sim.helpscout import app_id
+
+        user = app_id(agent)
+    return app, SimCredentials(user, agent.token, account), runtime
 
 
 class _Server(uvicorn.Server):

@@ -38,6 +38,7 @@ from agentdesk.model import Priority, Status
 TESTS = Path(__file__).resolve().parent.parent
 EXPECTED = (
     "zendesk", "freshdesk", "chatwoot", "rt", "djangohelpdesk", "zammad", "intercom", "front",
+    "helpscout",
 )  # fmt: skip
 
 
