@@ -252,7 +252,7 @@ STYLES = {
         b'"message":"Rate limit exceeded, retry later"}}',
         error_body=b'{"_error":{"status":500,"title":"Internal server error",'
         b'"message":"Something went wrong"}}',
-=======
+    ),
     "helpscout": VendorStyle(
         "helpscout", "X-RateLimit-Limit-Minute", "X-RateLimit-Remaining-Minute",
         retry_header="X-RateLimit-Retry-After", write_cost=2,
