@@ -305,6 +305,11 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             self.scroll_to(y=self.scroll_offset.y - self._page(), animate=False, immediate=True)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A list without a cursor (a thread, a preview) has nothing to open: Enter belongs to
+        # the screen (a dialog's "apply"), and the footer does not offer "Open".
+        return not (action == "choose" and not self.show_cursor)
+
     def action_choose(self) -> None:
         if self.show_cursor and len(self.source):
             self.post_message(self.Chosen(self, self.cursor, self.current_key))

@@ -1,0 +1,34 @@
+"""The reassignment dialog as a supervisor uses it: pick a target, Enter queues the batch."""
+
+from __future__ import annotations
+
+from agentdesk.store import Store
+from agentdesk.tui.screens.team import ReassignScreen, TeamScreen
+from agentdesk.tui.widgets.picker import PickerScreen
+from tests.supervisor.fixture import build
+from tests.supervisor.test_screens import SIZE, SupervisorApp, _rows
+from tests.tui.helpers import screen_text, wait_for
+
+
+async def test_enter_in_the_reassign_dialog_queues_the_batch_and_its_footer_shows_its_keys(
+    tmp_path,
+):
+    path = build(tmp_path / "c.db")
+    app = SupervisorApp(path, "team")
+    async with app.run_test(size=SIZE) as pilot:
+        await _rows(pilot, "#team-agents")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await pilot.press(*"Priya", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReassignScreen))
+        await wait_for(pilot, lambda: "Enter applies" in screen_text(pilot))
+        footer = screen_text(pilot).splitlines()[-1]
+        assert "Apply batch" in footer and "Reassign…" not in footer
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TeamScreen))
+        store = Store.open(path)
+        try:
+            queued = [m for m in store.mutations(states=("pending",)) if m.action == "assign"]
+        finally:
+            store.close()
+        assert queued and all(m.payload.get("agent_email", "").startswith("priya") for m in queued)
