@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,6 +65,9 @@ def __getattr__(name: str) -> object:
 
 log = logging.getLogger(__name__)
 
+UNDO_WINDOW = timedelta(seconds=10)
+"""Actions wait this long before they are sent: `u` always works within it."""
+
 
 class SyncNotice(Message):
     """A SyncEvent, carried from the sync thread to the UI thread."""
@@ -106,7 +109,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
                 id="app.command_palette_colon"),
         # Supervisor consoles: offered only where this agent's role on an account allows.
         Binding("T", "team", "Team", show=False, id="app.team"),
-        Binding("M", "metrics", "Metrics", show=False, id="app.metrics"),
+        Binding("R", "metrics", "Metrics", show=False, id="app.metrics"),
         Binding("L", "audit", "Audit log", show=False, id="app.audit"),
     ]
     SUPERVISOR_ACTIONS = frozenset({"team", "metrics", "audit"})
@@ -126,6 +129,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         bell: bool = False,
         downloads_dir: Path | None = None,
         opener: Callable[[Path], None] | None = None,
+        undo_window: timedelta = UNDO_WINDOW,
     ) -> None:
         """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local).
 
@@ -133,12 +137,14 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         (config `ui.theme`); `config_dir` holds canned responses, user views and user themes;
         `bell` rings the terminal bell with notifications; `downloads_dir` and `opener` are
         where attachments go and how they are opened (default: the user's downloads dir and
-        the system opener).
+        the system opener). `undo_window`: how long each action waits before it is sent, so
+        that `u` can still take it back (zero sends at once).
         """
         super().__init__()
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.bell_enabled = bell
         self.downloads_dir = downloads_dir
+        self.undo_window = undo_window
         self._opener = opener
         # Theme rules (themes/*.tcss, user .tcss) are read with app.tcss.
         self.css_path = [*self.css_path, *theme_css_paths(self.config_dir)]

@@ -1,0 +1,134 @@
+"""What a new agent meets in the first hour: actions land on the conversation on screen, undo
+keeps its promise, the composer keeps the thread where it was, conflicts read in words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from agentdesk.model import ContactRecord, Page
+from agentdesk.store import Store
+from agentdesk.tui.widgets.picker import PickerScreen
+from agentdesk.tui.widgets.window import WindowedList
+from tests.tui.conftest import _conversation, _message
+from tests.tui.helpers import lines, settle, wait_for, wait_for_rows
+
+SIZE = (160, 48)
+
+
+def _toasts(app) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+def _actions(path, external_id: str) -> list[tuple[str, dict, str]]:
+    store = Store.open(path)
+    try:
+        cid = store.conversation_by_external_id("acme", external_id)
+        return [(m.action, m.payload, m.state) for m in store.mutations(conversation_id=cid)]
+    finally:
+        store.close()
+
+
+async def test_actions_and_the_copied_link_are_for_the_open_conversation_not_the_cursor_row(
+    fixture_store, make_app
+):
+    other = Store.open(fixture_store)
+    other.conn.execute(
+        "UPDATE conversations SET web_url = 'https://acme.example.com/tickets/' || external_id"
+    )
+    other.close()
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await wait_for(pilot, lambda: inbox.open_conversation_id is not None)
+        opened = inbox.open_conversation_id
+        await pilot.press("j", "j")  # the cursor moves; the thread still shows the first one
+        conversations = inbox.query_one("#conversations", WindowedList)
+        assert conversations.current_key != opened and inbox.open_conversation_id == opened
+        await pilot.press("p", *"urg", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PickerScreen))
+        await pilot.press("y")
+        assert [a[:2] for a in _actions(fixture_store, "107")] == [
+            ("priority", {"priority": "urgent"})
+        ]
+        assert _actions(fixture_store, "105") == []  # the row under the cursor is untouched
+        assert "#107 priority urgent · queued · u undoes within 10 s" in _toasts(app)
+        assert app.clipboard == "https://acme.example.com/tickets/107"
+
+
+async def test_rows_arriving_above_move_an_untouched_cursor_to_the_new_top_and_open_it(
+    fixture_store, make_app
+):
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await wait_for(pilot, lambda: inbox.open_conversation_id is not None)
+        other = Store.open(fixture_store)
+        newest = _conversation(
+            "900", "c9", "email", "Brand new question", 175,
+            (_message("m900", "customer", "Zoe New", "Hello?", 175, "email"),),
+        )
+        other.apply_page("acme", Page("tickets", "c2", False, conversations=(newest,),
+                                      contacts=(ContactRecord("c9", "Zoe New"),)))
+        new_id = other.conversation_by_external_id("acme", "900")
+        other.close()
+        conversations = inbox.query_one("#conversations", WindowedList)
+        await wait_for(pilot, lambda: inbox.open_conversation_id == new_id)
+        assert conversations.cursor == 0 and conversations.current_key == new_id
+
+
+async def test_sorting_opens_the_new_top_row(fixture_store, make_app):
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await pilot.press("j", "j")
+        await pilot.press("S")  # by SLA due
+        conversations = inbox.query_one("#conversations", WindowedList)
+        await wait_for(pilot, lambda: inbox.open_conversation_id == conversations.source.key(0))
+        assert conversations.cursor == 0
+
+
+async def test_a_sent_action_waits_for_the_undo_window_so_u_takes_it_back(
+    fixture_store, make_app
+):
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_rows(pilot)
+        await pilot.press("r", *"On its way", "ctrl+r")
+        store = Store.open(fixture_store)
+        try:
+            (reply,) = store.mutations(states=("pending",))
+            # Not due for the push until the window has passed.
+            assert reply.next_attempt_at is not None
+            assert reply.next_attempt_at - reply.created_at >= timedelta(seconds=9)
+        finally:
+            store.close()
+        assert "#107 reply · queued · u undoes within 10 s" in _toasts(app)
+        assert "Reply queued · queued" not in _toasts(app)
+        await pilot.press("u")
+        assert _actions(fixture_store, "107")[-1][2] == "cancelled"
+        assert "Undone: #107 reply" in _toasts(app)
+
+
+async def test_a_local_snooze_can_be_woken_from_the_picker_and_the_snoozed_view_says_when(
+    fixture_store, make_app
+):
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await pilot.press("z", *"2h", "enter")
+        await wait_for(pilot, lambda: len(_actions(fixture_store, "107")) == 1)
+        store = Store.open(fixture_store)
+        store.conn.execute("UPDATE outbox SET state = 'applied'")  # sent: too late for `u`
+        store.close()
+        inbox.show_view("snoozed")
+        conversations = inbox.query_one("#conversations", WindowedList)
+        await wait_for(pilot, lambda: "z 2h" in "".join(lines(conversations)))
+        await pilot.press("z")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await pilot.press("enter")  # the first item: unsnooze
+        await wait_for(pilot, lambda: len(_actions(fixture_store, "107")) == 2)
+        action, payload, _ = _actions(fixture_store, "107")[-1]
+        assert action == "snooze" and payload["until"] == "2025-03-03T11:00:00Z"  # now
+        assert "#107 unsnoozed (locally)" in _toasts(app)
+        await settle(pilot)
+        await wait_for(pilot, lambda: len(conversations.source) == 0)
