@@ -698,7 +698,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             text.append_text(
                 safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates))
             )
-            text.append(" (M merges)\n", style="dim")
+            merge_key = self._key_for("customer.merge", "M")
+            text.append(f" ({merge_key} merges)\n", style="dim")
         count = customer.conversation_count
         noun = "conversation" if count == 1 else "conversations"
         text.append(f"{thousands(count)} {noun}", style="dim")
@@ -725,9 +726,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         now = self.desk.clock()
         text = Text(end="")
         if self.desk.sync is None:
-            text.append("○ cache only (sync not running)", style="dim")
+            text.append("○ cache only (sync not running)")
         elif self.desk.online is None:
-            text.append("◌ connecting…", style="dim")
+            text.append("◌ connecting…")
         elif self.desk.online:
             text.append("● online", style="bold")
         else:
