@@ -132,3 +132,29 @@ async def test_a_local_snooze_can_be_woken_from_the_picker_and_the_snoozed_view_
         assert "#107 unsnoozed (locally)" in _toasts(app)
         await settle(pilot)
         await wait_for(pilot, lambda: len(conversations.source) == 0)
+
+
+async def test_opening_the_composer_keeps_the_message_being_answered_on_screen(
+    fixture_store, make_app
+):
+    store = Store.open(fixture_store)
+    cid = store.conversation_by_external_id("acme", "107")
+    long_thread = tuple(
+        _message(f"long{n}", "customer", "Tom Baker", f"Line {n} of the story", 100 + n, "social")
+        for n in range(40)
+    )
+    store.close()
+    other = Store.open(fixture_store)
+    other.apply_page("acme", Page("tickets", "c2", False, conversations=(_conversation(
+        "107", "c2", "social", "@acme your app is slow", 100, long_thread),)))
+    other.close()
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await wait_for(pilot, lambda: inbox.open_conversation_id == cid)
+        thread = inbox.query_one("#thread", WindowedList)
+        await wait_for(pilot, lambda: "Line 39 of the story" in "\n".join(lines(thread)))
+        await pilot.press("r")
+        await settle(pilot)
+        assert inbox.query_one("#composer").display
+        assert "Line 39 of the story" in "\n".join(lines(thread))

@@ -147,6 +147,7 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
         self._styles: dict[str, Style] = {}
         self._frame: tuple[int, Style] | None = None
         self._painted_theme = ""
+        self._shown_height = 0
 
     # ------------------------------------------------------------------ data
     def set_source(self, source: ListSource, *, keep_key: Hashable | None = None) -> None:
@@ -203,10 +204,17 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
         return style
 
     def on_resize(self, event: events.Resize) -> None:
+        bottom = self.scroll_offset.y + self._shown_height
+        self._shown_height = self.scrollable_content_region.height
         self.source.prepare(self._content_width())
         self.virtual_size = Size(self._content_width(), len(self.source))
         self.invalidate()
-        self._scroll_cursor_into_view()
+        if self.show_cursor:
+            self._scroll_cursor_into_view()
+        elif bottom:
+            # A reader's list (the thread) keeps its last visible line where the eye is when
+            # it shrinks (the composer opening under it): the message being answered.
+            self.scroll_to(y=max(bottom - self._shown_height, 0), animate=False, immediate=True)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Width and base style are the same for every line of a frame: computed once here
