@@ -10,7 +10,7 @@ from agentdesk.store import Store
 from agentdesk.tui.widgets.picker import PickerScreen
 from agentdesk.tui.widgets.window import WindowedList
 from tests.tui.conftest import _conversation, _message
-from tests.tui.helpers import lines, settle, wait_for, wait_for_rows
+from tests.tui.helpers import lines, screen_text, settle, wait_for, wait_for_rows
 
 SIZE = (160, 48)
 
@@ -158,3 +158,32 @@ async def test_opening_the_composer_keeps_the_message_being_answered_on_screen(
         await settle(pilot)
         assert inbox.query_one("#composer").display
         assert "Line 39 of the story" in "\n".join(lines(thread))
+
+
+async def test_the_conflicts_view_speaks_the_agents_words_with_its_own_keys(
+    fixture_store, make_app
+):
+    from agentdesk.tui.screens.conflict import ConflictScreen
+
+    store = Store.open(fixture_store)
+    cid = store.conversation_by_external_id("acme", "107")
+    mutation = store.queue(cid, "status", {"status": "on_hold"})
+    store.mark_sending(mutation.id)
+    store.mark_conflict(mutation.id, {"status": "solved", "by": None, "at": None},
+                        "changed on the server since you made this change")
+    store.close()
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_rows(pilot)
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Changed on the server meanwhile: status → on hold" in text
+        assert "you saw status open and changed it; someone in the helpdesk set it to solved" in text
+        assert "{" not in text and "null" not in text and "on_hold" not in text
+        footer = text.splitlines()[-1]
+        assert "Apply mine again" in footer and "Keep theirs" in footer and "Reply" not in footer
+        await pilot.press("m")
+        assert "Your change (status → on hold) will be sent again at the next sync." in _toasts(app)
+        assert "kept mine" not in screen_text(app)

@@ -615,7 +615,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             detail.subject or "(no subject)",
             badge.lower(),
             f"{detail.account} #{detail.external_id}",
-            detail.status,
+            detail.status.replace("_", " "),
             detail.priority,
             detail.assignee_name or detail.team_name or "unassigned",
         ]

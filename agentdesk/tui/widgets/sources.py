@@ -240,7 +240,7 @@ class HistorySource(ListSource):
                     " ",
                     fit(clean(row.subject) or "(no subject)", subject_width),
                     " ",
-                    (fit(clean(row.status), status_width), paint("wl--muted")),
+                    (fit(clean(row.status).replace("_", " "), status_width), paint("wl--muted")),
                     " ",
                     (marker, paint("wl--current")),
                     end="",
