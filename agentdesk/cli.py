@@ -180,6 +180,9 @@ def demo_session(profile, *, seed: int, scale: int, activity: float):
     store = _open_store(profile)
     store.upsert_account(account.name, account.connector, account.url, account.user)
     store.close()
+    from agentdesk import canned
+
+    canned.install_examples(profile.config_dir)  # so `c` works in the demo
     # The whole simulated history, not just the default 90 days: the open backlog and the
     # customers' histories would only fetch it all again, so the demo starts with neither.
     return sim, replace(_settings(account), cache_days=3650, cache_open=False, cache_history=False)

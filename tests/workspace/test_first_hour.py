@@ -187,3 +187,33 @@ async def test_the_conflicts_view_speaks_the_agents_words_with_its_own_keys(
         await pilot.press("m")
         assert "Your change (status → on hold) will be sent again at the next sync." in _toasts(app)
         assert "kept mine" not in screen_text(app)
+
+
+async def test_the_shipped_canned_responses_fill_in_the_customer_and_agent(
+    fixture_store, make_app, tmp_path
+):
+    from agentdesk import canned
+    from agentdesk.tui.widgets.composer import Composer
+
+    config = tmp_path / "fresh-config"
+    assert canned.install_examples(config) >= 5
+    (config / "canned" / "thanks-resolved.md").write_text("mine, kept")
+    assert canned.install_examples(config) == 0  # never over the agent's own files
+    assert (config / "canned" / "thanks-resolved.md").read_text() == "mine, kept"
+    app = make_app(fixture_store, config_dir=config)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await wait_for(pilot, lambda: inbox.open_conversation_id is not None)
+        await pilot.press("c", *"shipping-delay", "enter")
+        composer = inbox.query_one(Composer)
+        await wait_for(pilot, lambda: composer.text.startswith("Hi Tom,"))
+        assert "Alex Agent" in composer.text and "{{" not in composer.text
+        await pilot.press("escape")
+        hanako = Store.open(fixture_store)
+        cid = hanako.conversation_by_external_id("acme", "101")
+        hanako.close()
+        inbox.open_conversation(cid)
+        await wait_for(pilot, lambda: inbox.open_conversation_id == cid)
+        await pilot.press("c", *"ja-thanks", "enter")
+        await wait_for(pilot, lambda: composer.text.startswith("佐藤様"))
+        assert "（101）" in composer.text
