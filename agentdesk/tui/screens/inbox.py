@@ -163,8 +163,17 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         Binding("slash", "search", "Search", key_display="/", id="inbox.search"),
         Binding("v", "pick_view", "Views", id="inbox.views"),
         Binding("S", "cycle_sort", "Sort", show=False, id="inbox.sort"),
+        Binding("backslash", "toggle_side_panes", "Side panes", key_display="\\",
+                show=False, id="inbox.side_panes"),
         Binding("escape", "cancel", "Cancel", show=False, id="inbox.cancel"),
     ]
+
+    # Narrow terminals (80x24 splits) give the list and the thread the whole width; the views
+    # and customer panes come back with `\` (app.tcss). Short ones get a shorter composer.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-narrow"), (120, "-medium"), (150, "-wide")
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
 
     def __init__(self) -> None:
         super().__init__(id="inbox")
@@ -868,6 +877,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             if draft is not None and draft.kind != kind:
                 composer.kind = kind
                 composer.update_hint()
+        self.add_class("-composing")  # short terminals: the list gives the composer room
         if then_canned:
             self.action_canned_into_composer()
 
@@ -929,15 +939,19 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     @on(Composer.Closed)
     def _composer_closed(self) -> None:
-        self.composer.display = False
+        self._hide_composer()
         self.conversations.focus()
+
+    def _hide_composer(self) -> None:
+        self.composer.display = False
+        self.remove_class("-composing")
 
     def _close_composer_for_switch(self, target: int) -> None:
         """Another conversation is opening: keep the draft, hide a composer for another one."""
         composer = self.composer
         if composer.display and composer.conversation_id != target:
             composer.flush()
-            composer.display = False
+            self._hide_composer()
             composer.conversation_id = None
 
     def flush_draft_now(self) -> None:
@@ -981,7 +995,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             return
         composer.clear()
         store.delete_draft(cid)
-        composer.display = False
+        self._hide_composer()
         if message.resolve:
             self._resolve_and_advance([cid])
         else:
@@ -1436,6 +1450,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         order = [s for s, _label in SORTS]
         self.set_sort(order[(order.index(self.sort) + 1) % len(order)])
         self.desk.notify_safe(f"Sorted by {dict(SORTS)[self.sort]}")
+
+    def action_toggle_side_panes(self) -> None:
+        """Show the views and customer panes where the width hides them, hide them elsewhere."""
+        self.toggle_class("-panes-toggled")
 
     def action_cancel(self) -> None:
         """Escape: leave the search box, clear marks, or go back to the list."""
