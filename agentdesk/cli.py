@@ -421,9 +421,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
                               "message": event.message, "records": event.records,
                               "at": event.at, **event.extra}, default=str), flush=True)
         elif not args.json:
-            wait = event.extra.get("rate_limit_wait")
-            detail = f" (waiting {wait}s for the rate limit)" if wait else ""
-            line = f"{event.account or '-'}: {event.kind} {event.message}{detail}".rstrip()
+            # The engine's sentences already name the account and say what happened.
+            line = event.message or f"{event.account or '-'}: {event.kind}"
             print(line, file=sys.stderr, flush=True)
 
     if args.watch:

@@ -65,6 +65,14 @@ def __getattr__(name: str) -> object:
 
 log = logging.getLogger(__name__)
 
+PROGRESS_WORDS = {
+    "tickets": "conversations",
+    "conversations": "conversations",
+    "open_backlog": "older open conversations",
+    "history": "customer histories",
+}
+"""What the status bar says a sync resource is while its pages are still arriving."""
+
 UNDO_WINDOW = timedelta(seconds=10)
 """Actions wait this long before they are sent: `u` always works within it."""
 
@@ -169,6 +177,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.online: bool | None = None
         """None until sync reports; kept here so events before the inbox mounts count."""
         self.sync_error = ""
+        self.sync_progress: dict[str, tuple[str, int]] = {}
+        """Per account, while a sync round is still fetching pages: (what, how many so far)."""
         self._background: dict[str, tuple[threading.Lock, Store | None]] = {}
         self._background_guard = threading.Lock()
         self._freeze_after_paint = False
@@ -328,8 +338,28 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         # Called from the sync thread: post_message is thread-safe.
         self.post_message(SyncNotice(event))
 
+    def _track_progress(self, event: SyncEvent) -> None:
+        """What a long first sync is still fetching, for the status bar."""
+        account = event.account or ""
+        if event.kind == "started":
+            self.sync_progress.pop(account, None)
+        elif event.kind == "page" and event.extra.get("resource") in PROGRESS_WORDS:
+            what = PROGRESS_WORDS[str(event.extra["resource"])]
+            if event.extra.get("more"):
+                previous_what, so_far = self.sync_progress.get(account, (what, 0))
+                so_far = so_far if previous_what == what else 0
+                fetched = int(event.extra.get("conversations", event.records) or 0)
+                self.sync_progress[account] = (what, so_far + fetched)
+            else:
+                self.sync_progress.pop(account, None)
+        elif event.kind in ("account_done", "idle", "error", "offline"):
+            self.sync_progress.pop(account, None)
+            if event.kind == "idle":
+                self.sync_progress.clear()
+
     @on(SyncNotice)
     def _sync_notice(self, notice: SyncNotice) -> None:
+        self._track_progress(notice.event)
         kind = notice.event.kind
         if kind == "idle":
             # A round can end offline: the runner says which in the event.

@@ -742,6 +742,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             text.append("● online", style="bold")
         else:
             text.append("○ offline", style="bold")
+        for account, (what, so_far) in sorted(self.desk.sync_progress.items()):
+            text.append_text(safe_text(f" · {account}: fetching {what}… {thousands(so_far)}"))
+            text.append(" so far")
         text.append(f" · {summary.pending} pending")
         if summary.conflicts:
             text.append(f" · {summary.conflicts} conflict", style="bold")
