@@ -1,4 +1,5 @@
-"""The reassignment dialog as a supervisor uses it: pick a target, Enter queues the batch."""
+"""The supervisor consoles as a supervisor uses them: the reassignment dialog applies on
+Enter, the metrics chart names its bars."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ async def test_enter_in_the_reassign_dialog_queues_the_batch_and_its_footer_show
         finally:
             store.close()
         assert queued and all(m.payload.get("agent_email", "").startswith("priya") for m in queued)
+
+
+async def test_the_metrics_chart_names_every_bar_japanese_names_included(tmp_path):
+    app = SupervisorApp(build(tmp_path / "c.db"), "metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        await _rows(pilot, "#metrics-table")
+        chart = app.screen.query_one("#chart-frt")
+        await wait_for(pilot, lambda: "Priya" in screen_text(pilot))
+        labels = next(line for line in screen_text(pilot).splitlines() if "Priya" in line)
+        assert "伊藤 遥" in labels and "#6" not in labels
+        assert labels.rstrip().endswith("伊藤 遥")  # under its bar, not pushed off the edge
+        assert chart.size.width > 0
