@@ -45,3 +45,15 @@ async def test_the_metrics_chart_names_every_bar_japanese_names_included(tmp_pat
         assert "伊藤 遥" in labels and "#6" not in labels
         assert labels.rstrip().endswith("伊藤 遥")  # under its bar, not pushed off the edge
         assert chart.size.width > 0
+
+
+async def test_the_audit_log_shows_whole_action_names(tmp_path):
+    path = build(tmp_path / "c.db")
+    store = Store.open(path)
+    store.queue(store.conversation_by_external_id("acme", "101"), "priority", {"priority": "high"})
+    store.close()
+    app = SupervisorApp(path, "audit")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: "priority" in screen_text(pilot))
+        assert "priori…" not in screen_text(pilot)

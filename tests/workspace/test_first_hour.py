@@ -217,3 +217,15 @@ async def test_the_shipped_canned_responses_fill_in_the_customer_and_agent(
         await pilot.press("c", *"ja-thanks", "enter")
         await wait_for(pilot, lambda: composer.text.startswith("佐藤様"))
         assert "（101）" in composer.text
+
+
+async def test_the_search_bar_closes_when_another_view_is_chosen(fixture_store, make_app):
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await pilot.press("slash", *"refund", "enter")
+        await wait_for(pilot, lambda: inbox.view_id == "search")
+        assert inbox.query_one("#search-bar").display
+        await pilot.press("v", *"Mine", "enter")
+        await wait_for(pilot, lambda: inbox.view_id == "mine")
+        assert not inbox.query_one("#search-bar").display

@@ -309,6 +309,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     def show_view(self, view_id: str) -> None:
         """Switch the conversation list to another view (views pane, palette, `v`)."""
+        if view_id != userviews.SEARCH_VIEW:
+            self.query_one("#search-bar").display = False  # the query belongs to its results
         if view_id != self.view_id:
             self.view_id = view_id
             self.marked.clear()
