@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.dom import DOMNode
 from textual.widgets import Input, TextArea
 
@@ -44,13 +45,18 @@ def collisions(app) -> list[str]:
     return sorted(found)
 
 
-async def test_no_key_is_bound_twice_on_the_inbox_or_the_supervisor_screens(
-    fixture_store, make_app
-):
+@pytest.fixture
+def supervisor_store(fixture_store):
     store = Store.open(fixture_store)
     store.record_sync_info("acme", role="supervisor", user_external_id="a1")
     store.close()
-    app = make_app(fixture_store)
+    return fixture_store
+
+
+async def test_no_key_is_bound_twice_on_the_inbox_or_the_supervisor_screens(
+    supervisor_store, make_app
+):
+    app = make_app(supervisor_store)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_rows(pilot)
         await settle(pilot)
@@ -65,13 +71,10 @@ async def test_no_key_is_bound_twice_on_the_inbox_or_the_supervisor_screens(
     assert problems == []
 
 
-async def test_the_metrics_key_opens_metrics_from_the_inbox(fixture_store, make_app):
+async def test_the_metrics_key_opens_metrics_from_the_inbox(supervisor_store, make_app):
     from agentdesk.tui.screens.metrics import MetricsScreen
 
-    store = Store.open(fixture_store)
-    store.record_sync_info("acme", role="supervisor", user_external_id="a1")
-    store.close()
-    app = make_app(fixture_store)
+    app = make_app(supervisor_store)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_rows(pilot)
         await pilot.press("R")

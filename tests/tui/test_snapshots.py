@@ -1,5 +1,6 @@
 """How every screen looks, in the dark and the light theme, at 160x48 (and the inbox at an
-80x24 split) with a frozen clock and UTC display (update with `pytest tests/tui/test_snapshots.py --snapshot-update` after a
+80x24 split) with a frozen clock and UTC display
+(update with `pytest tests/tui/test_snapshots.py --snapshot-update` after a
 deliberate change)."""
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from agentdesk.model import ContactRecord, Page
+from agentdesk.model import Page
 from agentdesk.store import Store
 from agentdesk.tui.widgets.picker import PickerScreen
 from agentdesk.tui.widgets.window import WindowedList
-from tests.tui.conftest import _conversation, _message
+from tests.tui.conftest import _conversation, _message, write_newest_conversation
 from tests.tui.helpers import lines, screen_text, settle, wait_for, wait_for_rows
 
 SIZE = (160, 48)
@@ -62,15 +62,7 @@ async def test_rows_arriving_above_move_an_untouched_cursor_to_the_new_top_and_o
     async with app.run_test(size=SIZE) as pilot:
         inbox = await wait_for_rows(pilot)
         await wait_for(pilot, lambda: inbox.open_conversation_id is not None)
-        other = Store.open(fixture_store)
-        newest = _conversation(
-            "900", "c9", "email", "Brand new question", 175,
-            (_message("m900", "customer", "Zoe New", "Hello?", 175, "email"),),
-        )
-        other.apply_page("acme", Page("tickets", "c2", False, conversations=(newest,),
-                                      contacts=(ContactRecord("c9", "Zoe New"),)))
-        new_id = other.conversation_by_external_id("acme", "900")
-        other.close()
+        new_id = write_newest_conversation(fixture_store)
         conversations = inbox.query_one("#conversations", WindowedList)
         await wait_for(pilot, lambda: inbox.open_conversation_id == new_id)
         assert conversations.cursor == 0 and conversations.current_key == new_id
@@ -180,12 +172,14 @@ async def test_the_conflicts_view_speaks_the_agents_words_with_its_own_keys(
         await pilot.pause()
         text = screen_text(app)
         assert "Changed on the server meanwhile: status → on hold" in text
-        assert "you saw status open and changed it; someone in the helpdesk set it to solved" in text
+        assert ("you saw status open and changed it; someone in the helpdesk set it to solved"
+                in text)
         assert "{" not in text and "null" not in text and "on_hold" not in text
         footer = text.splitlines()[-1]
         assert "Apply mine again" in footer and "Keep theirs" in footer and "Reply" not in footer
         await pilot.press("m")
-        assert "Your change (status → on hold) will be sent again at the next sync." in _toasts(app)
+        sent_again = "Your change (status → on hold) will be sent again at the next sync."
+        assert sent_again in _toasts(app)
         assert "kept mine" not in screen_text(app)
 
 

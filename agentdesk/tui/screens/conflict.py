@@ -135,7 +135,8 @@ class ConflictScreen(ModalScreen[None], inherit_bindings=False):
     def _agent_named(self, external_id: str) -> str:
         """A backend agent id (or a name already) as the agent's name."""
         account = self.mutations[0].account if self.mutations else ""
-        return agent_name(self.app.store, account, external_id) or clean(external_id)  # type: ignore[attr-defined]
+        store = self.app.store  # type: ignore[attr-defined]
+        return agent_name(store, account, external_id) or clean(external_id)
 
     def _body(self) -> Text:
         body = Text(end="")

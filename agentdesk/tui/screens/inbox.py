@@ -809,7 +809,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         errors: list[str] = []
         for cid in ids:
             try:
-                done.append(store.queue(cid, action, payload, hold=window))  # type: ignore[arg-type]
+                queued = store.queue(cid, action, payload, hold=window)  # type: ignore[arg-type]
+                done.append(queued)
             except MutationError as exc:
                 errors.append(str(exc))
         if done:
