@@ -277,6 +277,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             event.refresh_styles = False
 
     def _start_loading(self) -> None:
+        self._generation += 1
         self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
         self.load_counts(self.all_views())
         self.load_watch()
@@ -448,6 +449,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             conversations.source.forget_rows()
         conversations.invalidate()
         self._ids_inflight = True
+        # Every read is a new generation: a slow, superseded read (a thread worker cannot be
+        # stopped) must not land after a newer one and show an old list.
+        self._generation += 1
         self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
         if not self._counts_inflight:
             self._counts_inflight = True
