@@ -177,6 +177,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.online: bool | None = None
         """None until sync reports; kept here so events before the inbox mounts count."""
         self.sync_error = ""
+        self.first_round_done = sync is None
+        """False until sync's first round has filled the cache: what it brings is not news."""
         self.sync_progress: dict[str, tuple[str, int]] = {}
         """Per account, while a sync round is still fetching pages: (what, how many so far)."""
         self._background: dict[str, tuple[threading.Lock, Store | None]] = {}
@@ -361,6 +363,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     def _sync_notice(self, notice: SyncNotice) -> None:
         self._track_progress(notice.event)
         kind = notice.event.kind
+        if kind in ("idle", "account_done"):
+            self.first_round_done = True
         if kind == "idle":
             # A round can end offline: the runner says which in the event.
             self.online = bool(notice.event.extra.get("online", True))

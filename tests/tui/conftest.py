@@ -224,7 +224,7 @@ def build_store(path: Path, *, hostile: bool = False) -> Path:
     return path
 
 
-def write_newest_conversation(path: Path) -> int:
+def write_newest_conversation(path: Path, *, assignee: str | None = None) -> int:
     """Another process (e.g. `agentdesk sync` in another terminal) stores a conversation newer
     than every fixture one; returns its id."""
     other = Store.open(path)
@@ -232,6 +232,7 @@ def write_newest_conversation(path: Path) -> int:
         newest = _conversation(
             "900", "c9", "email", "Brand new question", 175,
             (_message("m900", "customer", "Zoe New", "Hello?", 175, "email"),),
+            assignee=assignee,
         )
         other.apply_page("acme", Page("tickets", "c2", False, conversations=(newest,),
                                       contacts=(ContactRecord("c9", "Zoe New"),)))

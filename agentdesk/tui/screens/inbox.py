@@ -484,8 +484,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._watch_inflight = False
         before, after = self._watch, message.snapshot
         self._watch = after
-        if before is None:
-            return  # the first look is the baseline: no toasts for what was already there
+        if before is None or not self.desk.first_round_done:
+            # The baseline: what was there, or what the first sync brings, is not news (a new
+            # agent's first minute would otherwise be twenty "Assigned to you" toasts).
+            return
         notices: list[str] = []
         for cid in sorted(after.mine - before.mine):
             if cid in self._self_assigned:
