@@ -50,6 +50,22 @@ def load_canned(config_dir: Path) -> list[Canned]:
     return sorted(found.values(), key=lambda c: c.name.lower())
 
 
+def install_examples(config_dir: Path) -> int:
+    """Copy the shipped example responses (English and Japanese) into `config_dir`'s canned
+    folder, never over a file the user has; returns how many were added (the demo uses it)."""
+    from importlib.resources import files
+
+    directory = canned_dir(config_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    added = 0
+    for example in files("agentdesk").joinpath("canned_examples").iterdir():
+        target = directory / example.name
+        if example.name.endswith(SUFFIXES) and not target.exists():
+            target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+            added += 1
+    return added
+
+
 def first_name(name: str) -> str:
     """The first word of a name ("佐藤 花子" -> "佐藤", "Tom Baker" -> "Tom")."""
     parts = name.split()

@@ -218,6 +218,9 @@ def _demo_account(profile, dialect: str, name: str, *, seed: int, scale: int, ac
     store = _open_store(profile)
     store.upsert_account(account.name, account.connector, account.url, account.user)
     store.close()
+    from agentdesk import canned
+
+    canned.install_examples(profile.config_dir)  # so `c` works in the demo
     # The whole simulated history, not just the default 90 days: the open backlog and the
     # customers' histories would only fetch it all again, so the demo starts with neither.
     return sim, replace(_settings(account), cache_days=3650, cache_open=False, cache_history=False)
@@ -515,9 +518,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
                               "message": event.message, "records": event.records,
                               "at": event.at, **event.extra}, default=str), flush=True)
         elif not args.json:
-            wait = event.extra.get("rate_limit_wait")
-            detail = f" (waiting {wait}s for the rate limit)" if wait else ""
-            line = f"{event.account or '-'}: {event.kind} {event.message}{detail}".rstrip()
+            # The engine's sentences already name the account and say what happened.
+            line = event.message or f"{event.account or '-'}: {event.kind}"
             print(line, file=sys.stderr, flush=True)
 
     if args.watch:

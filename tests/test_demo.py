@@ -18,6 +18,10 @@ async def test_demo_shows_hundreds_of_conversations_from_every_channel_and_cross
     args = build_parser().parse_args(["demo"])
     profile = current_profile().ensure()
     sim, settings = demo_session(profile, seed=args.seed, scale=args.scale, activity=0)
+    from agentdesk import canned
+
+    names = {c.name for c in canned.load_canned(profile.config_dir)}
+    assert {"thanks-resolved", "ja-thanks-resolved"} <= names  # `c` works in the demo
     with sim:
         summary = await sync_once(profile.store_file, [(settings, sim.token)])
     assert summary["ok"], summary

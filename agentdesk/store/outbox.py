@@ -13,7 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from agentdesk.model import PRIORITIES, RESOLVED_STATUSES, STATUSES
@@ -100,8 +100,14 @@ class Outbox:
         conversation_id: int,
         action: Action,
         payload: Mapping[str, object],
+        *,
+        hold: timedelta | None = None,
     ) -> Mutation:
-        """Record the action and apply it to the cache, durably, in one transaction."""
+        """Record the action and apply it to the cache, durably, in one transaction.
+
+        `hold` keeps it from being sent for that long (the agent's undo window): the push
+        skips a mutation until its `next_attempt_at`, and `cancel` works until it is sent.
+        """
         payload = self._validate(action, dict(payload))
         with self.transaction(durable=True):  # type: ignore[attr-defined]
             row = self.conn.execute(
@@ -112,14 +118,16 @@ class Outbox:
                 raise UnknownConversation(f"no conversation with id {conversation_id}")
             payload = self._resolve(row, action, payload)
             mutation_id = str(uuid.uuid4())
-            now = to_iso(utcnow())
+            moment = utcnow()
+            now = to_iso(moment)
+            held = to_iso(moment + hold) if hold else None
             seq = self.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM outbox").fetchone()[0]
             payload_json = json.dumps(payload, ensure_ascii=False)
             base_json = json.dumps(self._base(row, action), ensure_ascii=False)
             self.conn.execute(
                 """INSERT INTO outbox (id, seq, account, conversation_id, action, payload, base,
-                     base_version, state, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
+                     base_version, state, created_at, updated_at, next_attempt_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)""",
                 (
                     mutation_id,
                     seq,
@@ -131,6 +139,7 @@ class Outbox:
                     row["version"],
                     now,
                     now,
+                    held,
                 ),
             )
             self._overlay(row, mutation_id, action, payload, now)
@@ -153,6 +162,7 @@ class Outbox:
             attempts=0,
             created_at=at,
             updated_at=at,
+            next_attempt_at=from_iso(held) if held else None,
         )
 
     def conversation_by_external_id(self, account: str, external_id: str) -> int | None:

@@ -52,6 +52,7 @@ class InboxRow:
     updated_at: datetime
     waiting_since: datetime | None
     sla_due: datetime | None
+    snoozed_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ class Reads:
             f"""SELECT c.id, c.account, c.external_id, c.channel, c.subject, c.status,
                        c.priority, c.updated_at, c.waiting_since,
                        coalesce(c.first_response_due, c.next_response_due) AS sla_due,
-                       cu.name AS customer_name, ag.name AS assignee_name
+                       c.snoozed_until, cu.name AS customer_name, ag.name AS assignee_name
                 FROM conversations c
                 LEFT JOIN customers cu ON cu.id = c.customer_id
                 LEFT JOIN agents ag ON ag.id = c.assignee_id
@@ -188,6 +189,7 @@ class Reads:
                 updated_at=from_iso(r["updated_at"]),
                 waiting_since=_dt(r["waiting_since"]),
                 sla_due=_dt(r["sla_due"]),
+                snoozed_until=_dt(r["snoozed_until"]),
             )
             for r in rows
         }

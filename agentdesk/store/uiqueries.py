@@ -263,3 +263,11 @@ def open_conversation(
         customer_id=customer_id,
         panel=panel,
     )
+
+
+def agent_name(store: Store, account: str, external_id: str) -> str | None:
+    """An agent's display name from the backend's id for them (None when not cached)."""
+    row = store.conn.execute(
+        "SELECT name FROM agents WHERE account = ? AND external_id = ?", (account, external_id)
+    ).fetchone()
+    return row[0] if row else None

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,6 +73,17 @@ def __getattr__(name: str) -> object:
 
 log = logging.getLogger(__name__)
 
+PROGRESS_WORDS = {
+    "tickets": "conversations",
+    "conversations": "conversations",
+    "open_backlog": "older open conversations",
+    "history": "customer histories",
+}
+"""What the status bar says a sync resource is while its pages are still arriving."""
+
+UNDO_WINDOW = timedelta(seconds=10)
+"""Actions wait this long before they are sent: `u` always works within it."""
+
 
 class SyncNotice(Message):
     """A SyncEvent, carried from the sync thread to the UI thread."""
@@ -114,7 +125,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
                 id="app.command_palette_colon"),
         # Supervisor consoles: an agent-role user pressing one is told why it does not open.
         Binding("T", "team", "Team", show=False, id="app.team"),
-        Binding("M", "metrics", "Metrics", show=False, id="app.metrics"),
+        Binding("R", "metrics", "Metrics", show=False, id="app.metrics"),
         Binding("L", "audit", "Audit log", show=False, id="app.audit"),
     ]
     DOWNLOAD_CHUNK = 64 * 1024
@@ -134,6 +145,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         desktop_notifications: str = "off",
         downloads_dir: Path | None = None,
         opener: Callable[[Path], None] | None = None,
+        undo_window: timedelta = UNDO_WINDOW,
     ) -> None:
         """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local).
 
@@ -143,12 +155,14 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         "osc9" or "osc777") also asks the terminal for a desktop notification, with no
         customer text in it; `downloads_dir` and `opener` are
         where attachments go and how they are opened (default: the user's downloads dir and
-        the system opener).
+        the system opener). `undo_window`: how long each action waits before it is sent, so
+        that `u` can still take it back (zero sends at once).
         """
         super().__init__()
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.bell_enabled = bell
         self.downloads_dir = downloads_dir
+        self.undo_window = undo_window
         self._opener = opener
         # Theme rules (themes/*.tcss, user .tcss) are read with app.tcss.
         self.css_path = [*self.css_path, *theme_css_paths(self.config_dir)]
@@ -178,9 +192,12 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         """Per account, the fast lane's state: ("live" | "polling" | "offline" | "off", every)."""
         self.typing: dict[tuple[str, str], tuple[str, float]] = {}
         """(account, conversation external id) -> (who, monotonic time it lapses)."""
-        self.first_sync_done = False
         self._last_input = time.monotonic()
         self._attention = "active"
+        self.first_round_done = sync is None
+        """False until sync's first round has filled the cache: what it brings is not news."""
+        self.sync_progress: dict[str, tuple[str, int]] = {}
+        """Per account, while a sync round is still fetching pages: (what, how many so far)."""
         self._background: dict[str, tuple[threading.Lock, Store | None]] = {}
         self._background_guard = threading.Lock()
         self._freeze_after_paint = False
@@ -395,9 +412,31 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         # Called from the sync thread: post_message is thread-safe.
         self.post_message(SyncNotice(event))
 
+    def _track_progress(self, event: SyncEvent) -> None:
+        """What a long first sync is still fetching, for the status bar."""
+        account = event.account or ""
+        if event.kind == "started":
+            self.sync_progress.pop(account, None)
+        elif event.kind == "page" and event.extra.get("resource") in PROGRESS_WORDS:
+            what = PROGRESS_WORDS[str(event.extra["resource"])]
+            if event.extra.get("more"):
+                previous_what, so_far = self.sync_progress.get(account, (what, 0))
+                so_far = so_far if previous_what == what else 0
+                fetched = int(event.extra.get("conversations", event.records) or 0)
+                self.sync_progress[account] = (what, so_far + fetched)
+            else:
+                self.sync_progress.pop(account, None)
+        elif event.kind in ("account_done", "idle", "error", "offline"):
+            self.sync_progress.pop(account, None)
+            if event.kind == "idle":
+                self.sync_progress.clear()
+
     @on(SyncNotice)
     def _sync_notice(self, notice: SyncNotice) -> None:
+        self._track_progress(notice.event)
         kind = notice.event.kind
+        if kind in ("idle", "account_done"):
+            self.first_round_done = True
         if kind == "idle":
             # A round can end offline: the runner says which in the event.
             self.online = bool(notice.event.extra.get("online", True))
@@ -425,14 +464,6 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         inbox = self.inbox
         if kind == "typing" and inbox is not None and inbox.is_mounted:
             inbox.refresh_thread_title()
-        if (
-            kind == "idle" and not self.first_sync_done and self.online
-            and notice.event.extra.get("full")
-        ):  # fmt: skip
-            # What the first round brought happened before the app ran: no toasts for it.
-            self.first_sync_done = True
-            if inbox is not None:
-                inbox.rebaseline_notices()
         if inbox is not None and inbox.is_mounted:
             if kind in ("page", "account_done", "idle"):
                 inbox.mark_dirty()

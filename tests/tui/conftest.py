@@ -224,6 +224,23 @@ def build_store(path: Path, *, hostile: bool = False) -> Path:
     return path
 
 
+def write_newest_conversation(path: Path, *, assignee: str | None = None) -> int:
+    """Another process (e.g. `agentdesk sync` in another terminal) stores a conversation newer
+    than every fixture one; returns its id."""
+    other = Store.open(path)
+    try:
+        newest = _conversation(
+            "900", "c9", "email", "Brand new question", 175,
+            (_message("m900", "customer", "Zoe New", "Hello?", 175, "email"),),
+            assignee=assignee,
+        )
+        other.apply_page("acme", Page("tickets", "c2", False, conversations=(newest,),
+                                      contacts=(ContactRecord("c9", "Zoe New"),)))
+        return other.conversation_by_external_id("acme", "900")  # type: ignore[return-value]
+    finally:
+        other.close()
+
+
 @pytest.fixture
 def fixture_store(tmp_path: Path) -> Path:
     return build_store(tmp_path / "inbox.db")

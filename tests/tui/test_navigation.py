@@ -8,13 +8,13 @@ from dataclasses import replace
 
 from rich.cells import cell_len
 
-from agentdesk.model import ContactRecord, Page
+from agentdesk.model import Page
 from agentdesk.store import Store
 from agentdesk.syncapi import SyncEvent
 from agentdesk.tui.screens.first_run import FirstRunScreen
 from agentdesk.tui.screens.help import HelpScreen, all_bindings
 from agentdesk.tui.widgets.window import WindowedList
-from tests.tui.conftest import T0, _conversation, _message
+from tests.tui.conftest import T0, _conversation, _message, write_newest_conversation
 from tests.tui.helpers import lines, screen_text, wait_for, wait_for_rows
 
 SIZE = (160, 48)
@@ -242,26 +242,7 @@ async def test_another_process_writing_refreshes_the_list_and_keeps_the_cursor(
         conversations = inbox.query_one("#conversations", WindowedList)
         await pilot.press("j", "j")
         held = conversations.current_key
-        other = Store.open(fixture_store)  # e.g. `agentdesk sync` in another terminal
-        newest = _conversation(
-            "900",
-            "c9",
-            "email",
-            "Brand new question",
-            175,
-            (_message("m900", "customer", "Zoe New", "Hello?", 175, "email"),),
-        )
-        other.apply_page(
-            "acme",
-            Page(
-                "tickets",
-                "c2",
-                False,
-                conversations=(newest,),
-                contacts=(ContactRecord("c9", "Zoe New"),),
-            ),
-        )
-        other.close()
+        write_newest_conversation(fixture_store)
         await wait_for(pilot, lambda: len(_ids(inbox)) == 7)
         await wait_for(pilot, lambda: inbox.counts.get("open") == 7)
         assert conversations.current_key == held and conversations.cursor == 3

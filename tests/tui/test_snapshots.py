@@ -1,5 +1,6 @@
-"""How every screen looks, in the dark and the light theme, at 160x48 with a frozen clock and
-UTC display (update with `pytest tests/tui/test_snapshots.py --snapshot-update` after a
+"""How every screen looks, in the dark and the light theme, at 160x48 (and the inbox at an
+80x24 split) with a frozen clock and UTC display
+(update with `pytest tests/tui/test_snapshots.py --snapshot-update` after a
 deliberate change)."""
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def _steps(*keys: str, wait: Callable[[Pilot], object] | None = None):
     return run
 
 
-def _snap(snap_compare, app, run_before: Callable[[Pilot], Awaitable[None]] | None) -> bool:
-    return snap_compare(app, terminal_size=SIZE, run_before=run_before)
+def _snap(
+    snap_compare, app, run_before: Callable[[Pilot], Awaitable[None]] | None, size=SIZE
+) -> bool:
+    return snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 @THEMES
@@ -105,3 +108,20 @@ def test_sync_problems_view(snap_compare, fixture_store, make_app, theme):
 def test_first_run_screen(snap_compare, tmp_path, make_app, theme):
     Store.open(tmp_path / "empty.db").close()
     assert snap_compare(make_app(tmp_path / "empty.db", theme=theme), terminal_size=SIZE)
+
+
+@THEMES
+def test_inbox_at_80x24(snap_compare, fixture_store, make_app, theme):
+    assert _snap(snap_compare, make_app(fixture_store, theme=theme), _steps(), size=(80, 24))
+
+
+@THEMES
+def test_composer_at_80x24(snap_compare, fixture_store, make_app, theme):
+    app = make_app(fixture_store, theme=theme)
+    assert _snap(snap_compare, app, _steps("r", *"On its way"), size=(80, 24))
+
+
+@THEMES
+def test_side_panes_shown_at_80x24(snap_compare, fixture_store, make_app, theme):
+    app = make_app(fixture_store, theme=theme)
+    assert _snap(snap_compare, app, _steps("backslash"), size=(80, 24))

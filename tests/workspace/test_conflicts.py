@@ -32,7 +32,7 @@ async def test_agent_applies_their_change_again_after_seeing_both_sides(fixture_
         await pilot.press("C")
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         text = screen_text(app)
-        assert "theirs" in text and "Supervisor Sam" in text and "solved" in text
+        assert "you saw status open and changed it; Supervisor Sam set it to solved" in text
         await pilot.press("m")
         store = Store.open(fixture_store)
         try:

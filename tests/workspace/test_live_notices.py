@@ -64,7 +64,7 @@ async def test_the_first_syncs_backfill_shows_no_toasts_and_a_later_assignment_d
     app = make_app(fixture_store, sync=_ScriptedSync(fixture_store))
     async with app.run_test(size=SIZE) as pilot:
         inbox = await wait_for_rows(pilot)
-        await wait_for(pilot, lambda: app.first_sync_done and inbox._watch is not None)
+        await wait_for(pilot, lambda: app.first_round_done and inbox._watch is not None)
         await pilot.pause(0.3)
         assert "Backfilled" not in _toasts(app) and "Assigned" not in _toasts(app)
         _assign_to_me(fixture_store, "99", "Now: refund \x1b]52;c;aGk=\x07please")

@@ -52,13 +52,14 @@ async def test_triage_tag_assign_priority_status_snooze_and_undo(fixture_store, 
         assert done[2].payload == {"priority": "urgent"}
         assert done[3].payload == {"status": "pending"}
         assert done[4].payload == {"until": "2025-03-03T13:00:00Z"}  # NOW + 2h
-        assert "Snoozed (locally) until 13:00" in _toasts(app)
+        snoozed = "#107 snoozed (locally) until 13:00 · queued · u undoes within 10 s"
+        assert snoozed in _toasts(app)
         # The list shows the pending sync state of the row.
         await wait_for(pilot, lambda: "↑" in "".join(lines(conversations)))
         # Undo the snooze while it is still pending.
         await pilot.press("u")
         assert [m.state for m in _mutations(fixture_store, "107")][-1] == "cancelled"
-        assert "Undone: snoozed" in _toasts(app)
+        assert "Undone: #107 snoozed" in _toasts(app)
 
 
 async def test_note_is_queued_and_shown_as_internal_in_the_thread(fixture_store, make_app):

@@ -23,7 +23,7 @@ COLUMNS = (
     Column("When", 11),
     Column("Who", 22),
     Column("Conversation", 16),
-    Column("Action", 7),
+    Column("Action", 8),
     Column("Detail", 0),
     Column("Outcome", 9),
     Column("Batch", 8),

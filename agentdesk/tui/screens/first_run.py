@@ -14,6 +14,9 @@ from textual.widgets import Footer, Static
 DEMO_RESULT = "demo"
 """`AgentDeskApp.run()` returns this when the user chose the demo; the CLI then starts it."""
 
+DEMO_CONVERSATIONS = 1500
+"""What `agentdesk demo` simulates by default (its --scale; a test keeps the two equal)."""
+
 ADD_ACCOUNT = "agentdesk accounts add NAME --connector zendesk --url URL --user EMAIL"
 
 
@@ -29,7 +32,7 @@ class FirstRunScreen(Screen[None], inherit_bindings=False):
         text.append("No helpdesk account is set up in this profile yet.\n\n")
         text.append("Try it first: ")
         text.append("press d", style="bold")
-        text.append(" to open the demo — a simulated Zendesk with a few thousand\n")
+        text.append(f" to open the demo — a simulated Zendesk with {DEMO_CONVERSATIONS:,}\n")
         text.append("realistic conversations, synced over HTTP into a throwaway profile\n")
         text.append("(the same as running ")
         text.append("agentdesk demo", style="bold")

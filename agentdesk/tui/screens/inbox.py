@@ -43,6 +43,7 @@ from agentdesk.store.uiqueries import (
     customer_panel,
     known_tags,
     my_name,
+    sla_due,
     watch_snapshot,
 )
 from agentdesk.store.uiqueries import open_conversation as read_conversation
@@ -121,6 +122,13 @@ class ConversationOpened(Message):
         self.keep_scroll = keep_scroll
 
 
+def _conversations_named(done: Sequence[Mutation]) -> str:
+    """"#1406" for one conversation, "3 conversations" for a bulk action."""
+    if len(done) == 1:
+        return f"#{clean(done[0].conversation_external_id)}"
+    return f"{len(done)} conversations"
+
+
 class DownloadDone(Message):
     def __init__(self, path: Path | None, error: str = "") -> None:
         super().__init__()
@@ -155,8 +163,17 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         Binding("slash", "search", "Search", key_display="/", id="inbox.search"),
         Binding("v", "pick_view", "Views", id="inbox.views"),
         Binding("S", "cycle_sort", "Sort", show=False, id="inbox.sort"),
+        Binding("backslash", "toggle_side_panes", "Side panes", key_display="\\",
+                show=False, id="inbox.side_panes"),
         Binding("escape", "cancel", "Cancel", show=False, id="inbox.cancel"),
     ]
+
+    # Narrow terminals (80x24 splits) give the list and the thread the whole width; the views
+    # and customer panes come back with `\` (app.tcss). Short ones get a shorter composer.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-narrow"), (120, "-medium"), (150, "-wide")
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
 
     def __init__(self) -> None:
         super().__init__(id="inbox")
@@ -183,6 +200,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._counts_inflight = False
         self._dirty = False
         self._first_load = True
+        self._following_top = True
+        """The list's top row is opened for the agent (start-up, a new sort) until they move
+        the cursor or act: rows arriving above it then move the cursor and the thread to
+        the new top, so the cursor never sits on the 20th row of a list they have not touched."""
         self._data_version: int | None = None
         self.first_rows_at: float | None = None
         """perf_counter() when the list first had rows on screen (for the speed tests)."""
@@ -256,6 +277,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             event.refresh_styles = False
 
     def _start_loading(self) -> None:
+        self._generation += 1
         self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
         self.load_counts(self.all_views())
         self.load_watch()
@@ -288,6 +310,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     def show_view(self, view_id: str) -> None:
         """Switch the conversation list to another view (views pane, palette, `v`)."""
+        if view_id != userviews.SEARCH_VIEW:
+            self.query_one("#search-bar").display = False  # the query belongs to its results
         if view_id != self.view_id:
             self.view_id = view_id
             self.marked.clear()
@@ -305,7 +329,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
 
     def set_sort(self, sort: str | None) -> None:
+        """Re-order the list; its new top row is opened, as at start-up."""
         self.sort = sort
+        self._following_top = True
         self._reload_ids()
 
     def _set_list_title(self, count: int | None) -> None:
@@ -367,9 +393,11 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     def _show_ids(self, ids: list[int]) -> None:
         conversations = self.conversations
-        keep = conversations.current_key
+        keep = None if self._following_top else conversations.current_key
         source = ConversationSource(self.desk.store, ids, self.desk.clock, self.desk.tz)
         source.marked = self.marked
+        if self._following_top:
+            conversations.cursor = 0
         conversations.set_source(source, keep_key=keep)
         if ids and self.first_rows_at is None:
             self.first_rows_at = time.perf_counter()
@@ -379,10 +407,24 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             if isinstance(key, int):
                 # After the frame: at start-up its worker would compete with the first paint.
                 self.call_after_refresh(self._open_first, key)
+        elif self._following_top and ids and ids[0] != self._wanted_conversation:
+            self.open_conversation(ids[0])
 
     def _open_first(self, key: int) -> None:
-        if self._wanted_conversation is None:  # the agent has not opened another one since
+        if self._following_top:
             self.open_conversation(key)
+
+    def stop_following_top(self) -> None:
+        """The agent moved or acted: from now on the cursor stays on their conversation."""
+        self._following_top = False
+
+    @on(WindowedList.CursorMoved, "#conversations")
+    def _cursor_moved(self, event: WindowedList.CursorMoved) -> None:
+        if event.index != 0:
+            self.stop_following_top()
+
+    def on_key(self, event: events.Key) -> None:
+        self.stop_following_top()  # any key: the agent is at work on what is on screen
 
     @on(CountsLoaded)
     def _counts_loaded(self, message: CountsLoaded) -> None:
@@ -407,6 +449,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             conversations.source.forget_rows()
         conversations.invalidate()
         self._ids_inflight = True
+        # Every read is a new generation: a slow, superseded read (a thread worker cannot be
+        # stopped) must not land after a newer one and show an old list.
+        self._generation += 1
         self.load_ids(self.view_def(self.view_id), self.sort, self._generation)
         if not self._counts_inflight:
             self._counts_inflight = True
@@ -439,6 +484,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._watch_inflight = False
         before, after = self._watch, message.snapshot
         self._watch = after
+        if not self.desk.first_round_done:
+            # What the first sync brings is the baseline, not news (a new agent's first
+            # minute would otherwise be twenty "Assigned to you" toasts).
+            return
         found = notices.changes(before, after, self._self_assigned)
         self._self_assigned &= after.mine
         for line in notices.toast_lines(found):
@@ -447,13 +496,6 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.app.bell()
         if (text := notices.attention_text(found)) is not None:
             self.desk.desktop_notify(text)
-
-    def rebaseline_notices(self) -> None:
-        """The next look is a new baseline (the first sync's backfill is not news)."""
-        self._watch = None
-        if not self._watch_inflight:
-            self._watch_inflight = True
-            self.load_watch()
 
     # ---------------------------------------------------------------- opening
     @on(WindowedList.Chosen, "#views")
@@ -464,11 +506,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     @on(WindowedList.Chosen, "#conversations")
     def _conversation_chosen(self, event: WindowedList.Chosen) -> None:
         if isinstance(event.key, int):
+            self.stop_following_top()
             self.open_conversation(event.key)
 
     @on(WindowedList.Chosen, "#history")
     def _history_chosen(self, event: WindowedList.Chosen) -> None:
         if isinstance(event.key, int):
+            self.stop_following_top()
             self.open_conversation(event.key, from_history=True)
 
     def open_conversation(
@@ -580,7 +624,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             detail.subject or "(no subject)",
             badge.lower(),
             f"{detail.account} #{detail.external_id}",
-            detail.status,
+            detail.status.replace("_", " "),
             detail.priority,
             detail.assignee_name or detail.team_name or "unassigned",
         ]
@@ -665,7 +709,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             text.append_text(
                 safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates))
             )
-            text.append(" (M merges)\n", style="dim")
+            merge_key = self._key_for("customer.merge", "M")
+            text.append(f" ({merge_key} merges)\n", style="dim")
         count = customer.conversation_count
         noun = "conversation" if count == 1 else "conversations"
         text.append(f"{thousands(count)} {noun}", style="dim")
@@ -692,13 +737,16 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         now = self.desk.clock()
         text = Text(end="")
         if self.desk.sync is None:
-            text.append("○ cache only (sync not running)", style="dim")
+            text.append("○ cache only (sync not running)")
         elif self.desk.online is None:
-            text.append("◌ connecting…", style="dim")
+            text.append("◌ connecting…")
         elif self.desk.online:
             text.append("● online", style="bold")
         else:
             text.append("○ offline", style="bold")
+        for account, (what, so_far) in sorted(self.desk.sync_progress.items()):
+            text.append_text(safe_text(f" · {account}: fetching {what}… {thousands(so_far)}"))
+            text.append(" so far")
         text.append(f" · {summary.pending} pending")
         if summary.conflicts:
             text.append(f" · {summary.conflicts} conflict", style="bold")
@@ -726,16 +774,15 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     # ================================================================ actions
     def current_conversation_id(self) -> int | None:
-        """The conversation an action is about: the list's cursor row when the list has the
-        focus, otherwise the conversation open in the thread."""
-        conversations = self.conversations
-        if self.focused is conversations or self.open_conversation_id is None:
-            key = conversations.current_key
-            return key if isinstance(key, int) else None
+        """The conversation an action is about: always the one open in the thread, never the
+        list's cursor row (the agent may have moved the cursor without opening)."""
+        if self.open_conversation_id is None:
+            open_key = self._key_for("list.open", "enter")
+            self.desk.notify_safe(f"Open a conversation first ({open_key} on a row).")
         return self.open_conversation_id
 
     def target_ids(self) -> list[int]:
-        """Marked conversations (bulk), or the current one."""
+        """Marked conversations (bulk: the list title counts them), or the open one."""
         if self.marked:
             source = self.conversations.source
             order = source.index_of if isinstance(source, ConversationSource) else None
@@ -754,24 +801,35 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def queue_action(
         self, ids: Sequence[int], action: str, payload: dict[str, object], label: str
     ) -> list[Mutation]:
-        """Queue one action on each conversation, toast it, and make it undoable with `u`."""
+        """Queue one action on each conversation, toast it, and make it undoable with `u`.
+
+        Each mutation is held back from sending for the app's undo window, so `u` within it
+        always works (as mail clients' "undo send"); offline it works until it is sent.
+        `label` is lower case ("priority urgent"); the toast names the conversation.
+        """
+        self.stop_following_top()
         store = self.desk.store
+        window = self.desk.undo_window
         done: list[Mutation] = []
         errors: list[str] = []
         for cid in ids:
             try:
-                done.append(store.queue(cid, action, payload))  # type: ignore[arg-type]
+                queued = store.queue(cid, action, payload, hold=window)  # type: ignore[arg-type]
+                done.append(queued)
             except MutationError as exc:
                 errors.append(str(exc))
         if done:
-            self.undo_stack.append((label, [m.id for m in done]))
+            what = f"{_conversations_named(done)} {label}"
+            self.undo_stack.append((what, [m.id for m in done]))
             del self.undo_stack[:-50]
             undo_key = self._key_for("conversation.undo", "u")
-            where = f"{len(done)} conversations" if len(done) > 1 else "queued"
-            self.desk.notify_safe(f"{label} · {where} · {undo_key} undoes")
+            seconds = round(window.total_seconds())
+            undo = f" · {undo_key} undoes within {seconds} s" if seconds else ""
+            self.desk.notify_safe(f"{what} · queued{undo}")
             nudge = getattr(self.desk.sync, "nudge", None)
             if callable(nudge):
-                nudge()  # push now instead of at the next interval
+                # Push as soon as the undo window has passed instead of at the next interval.
+                self.set_timer(window.total_seconds() + 0.05, nudge)
         if errors:
             self.desk.notify_safe(errors[0], error=True)
         self._after_local_change()
@@ -798,8 +856,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def action_compose(self, kind: str, then_canned: bool = False) -> None:
         cid = self.current_conversation_id()
         if cid is None:
-            self.desk.notify_safe("No conversation here to answer.")
             return
+        self.stop_following_top()
         flag = "can_note" if kind == "note" else "can_reply"
         allowed, account = self.capability(cid, flag)
         if not allowed:
@@ -830,6 +888,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             if draft is not None and draft.kind != kind:
                 composer.kind = kind
                 composer.update_hint()
+        self.add_class("-composing")  # short terminals: the list gives the composer room
         if then_canned:
             self.action_canned_into_composer()
 
@@ -891,15 +950,19 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     @on(Composer.Closed)
     def _composer_closed(self) -> None:
-        self.composer.display = False
+        self._hide_composer()
         self.conversations.focus()
+
+    def _hide_composer(self) -> None:
+        self.composer.display = False
+        self.remove_class("-composing")
 
     def _close_composer_for_switch(self, target: int) -> None:
         """Another conversation is opening: keep the draft, hide a composer for another one."""
         composer = self.composer
         if composer.display and composer.conversation_id != target:
             composer.flush()
-            composer.display = False
+            self._hide_composer()
             composer.conversation_id = None
 
     def flush_draft_now(self) -> None:
@@ -937,13 +1000,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
                 error=True,
             )
             return
-        label = "Note added" if composer.kind == "note" else "Reply queued"
+        label = "note" if composer.kind == "note" else "reply"
         done = self.queue_action([cid], composer.kind, {"text": text}, label)
         if not done:
             return
         composer.clear()
         store.delete_draft(cid)
-        composer.display = False
+        self._hide_composer()
         if message.resolve:
             self._resolve_and_advance([cid])
         else:
@@ -988,7 +1051,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         ids = self.target_ids()
         if not ids:
             return
-        if self.queue_action(ids, "status", {"status": "solved"}, "Resolved"):
+        if self.queue_action(ids, "status", {"status": "solved"}, "resolved"):
             self._resolve_and_advance(ids)
 
     def _resolve_and_advance(self, resolved: list[int]) -> None:
@@ -1017,7 +1080,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         """Send-and-resolve queues the status after the reply (the resolve key does it first)."""
         detail = self.desk.store.conversation(conversation_id)
         if detail is not None and detail.status not in ("solved", "closed"):
-            self.queue_action([conversation_id], "status", {"status": "solved"}, "Resolved")
+            self.queue_action([conversation_id], "status", {"status": "solved"}, "resolved")
 
     def action_status(self) -> None:
         ids = self.target_ids()
@@ -1027,7 +1090,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
         def chosen(status: str | None) -> None:
             if status is not None:
-                self.queue_action(ids, "status", {"status": status}, f"Status {status}")
+                self.queue_action(
+                    ids, "status", {"status": status}, "status " + status.replace("_", " ")
+                )
 
         self._pick(PickerScreen("Status", items), chosen)
 
@@ -1039,7 +1104,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
         def chosen(priority: str | None) -> None:
             if priority is not None:
-                self.queue_action(ids, "priority", {"priority": priority}, f"Priority {priority}")
+                self.queue_action(ids, "priority", {"priority": priority}, f"priority {priority}")
 
         self._pick(PickerScreen("Priority", items), chosen)
 
@@ -1074,7 +1139,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
                 return
             tag = value[1:]
             payload = {"add": [tag]} if value[0] == "+" else {"remove": [tag]}
-            verb = "Tagged" if value[0] == "+" else "Untagged"
+            verb = "tagged" if value[0] == "+" else "untagged"
             self.queue_action(ids, "tags", payload, f"{verb} {tag}")
 
         self._pick(
@@ -1115,7 +1180,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
                 payload = {"team": name}
             else:
                 payload = {"unassign": True}
-            self.queue_action(ids, "assign", payload, f"Assigned to {name or 'nobody'}")
+            self.queue_action(ids, "assign", payload, f"assigned to {name or 'nobody'}")
 
         self._pick(PickerScreen("Assign to", items, placeholder="agent or team"), chosen)
 
@@ -1140,12 +1205,21 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             f"{account} has no snooze: it is kept in agentdesk only and the conversation "
             "comes back here at that time."
         )
+        asleep = (sla_due(self.desk.store, cid).snoozed_until for cid in ids)
+        snoozed = [until for until in asleep if until is not None and until > now]
+        if snoozed:
+            wakes = local_time(min(snoozed), now, tz)
+            items.insert(0, PickItem(to_iso(now), "unsnooze (wake now)", f"sleeping until {wakes}"))
 
         def chosen(value: str | None) -> None:
-            if value:
-                shown = local_time(from_iso(value), now, tz)
-                where = "" if can_snooze else " (locally)"
-                self.queue_action(ids, "snooze", {"until": value}, f"Snoozed{where} until {shown}")
+            if not value:
+                return
+            where = "" if can_snooze else " (locally)"
+            if from_iso(value) <= now:
+                self.queue_action(ids, "snooze", {"until": value}, f"unsnoozed{where}")
+                return
+            shown = local_time(from_iso(value), now, tz)
+            self.queue_action(ids, "snooze", {"until": value}, f"snoozed{where} until {shown}")
 
         self._pick(
             PickerScreen("Snooze until", items, placeholder="2h, 3d, tomorrow, 14:00, 2025-03-10",
@@ -1157,14 +1231,14 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         if not self.undo_stack:
             self.desk.notify_safe("Nothing to undo.")
             return
-        label, mutation_ids = self.undo_stack.pop()
+        what, mutation_ids = self.undo_stack.pop()
         undone = sum(1 for mid in mutation_ids if self.desk.store.cancel(mid))
         if undone == 0:
-            self.desk.notify_safe(f"Too late to undo {label.lower()}: it was already sent.")
+            self.desk.notify_safe(f"Too late to undo {what}: it was already sent.")
         elif undone < len(mutation_ids):
-            self.desk.notify_safe(f"Undid {undone} of {len(mutation_ids)} ({label.lower()}).")
+            self.desk.notify_safe(f"Undid {undone} of {len(mutation_ids)} ({what}).")
         else:
-            self.desk.notify_safe(f"Undone: {label.lower()}")
+            self.desk.notify_safe(f"Undone: {what}")
         self._after_local_change()
 
     def action_mark(self) -> None:
@@ -1387,6 +1461,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         order = [s for s, _label in SORTS]
         self.set_sort(order[(order.index(self.sort) + 1) % len(order)])
         self.desk.notify_safe(f"Sorted by {dict(SORTS)[self.sort]}")
+
+    def action_toggle_side_panes(self) -> None:
+        """Show the views and customer panes where the width hides them, hide them elsewhere."""
+        self.toggle_class("-panes-toggled")
 
     def action_cancel(self) -> None:
         """Escape: leave the search box, clear marks, or go back to the list."""

@@ -351,7 +351,7 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
                 classes="sv-header",
             )
             yield WindowedList(id="reassign-preview", show_cursor=False)
-            yield Footer()
+        yield Footer()
 
     def on_mount(self) -> None:
         box = self.query_one("#reassign-box")

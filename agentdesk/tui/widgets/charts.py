@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+from rich.console import RenderResult
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
@@ -84,10 +86,7 @@ class BarChart(PlotextPlot):
 
     def show(self, title: str, labels: Sequence[str], values: Sequence[float],
              kind: str = "bar") -> None:
-        # plotext measures labels in characters, not cells: wide (CJK) labels shift its axis,
-        # so they are shown by position instead.
-        shown = [clean(label)[:14] for label in labels]
-        shown = [label if label.isascii() else f"#{i + 1}" for i, label in enumerate(shown)]
+        shown = [_crop_cells(clean(label), 14) for label in labels]
         self._data = (title, shown, list(values), kind)
         self._draw()
 
@@ -114,5 +113,36 @@ class BarChart(PlotextPlot):
             # Labels that would overlap make plotext drop some, in an order that varies from
             # run to run: cut them to the room each one has instead.
             room = max(3, (self.size.width - 12) // max(1, len(shown)) - 2)
-            plt.xticks(positions[::step], [label[:room] for label in shown])
+            plt.xticks(positions[::step], [_crop_cells(label, room) for label in shown])
         self.refresh()
+
+    def render(self) -> RenderResult:
+        # plotext lays text out one character a column; a wide (CJK) character takes two
+        # cells and pushes the rest of its line right. Each line gives that column back by
+        # dropping the next space, so names such as 伊藤 遥 stay under their bars.
+        drawn = super().render()
+        if not isinstance(drawn, Text) or drawn.plain.isascii():
+            return drawn
+        return Text("\n").join(_give_back_cells(line) for line in drawn.split("\n"))
+
+
+def _crop_cells(text: str, cells: int) -> str:
+    return set_cell_size(text, cells).rstrip() if cell_len(text) > cells else text
+
+
+def _give_back_cells(line: Text) -> Text:
+    plain = line.plain
+    owed = 0
+    keep: list[tuple[int, int]] = []
+    start = 0
+    for index, char in enumerate(plain):
+        padding = index + 1 == len(plain) or plain[index + 1] == " "  # not a name's own space
+        if char == " " and owed and padding:
+            owed -= 1
+            if start < index:
+                keep.append((start, index))
+            start = index + 1
+        else:
+            owed += cell_len(char) - 1
+    keep.append((start, len(plain)))
+    return Text("").join(line[a:b] for a, b in keep if a < b)

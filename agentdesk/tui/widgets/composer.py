@@ -155,7 +155,7 @@ class Composer(Vertical, can_focus=False):
             f"{key('composer.editor')} $EDITOR  ·  {key('composer.close')} close"
         )
         hint = Content.assemble(
-            (f"{what} ", "bold"), Content(clean(self.recipient)), (keys, "dim")
+            (f"{what} ", "bold"), Content(clean(self.recipient)), keys
         )
         self.query_one("#composer-hint", Static).update(hint)
         self.border_title = Content("Internal note" if self.kind == "note" else "Reply")

@@ -43,7 +43,7 @@ def item_content(item: PickItem) -> Content:
     label = Content(clean(item.label))
     if not item.hint:
         return label
-    return Content.assemble(label, ("  " + clean(item.hint), "dim"))
+    return Content.assemble(label, ("  " + clean(item.hint), "italic"))
 
 
 class PickerScreen(ModalScreen[str | None], inherit_bindings=False):

@@ -172,7 +172,11 @@ def conversation_line(
 ) -> Text:
     """mark · sync · badge · customer · subject · waiting · priority · SLA, in `width` cells."""
     waiting = short_duration(now - row.waiting_since) if row.waiting_since else ""
-    sla, sla_style = sla_cell(row.sla_due, now, paint)
+    if row.snoozed_until is not None and row.snoozed_until > now:
+        # A sleeping conversation's deadline is when it wakes (the Snoozed view).
+        sla, sla_style = "z " + short_duration(row.snoozed_until - now), paint("wl--muted")
+    else:
+        sla, sla_style = sla_cell(row.sla_due, now, paint)
     customer_width = 18 if width >= 80 else 12
     fixed = 2 + BADGE_WIDTH + 1 + customer_width + 1 + 1 + 4 + 1 + 4 + 1 + 7
     subject_width = max(width - fixed, 4)
@@ -236,7 +240,7 @@ class HistorySource(ListSource):
                     " ",
                     fit(clean(row.subject) or "(no subject)", subject_width),
                     " ",
-                    (fit(clean(row.status), status_width), paint("wl--muted")),
+                    (fit(clean(row.status).replace("_", " "), status_width), paint("wl--muted")),
                     " ",
                     (marker, paint("wl--current")),
                     end="",

@@ -146,6 +146,8 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
         self._cache_width = -1
         self._styles: dict[str, Style] = {}
         self._frame: tuple[int, Style] | None = None
+        self._painted_theme = ""
+        self._shown_height = 0
 
     # ------------------------------------------------------------------ data
     def set_source(self, source: ListSource, *, keep_key: Hashable | None = None) -> None:
@@ -188,19 +190,41 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
     def paint(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+            style = self.get_component_rich_style(name, partial=True)
+            styles = self.get_component_styles(name)
+            # A partial style drops alpha ("$accent 40%" came out as the full accent): blend
+            # translucent colours over the pane's own background, as the eye sees them.
+            pane = self.background_colors[1]
+            under = pane + styles.background if styles.has_rule("background") else pane
+            if styles.has_rule("background") and styles.background.a < 1:
+                style += Style(bgcolor=under.rich_color)
+            if styles.has_rule("color") and styles.color.a < 1:
+                style += Style(color=(under + styles.color).rich_color)
+            self._styles[name] = style
         return style
 
     def on_resize(self, event: events.Resize) -> None:
+        bottom = self.scroll_offset.y + self._shown_height
+        self._shown_height = self.scrollable_content_region.height
         self.source.prepare(self._content_width())
         self.virtual_size = Size(self._content_width(), len(self.source))
         self.invalidate()
-        self._scroll_cursor_into_view()
+        if self.show_cursor:
+            self._scroll_cursor_into_view()
+        elif bottom:
+            # A reader's list (the thread) keeps its last visible line where the eye is when
+            # it shrinks (the composer opening under it): the message being answered.
+            self.scroll_to(y=max(bottom - self._shown_height, 0), animate=False, immediate=True)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # Width and base style are the same for every line of a frame: computed once here
         # rather than per line (both walk the DOM; ~20% of a cold start's first frame).
         self._frame = (self._content_width(), self.rich_style)
+        if self._painted_theme != self.app.theme:
+            # Rows are formatted with the theme's colours: a new theme repaints them all.
+            self._painted_theme = self.app.theme
+            self._strips.clear()
+            self._styles.clear()
         try:
             return super().render_lines(crop)
         finally:
@@ -304,6 +328,11 @@ class WindowedList(ScrollView, can_focus=True, inherit_bindings=False):
             self._move_to(self.cursor - self._page())
         else:
             self.scroll_to(y=self.scroll_offset.y - self._page(), animate=False, immediate=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A list without a cursor (a thread, a preview) has nothing to open: Enter belongs to
+        # the screen (a dialog's "apply"), and the footer does not offer "Open".
+        return not (action == "choose" and not self.show_cursor)
 
     def action_choose(self) -> None:
         if self.show_cursor and len(self.source):
