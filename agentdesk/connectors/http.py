@@ -62,6 +62,7 @@ from agentdesk.connectors.base import (
     PermissionDenied,
     RateLimited,
 )
+from agentdesk.sanitize import clean
 
 log = logging.getLogger(__name__)
 
@@ -663,7 +664,7 @@ def _error_detail(response: httpx.Response, limit: int = 160) -> str:
                 text = value.get(sub)
                 if isinstance(text, str) and text:
                     parts.append(text)
-    text = " ".join(" — ".join(parts).split())
+    text = " ".join(clean(" — ".join(parts)).split())  # it ends up in sentences on screen
     return text[:limit]
 
 
