@@ -351,11 +351,13 @@ class ApiClient:
                 return response
             if status == 429:
                 wait = server_wait(response.headers)
-                if wait is None or wait <= 0:
+                if wait is None:
                     wait = self._backoff(attempt, floor=1.0)
+                elif wait <= 0:  # "now": still one back-off step, never a burst
+                    wait = self._backoff(attempt, floor=self._min_backoff(attempt))
                 if last or wait > policy.max_wait:
                     raise self._rate_limited(wait, action)
-                await self._wait(max(wait, self._min_backoff(attempt)), "429")
+                await self._wait(wait, "429")
                 continue
             if status >= 500:
                 wait = parse_retry_after(response.headers.get("retry-after"))
@@ -522,7 +524,7 @@ class ApiClient:
 
     @property
     def _cap(self) -> str:
-        return f"{self.policy.max_wait:.0f} s"
+        return f"{self.policy.max_wait:g} s"
 
     @staticmethod
     def _asked(wait: float) -> str:

@@ -83,6 +83,8 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.rate_limited: Callable[[], httpx.Response] = lambda: httpx.Response(429)
         self.offline = False
         self.injected: dict[str, int] = {}
+        self.route_through: str | None = None
+        """A loopback proxy's URL (tests/adversarial/hostile.py) that every request goes via."""
 
     # -------------------------------------------------------- planning
     def plan(
@@ -114,6 +116,9 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
     # -------------------------------------------------------- transport
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.route_through is not None:  # the Host header still names the backend
+            via = httpx.URL(self.route_through)
+            request.url = request.url.copy_with(scheme=via.scheme, host=via.host, port=via.port)
         if self.offline:
             return self._count_and_raise("refuse", request)
         for index, (matches, kind, response) in enumerate(self._plan):
