@@ -37,7 +37,8 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -245,6 +246,8 @@ class ApiClient:
             auth=auth,
             headers={
                 "Accept": "application/json",
+                # Only what `_read_capped` decodes within the size cap.
+                "Accept-Encoding": "gzip, deflate",
                 "User-Agent": f"agentdesk/{__version__}",
                 **(headers or {}),
             },
@@ -339,6 +342,9 @@ class ApiClient:
             except TimeoutError:
                 # Sent, and the server is answering too slowly to trust a second try.
                 raise self._too_slow(action) from None
+            except httpx.DecodingError:
+                what = "a compressed body that does not decompress"
+                raise self._malformed(action, what) from None
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if last or (sent and not idempotent):
@@ -384,13 +390,9 @@ class ApiClient:
             )
             response = await self._client.send(request, stream=True)
             try:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise self._too_large(method, request.url.path)
-                    chunks.append(chunk)
+                body = await _read_capped(response, cap)
+            except _TooLarge:
+                raise self._too_large(method, request.url.path) from None
             finally:
                 await response.aclose()
         # A plain, already-read response: the body is decoded, so its encoding headers go.
@@ -401,7 +403,7 @@ class ApiClient:
                 for name, value in response.headers.multi_items()
                 if name.lower() not in _BODY_FRAMING
             ],
-            content=b"".join(chunks),
+            content=body,
             request=request,
         )
 
@@ -584,6 +586,52 @@ class ApiClient:
             f"{self.vendor} answered HTTP {status} when asked to {action} for account "
             f"{self.settings.name}" + (f": {detail}" if detail else "")
         )
+
+
+class _TooLarge(Exception):
+    """The body went past the size cap while being read."""
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The body, decompressed; raises _TooLarge past `cap` bytes, httpx.DecodingError when a
+    compressed body does not decompress.
+
+    Decompression is bounded per step (`max_length`): a gzip bomb's 64 KB network chunk would
+    otherwise decode to 64 MB at once, before any count could stop it."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        stream = _inflated(response, cap)
+    elif encoding in ("", "identity"):
+        stream = response.aiter_raw()
+    else:  # never asked for (see Accept-Encoding): httpx decodes it, counted per chunk
+        stream = response.aiter_bytes()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _inflated(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header, detected
+    first = True
+    async for raw in response.aiter_raw():
+        pending = raw
+        while pending:
+            try:
+                piece = inflater.decompress(pending, cap + 1)
+            except zlib.error:
+                if not first:
+                    raise httpx.DecodingError("the compressed body does not decompress") from None
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no header
+                first = False
+                continue
+            first = False
+            yield piece
+            pending = inflater.unconsumed_tail
 
 
 _BODY_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})

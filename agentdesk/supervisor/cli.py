@@ -117,7 +117,8 @@ def cmd_reassign(args: argparse.Namespace) -> int:
             print(f"queued {len(batch.mutation_ids)} reassignments as batch {batch.id}; "
                   f"undo with: agentdesk reassign --undo {batch.id}")
             for error in batch.errors:
-                print(f"  not queued: {clean(error.reference)}: {clean(error.reason)}", file=sys.stderr)
+                print(f"  not queued: {clean(error.reference)}: {clean(error.reason)}",
+                      file=sys.stderr)
     return EXIT_OK
 
 

@@ -12,13 +12,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import resource
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from agentdesk.connectors.base import Connector
-from agentdesk.connectors.http import ApiClient
+from agentdesk.connectors.base import (
+    BackendError,
+    Connector,
+    ConnectorError,
+    MalformedResponse,
+    RateLimited,
+)
+from agentdesk.connectors.http import ApiClient, Unreachable
 from agentdesk.sanitize import clean
 from agentdesk.store import Store
 from agentdesk.sync.engine import AccountSyncResult, SyncEngine
@@ -174,3 +181,114 @@ async def test_a_sync_round_against_a_hostile_backend_ends_in_a_sentence_or_reco
 
 def test_the_hostile_text_is_what_the_sanitizer_must_change() -> None:
     assert clean(HOSTILE_TEXT) != HOSTILE_TEXT and "\x1b" not in clean(HOSTILE_TEXT)
+
+
+# ---------------------------------------------------------------- the policy, one mode at a time
+class RecordedSleep:
+    """The pauses the policy takes, without sleeping through them."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def lone_hostile():
+    with hostile_in_front_of("http://127.0.0.1:9") as proxy:  # nothing is ever forwarded
+        yield proxy
+
+
+def policy_client(proxy: HostileBackend, sleep: RecordedSleep, **policy: float) -> ApiClient:
+    from agentdesk.connectors.base import AccountSettings
+    from agentdesk.connectors.http import HttpPolicy
+
+    settings = AccountSettings("acme", "zendesk", proxy.url, "agent@acme.example")
+    return ApiClient(settings, vendor="Zendesk", policy=HttpPolicy(**policy), sleep=sleep)
+
+
+async def test_a_retry_after_of_zero_or_less_still_backs_off_exponentially(lone_hostile):
+    sleep = RecordedSleep()
+    api = policy_client(lone_hostile, sleep, backoff_base=0.5, max_attempts=4)
+    lone_hostile.plan("retry_after", "0", times=2)
+    lone_hostile.plan("retry_after", "-5", times=1)
+    lone_hostile.plan("deep_json", times=1)  # the fourth attempt: three waits came first
+    try:
+        with pytest.raises(MalformedResponse):
+            await api.get_json("/api/v2/users/me.json", action="check who is signed in")
+    finally:
+        await api.aclose()
+    assert len(sleep.waits) == 3
+    assert [w >= floor for w, floor in zip(sleep.waits, (0.25, 0.5, 1.0))] == [True] * 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "error"),
+    [
+        ("retry_after", "1e11", RateLimited),
+        ("retry_after", "inf", RateLimited),
+        ("retry_after", "Fri, 31 Dec 9999 23:59:59 GMT", RateLimited),
+        ("unavailable", "1e9", BackendError),
+    ],
+)
+async def test_a_wait_beyond_the_cap_fails_at_once_and_names_the_cap(
+    lone_hostile, mode, value, error
+):
+    sleep = RecordedSleep()
+    api = policy_client(lone_hostile, sleep)
+    lone_hostile.plan(mode, value, times=10)
+    try:
+        with pytest.raises(error) as info:
+            await api.get_json("/api/v2/groups.json", action="list groups")
+    finally:
+        await api.aclose()
+    assert sleep.waits == []  # not one maximum-length pause, let alone five
+    message = str(info.value)
+    assert "more than the 120 s agentdesk waits at most" in message, message
+    assert lone_hostile.injected[mode] == 1
+
+
+@pytest.mark.parametrize("mode", ["trickle", "silent"])
+async def test_a_trickling_or_silent_server_fails_within_the_deadline(lone_hostile, mode):
+    sleep = RecordedSleep()
+    api = policy_client(lone_hostile, sleep, request_deadline=1.0)  # read timeout stays 30 s
+    lone_hostile.plan(mode, times=10)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unreachable, match="did not finish answering .* within 1 s"):
+            await api.get_json("/api/v2/groups.json", action="list groups")
+    finally:
+        await api.aclose()
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [("huge", "with more than 1 MB"), ("gzip_bomb", "with more than 1 MB"),
+     ("deep_json", "JSON nested too deeply")],
+)  # fmt: skip
+async def test_an_oversized_or_absurdly_nested_answer_is_one_sentence(lone_hostile, mode, words):
+    sleep = RecordedSleep()
+    api = policy_client(lone_hostile, sleep, max_body_bytes=1024 * 1024)
+    lone_hostile.plan(mode)
+    rss = peak_rss_mb()
+    try:
+        with pytest.raises(MalformedResponse, match=words) as info:
+            await api.get_json("/api/v2/groups.json", action="list groups")
+    finally:
+        await api.aclose()
+    assert "\n" not in str(info.value)
+    assert peak_rss_mb() - rss < 64  # the bomb's 256 MiB were never held
+
+
+async def test_a_servers_error_text_reaches_the_sentence_cleaned(lone_hostile):
+    api = policy_client(lone_hostile, RecordedSleep())
+    lone_hostile.plan("client_error")
+    try:
+        with pytest.raises(ConnectorError) as info:
+            await api.get_json("/api/v2/groups.json", action="list groups")
+    finally:
+        await api.aclose()
+    message = str(info.value)
+    assert "PWNTITLE" in message and clean(message) == message
