@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentdesk.sanitize import clean
+
 SUFFIXES = (".md", ".txt")
 MAX_BYTES = 256 * 1024
 """A canned response is a message; a larger file is a mistake and is skipped."""
@@ -79,6 +81,9 @@ def placeholders(
     conversation_id: str = "",
     conversation_subject: str = "",
 ) -> dict[str, str]:
+    """The values, cleaned: they are backend text and go into the composer (and its draft)."""
+    customer_name, agent_name = clean(customer_name), clean(agent_name)
+    conversation_id, conversation_subject = clean(conversation_id), clean(conversation_subject)
     return {
         "customer.name": customer_name,
         "customer.first_name": first_name(customer_name),

@@ -15,6 +15,7 @@ from dataclasses import replace
 from urllib.parse import urlparse
 
 from agentdesk import __version__
+from agentdesk.sanitize import clean, safe_json
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -156,7 +157,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     if config.accounts:
         pairs, problems = _sync_accounts(profile, config)
         for problem in problems:
-            print(f"agentdesk: {problem}", file=sys.stderr)
+            print(f"agentdesk: {clean(problem)}", file=sys.stderr)
         if pairs:
             from agentdesk.sync import BackgroundSync
 
@@ -434,15 +435,17 @@ def _accounts_list(profile, config, args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(safe_json(rows, indent=2))
     elif not rows:
         print("no accounts yet: agentdesk accounts add NAME --connector KIND --url URL --user USER")
     else:
         for r in rows:
             flag = "  (!) token stored in plain text" if r["token"] == "PLAIN-TEXT FILE" else ""
             print(
-                f"{r['name']:<16} {r['connector']:<10} {r['url']}  {r['user']}  "
-                f"role={r['role'] or '?'}  token={r['token']}  cache={_cache_policy(r)}{flag}"
+                clean(
+                    f"{r['name']:<16} {r['connector']:<10} {r['url']}  {r['user']}  "
+                    f"role={r['role'] or '?'}  token={r['token']}  cache={_cache_policy(r)}{flag}"
+                )
             )
     return EXIT_OK
 
@@ -488,9 +491,9 @@ def _accounts_test(profile, account, args: argparse.Namespace) -> int:
     store.record_sync_info(account.name, role=me.role, user_external_id=me.external_id)
     store.close()
     if args.json:
-        print(json.dumps({"account": account.name, "ok": True, "user": me.email, "role": me.role}))
+        print(safe_json({"account": account.name, "ok": True, "user": me.email, "role": me.role}))
     else:
-        print(f"{account.name}: signed in as {me.name} <{me.email}>, role {me.role}")
+        print(clean(f"{account.name}: signed in as {me.name} <{me.email}>, role {me.role}"))
     return EXIT_OK
 
 
@@ -505,7 +508,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise CliError(f"no account named {args.account!r}", 3)
     pairs, problems = _sync_accounts(profile, config, only=args.account)
     for problem in problems:
-        print(f"agentdesk: {problem}", file=sys.stderr)
+        print(f"agentdesk: {clean(problem)}", file=sys.stderr)
     store = _open_store(profile)
     _mirror_accounts(store, config)
     store.close()
@@ -514,19 +517,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     def progress(event) -> None:
         if args.json and args.watch:  # one JSON object per event, for scripts that follow
-            print(json.dumps({"kind": event.kind, "account": event.account,
-                              "message": event.message, "records": event.records,
-                              "at": event.at, **event.extra}, default=str), flush=True)
+            print(safe_json({"kind": event.kind, "account": event.account,
+                             "message": event.message, "records": event.records,
+                             "at": event.at, **event.extra}, default=str), flush=True)
         elif not args.json:
             # The engine's sentences already name the account and say what happened.
             line = event.message or f"{event.account or '-'}: {event.kind}"
-            print(line, file=sys.stderr, flush=True)
+            print(clean(line), file=sys.stderr, flush=True)
 
     if args.watch:
         return _sync_watch(profile, config, pairs, progress)
     summary = asyncio.run(sync_once(profile.store_file, pairs, on_event=progress))
     if args.json:
-        print(json.dumps(summary, indent=2, default=str))
+        print(safe_json(summary, indent=2, default=str))
     failed = any(not item.get("ok", False) for item in summary.get("accounts", []))
     return EXIT_ERROR if failed or problems else EXIT_OK
 
@@ -850,7 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _quiet_closed_pipe()
     except CliError as exc:
-        print(f"agentdesk: {exc}", file=sys.stderr)
+        print(f"agentdesk: {clean(str(exc))}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         return 130

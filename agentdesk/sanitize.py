@@ -13,17 +13,19 @@ the screen only as *plain text*:
   terminal but not in Rich's cell count, which breaks column alignment).
 
 It runs on every rendered line, so it is a precompiled regex test plus one `str.translate`.
+Output that is not a screen uses the same rules: `clean` for CLI text and CSV cells,
+`safe_json` for JSON (which keeps every character, escaped as `\\uXXXX`, so it stays exact).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
-from rich.text import Text
-
 if TYPE_CHECKING:
     from rich.style import StyleType
+    from rich.text import Text
     from textual.content import Content
 
 REPLACEMENT = "\ufffd"
@@ -107,6 +109,7 @@ def clean(text: str, *, single_line: bool = True) -> str:
 
 def safe_text(text: str, style: StyleType = "", *, single_line: bool = True) -> Text:
     """A Rich `Text` holding `text` literally (no markup) and cleaned; `style` is ours, not theirs."""
+    from rich.text import Text  # here, so the CLI's text and JSON output need no Rich
     return Text(clean(text, single_line=single_line), style=style, no_wrap=single_line, end="")
 
 
@@ -115,3 +118,33 @@ def safe_content(text: str, *, single_line: bool = True) -> Content:
     from textual.content import Content
 
     return Content(clean(text, single_line=single_line))
+
+
+# In JSON text these characters can only stand inside strings, where `\uXXXX` is their exact
+# escape: the reader gets the same string, the terminal never sees the raw character.
+_UNSAFE_IN_JSON = _pattern({code: None for code in _MULTI if code >= 0x20 or code == 0x0D})
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # a UTF-16 surrogate pair, as JSON writes astral characters
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell: text cleaned (newlines kept) and never a spreadsheet formula (a leading
+    = + - @ tab or CR is quoted away); numbers pass through."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        value = "'" + value
+    return clean(value, single_line=False)
+
+
+def safe_json(value: object, **dumps: object) -> str:
+    """`json.dumps(value, ensure_ascii=False, ...)` with every character `clean` would change
+    escaped instead, so the output is exact and still inert in a terminal."""
+    text = json.dumps(value, ensure_ascii=False, **dumps)  # type: ignore[arg-type]
+    return _UNSAFE_IN_JSON.sub(_json_escape, text)

@@ -4,11 +4,16 @@ Why one policy: a connector should only translate vendor JSON. How long to wait,
 how to honour `Retry-After` and how to phrase a failure for a person are the same for every
 backend, so they live here once:
 
-* timeouts (connect 5 s, read 30 s), HTTP/1.1, a pool and a semaphore bounding concurrency;
+* timeouts (connect 5 s, read 30 s) and an overall deadline per attempt (a server trickling
+  one byte at a time cannot hold a sync), HTTP/1.1, a pool and a semaphore bounding concurrency;
+* bodies are streamed and counted after decompression (a gzip bomb stops at the cap), and JSON
+  nested too deeply is refused with a sentence;
 * retries with exponential backoff and full jitter for connect errors, timeouts, 5xx and 429;
   a 429 honours `Retry-After` (seconds or HTTP date) or the reset headers
   (`X-Rate-Limit-Reset`, `ratelimit-reset`, `X-RateLimit-Reset`), a bare 429 backs off
-  exponentially;
+  exponentially; a wait longer than `max_wait` (or not a number at all: `inf`, a date in
+  9999) fails the request at once with the cap in its sentence, and a wait of 0 or less never
+  makes retries back-to-back;
 * the rate-limit budget is spent proactively: when `X-Rate-Limit-Remaining` /
   `ratelimit-remaining` runs low, requests are spread over the time left until the reset;
 * proxies from the environment (HTTPS_PROXY / NO_PROXY) and a per-account CA bundle;
@@ -28,11 +33,13 @@ import contextvars
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -57,6 +64,7 @@ from agentdesk.connectors.base import (
     PermissionDenied,
     RateLimited,
 )
+from agentdesk.sanitize import clean
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +90,16 @@ class HttpPolicy:
     of blocking sync for minutes; the caller reports it and tries again on its next round."""
     low_budget: int = 5
     """Remaining requests at which to start spreading the rest over the reset window."""
+    request_deadline: float = 90.0
+    """Seconds one attempt may take from connecting to the body's last byte: the read timeout
+    restarts with every byte, so without it a server trickling bytes holds a sync forever."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Decoded bytes one answer may have; the largest vendor pages are a few MB."""
 
 
 DEFAULT_POLICY = HttpPolicy()
 INTERACTIVE_POLICY = HttpPolicy(connect_timeout=3.0, read_timeout=3.0, max_attempts=2,
-                                backoff_max=0.5, max_wait=5.0)
+                                backoff_max=0.5, max_wait=5.0, request_deadline=8.0)
 """For a command someone is waiting on (`accounts test`): a server that never answers is
 reported within seconds, where sync keeps the default's patience."""
 
@@ -152,12 +165,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        number = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(number) else max(0.0, number)
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -172,6 +187,8 @@ def _parse_reset(value: str | None, *, now: float | None = None) -> float | None
     try:
         number = float(value.strip())
     except ValueError:
+        return None
+    if math.isnan(number):
         return None
     if number > 1_000_000_000:  # an epoch timestamp, not a delta
         current = time.time() if now is None else now
@@ -209,8 +226,8 @@ def _remaining(headers: httpx.Headers) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value))
-    except ValueError:
+        return max(0, int(float(value)))  # a negative count means none left
+    except (ValueError, OverflowError):
         return None
 
 
@@ -261,6 +278,8 @@ class ApiClient:
             auth=auth,
             headers={
                 "Accept": "application/json",
+                # Only what `_read_capped` decodes within the size cap.
+                "Accept-Encoding": "gzip, deflate",
                 "User-Agent": f"agentdesk/{__version__}",
                 **(headers or {}),
             },
@@ -357,9 +376,13 @@ class ApiClient:
             self.sent += 1
             try:
                 async with self._semaphore:
-                    response = await self._client.request(
-                        method, url, params=params, json=json_body, data=form, headers=headers
-                    )
+                    response = await self._exchange(method, url, params, json_body, form, headers)
+            except TimeoutError:
+                # Sent, and the server is answering too slowly to trust a second try.
+                raise self._too_slow(action) from None
+            except httpx.DecodingError:
+                what = "a compressed body that does not decompress"
+                raise self._malformed(action, what) from None
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 if last or (sent and not idempotent):
@@ -374,22 +397,61 @@ class ApiClient:
                 wait = server_wait(response.headers)
                 if wait is None:
                     wait = self._backoff(attempt, floor=1.0)
+                elif wait <= 0:  # "now": still one back-off step, never a burst
+                    wait = self._backoff(attempt, floor=self._min_backoff(attempt))
                 if last or wait > policy.max_wait:
                     raise self._rate_limited(wait, action)
                 await self._wait(wait, "429")
                 continue
             if status >= 500:
-                if last or not idempotent:
-                    raise self._server_error(status, action)
                 wait = parse_retry_after(response.headers.get("retry-after"))
-                await self._wait(
-                    min(wait, policy.max_wait) if wait is not None else self._backoff(attempt),
-                    "retry",
-                )
+                if last or not idempotent or (wait is not None and wait > policy.max_wait):
+                    raise self._server_error(status, action, wait)
+                floor = self._min_backoff(attempt)
+                await self._wait(max(wait or 0.0, self._backoff(attempt, floor=floor)), "retry")
                 continue
             raise self._client_error(response, action)
 
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        json_body: object,
+        form: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """One attempt within the deadline, its body read (decoded) up to the size cap."""
+        cap = self.policy.max_body_bytes
+        async with asyncio.timeout(self.policy.request_deadline):
+            request = self._client.build_request(
+                method, url, params=params, json=json_body, data=form, headers=headers
+            )
+            response = await self._client.send(request, stream=True)
+            try:
+                body = await _read_capped(response, cap)
+            except _TooLarge:
+                raise self._too_large(method, request.url.path) from None
+            finally:
+                await response.aclose()
+        # A plain, already-read response: the body is decoded, so its encoding headers go.
+        return httpx.Response(
+            response.status_code,
+            headers=[
+                (name, value)
+                for name, value in response.headers.multi_items()
+                if name.lower() not in _BODY_FRAMING
+            ],
+            content=body,
+            request=request,
+        )
+
     # ------------------------------------------------------------ waiting
+    def _min_backoff(self, attempt: int) -> float:
+        """Half the exponential step: what a retry waits at least, whatever the server says
+        (a `Retry-After: 0` must not turn retries into a burst)."""
+        return min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (attempt - 1)) / 2
+
     def _backoff(self, attempt: int, *, floor: float = 0.0) -> float:
         """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
         ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (attempt - 1))
@@ -430,6 +492,8 @@ class ApiClient:
             return {}
         try:
             data = decode_json(response)
+        except JsonTooDeep:
+            raise self._malformed(action, "JSON nested too deeply to read") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise self._malformed(action, "something that is not JSON") from None
         if not isinstance(data, dict):
@@ -473,19 +537,58 @@ class ApiClient:
             sent=sent,
         )
 
-    def _server_error(self, status: int, action: str) -> BackendError:
+    def _server_error(self, status: int, action: str, wait: float | None = None) -> BackendError:
+        asked = (
+            f"; it asked to wait {self._asked(wait)}, more than the {self._cap} agentdesk "
+            "waits at most"
+            if wait is not None and wait > self.policy.max_wait
+            else ""
+        )
         return BackendError(
             f"{self.vendor} at {self._host} failed to {action} (HTTP {status}) for account "
-            f"{self.settings.name} — agentdesk will retry; if it persists, check the "
+            f"{self.settings.name}{asked} — agentdesk will retry; if it persists, check the "
             f"{self.vendor} status page"
         )
 
     def _rate_limited(self, wait: float, action: str) -> RateLimited:
+        over = (
+            f", more than the {self._cap} agentdesk waits at most"
+            if wait > self.policy.max_wait
+            else ""
+        )
         return RateLimited(
             f"{self.vendor} is rate-limiting account {self.settings.name} (asked to wait "
-            f"{wait:.0f} s while trying to {action}) — agentdesk will try again later; other "
-            "tools using the same token share this limit",
+            f"{self._asked(wait)}{over}, while trying to {action}) — agentdesk will try "
+            "again later; other tools using the same token share this limit",
             retry_after=wait,
+        )
+
+    @property
+    def _cap(self) -> str:
+        return f"{self.policy.max_wait:g} s"
+
+    @staticmethod
+    def _asked(wait: float) -> str:
+        """A server-given wait in words; absurd ones (inf, a date in 9999) are not numbers."""
+        if not math.isfinite(wait) or wait >= 86_400:
+            return "more than a day"
+        return f"{wait:.0f} s"
+
+    def _too_slow(self, action: str) -> Unreachable:
+        return Unreachable(
+            f"{self.vendor} at {self._host} did not finish answering \"{action}\" within "
+            f"{self.policy.request_deadline:.0f} s for account {self.settings.name} — the "
+            "server or the network is too slow; agentdesk will retry later",
+            sent=True,
+        )
+
+    def _too_large(self, method: str, path: str) -> MalformedResponse:
+        megabytes = self.policy.max_body_bytes / (1024 * 1024)
+        return MalformedResponse(
+            f"{self.vendor} at {self._host} answered {method} {path} with more than "
+            f"{megabytes:g} MB for account {self.settings.name}, more than agentdesk reads "
+            "in one answer — check that the account URL points at a "
+            f"{self.vendor} instance"
         )
 
     def _client_error(self, response: httpx.Response, action: str) -> ConnectorError:
@@ -524,6 +627,53 @@ class ApiClient:
         )
 
 
+class _TooLarge(Exception):
+    """The body went past the size cap while being read."""
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The body, decompressed; raises _TooLarge past `cap` bytes, httpx.DecodingError when a
+    compressed body does not decompress.
+
+    Decompression is bounded per step (`max_length`): a gzip bomb's 64 KB network chunk would
+    otherwise decode to 64 MB at once, before any count could stop it."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        stream = _inflated(response, cap)
+    elif encoding in ("", "identity"):
+        stream = response.aiter_raw()
+    else:  # never asked for (see Accept-Encoding): httpx decodes it, counted per chunk
+        stream = response.aiter_bytes()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _inflated(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header, detected
+    first = True
+    async for raw in response.aiter_raw():
+        pending = raw
+        while pending:
+            try:
+                piece = inflater.decompress(pending, cap + 1)
+            except zlib.error:
+                if not first:
+                    raise httpx.DecodingError("the compressed body does not decompress") from None
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no header
+                first = False
+                continue
+            first = False
+            yield piece
+            pending = inflater.unconsumed_tail
+
+
+_BODY_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -542,12 +692,21 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 19
 
 
+class JsonTooDeep(json.JSONDecodeError):
+    """JSON nested deeper than the decoder's recursion bound (about a thousand levels): no
+    vendor nests like that, and walking it would exhaust the stack."""
+
+    def __init__(self) -> None:
+        super().__init__("nested too deeply", "", 0)
+
+
 def decode_json(response: httpx.Response) -> object:
     """The body as JSON, every connector's one way to read it.
 
     JSON may escape half a surrogate pair (`"\\ud800"`); Python accepts it, but no UTF-8
     store or terminal can hold it, so such halves become U+FFFD here, at the edge.
-    Raises json.JSONDecodeError / UnicodeDecodeError on a body that is not JSON.
+    Raises json.JSONDecodeError (`JsonTooDeep` for absurd nesting) / UnicodeDecodeError on a
+    body that is not JSON.
     """
     return _decode_bytes(response.content)
 
@@ -567,9 +726,12 @@ def _decode_bytes(content: bytes) -> object:
             return _orjson_loads(content)
         except ValueError:
             pass  # the stdlib decides: it accepts some of these, and phrases the error
-    data = json.loads(content)
-    if _SURROGATE_ESCAPE.search(content):
-        data = _scrub(data)
+    try:
+        data = json.loads(content)
+        if _SURROGATE_ESCAPE.search(content):
+            data = _scrub(data)
+    except RecursionError:
+        raise JsonTooDeep from None
     return data
 
 
@@ -596,7 +758,7 @@ def _error_detail(response: httpx.Response, limit: int = 160) -> str:
     for item in errors if isinstance(errors, list) else []:
         if isinstance(item, dict) and isinstance(item.get("message"), str) and item["message"]:
             parts.append(item["message"])
-    text = " ".join(" — ".join(parts).split())
+    text = " ".join(clean(" — ".join(parts)).split())  # it ends up in sentences on screen
     return text[:limit]
 
 

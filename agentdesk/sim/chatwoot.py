@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from agentdesk.sim.cable import CableHub, pubsub_token
+from agentdesk.sim.jsonbody import JSONResponse
 from agentdesk.sim.world import DAY, Comment, Ticket, User, World
 
 PAGE_SIZE = 25  # Chatwoot's conversation list page size

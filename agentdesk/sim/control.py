@@ -33,13 +33,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from agentdesk.sim.activity import Activity
 from agentdesk.sim.cable import CableHub
 from agentdesk.sim.faults import Faults, FaultSpec, FaultSpecError, RateLimiter
+from agentdesk.sim.jsonbody import JSONResponse
 from agentdesk.sim.oauth import AccessTokens
 from agentdesk.sim.world import CHANNELS, Ticket, User, World
 

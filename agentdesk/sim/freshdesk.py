@@ -43,9 +43,10 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from agentdesk.sim.jsonbody import JSONResponse
 from agentdesk.sim.world import DAY, Comment, Ticket, User, World
 
 API = "/api/v2"

@@ -37,11 +37,12 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentdesk.sim import text
+from agentdesk.sim.jsonbody import JSONResponse
 from agentdesk.sim.world import Comment, Group, Organization, Ticket, User, World
 
 JsonDict = dict[str, Any]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from agentdesk.sanitize import csv_cell, safe_json
 from agentdesk.store import Store
 from agentdesk.timeutil import from_iso, to_iso
 
@@ -140,7 +141,7 @@ def audit_entries(
 
 
 def to_json(entries: Sequence[AuditEntry]) -> str:
-    return json.dumps([e.as_row() for e in entries], ensure_ascii=False, indent=2)
+    return safe_json([e.as_row() for e in entries], indent=2)
 
 
 def to_csv(entries: Sequence[AuditEntry]) -> str:
@@ -149,12 +150,5 @@ def to_csv(entries: Sequence[AuditEntry]) -> str:
     writer.writeheader()
     for entry in entries:
         row = entry.as_row()
-        # A cell starting with = + - @ is a formula to spreadsheets: customer text must not run.
-        writer.writerow({k: _defuse(v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
-
-
-def _defuse(value: object) -> object:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -6,11 +6,11 @@ Exit codes: 0 done, 1 error, 2 bad arguments, 3 nothing matched, 4 the role does
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import timedelta
 
 from agentdesk.cli import EXIT_OK, EXIT_USAGE, CliError, _open_store, _profile
+from agentdesk.sanitize import clean, safe_json
 
 EXIT_NOTHING = 3
 EXIT_FORBIDDEN = 4
@@ -81,12 +81,12 @@ def cmd_reassign(args: argparse.Namespace) -> int:
                    "compensated": result.compensated,
                    "compensation_batch": result.compensation_batch, "left": list(result.left)}
             if args.json:
-                print(json.dumps(out, indent=2, ensure_ascii=False))
+                print(safe_json(out, indent=2))
             else:
                 print(f"undo {result.batch}: {result.cancelled} cancelled before sending, "
                       f"{result.compensated} restored by new mutations")
                 for line in result.left:
-                    print(f"  not undone: {line}")
+                    print(f"  not undone: {clean(line)}")
             return EXIT_OK
         if not args.query or not args.to:
             raise CliError("reassign needs --query Q and --to AGENT|team:NAME (or --undo BATCH)",
@@ -125,7 +125,7 @@ def cmd_reassign(args: argparse.Namespace) -> int:
             data["queued"] = len(batch.mutation_ids)
             data["errors"] = [{"conversation": e.reference, "reason": e.reason}
                               for e in batch.errors]
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(safe_json(data, indent=2))
     else:
         _print_plan(plan)
         if batch is None:
@@ -134,12 +134,12 @@ def cmd_reassign(args: argparse.Namespace) -> int:
             print(f"queued {len(batch.mutation_ids)} reassignments as batch {batch.id}; "
                   f"undo with: agentdesk reassign --undo {batch.id}")
             for error in batch.errors:
-                print(f"  not queued: {error.reference}: {error.reason}", file=sys.stderr)
+                print(f"  not queued: {clean(error.reference)}: {clean(error.reason)}",
+                      file=sys.stderr)
     return EXIT_OK
 
 
 def _print_plan(plan) -> None:
-    from agentdesk.sanitize import clean
     from agentdesk.tui.format import fit
 
     print(f"{len(plan.moves)} to move, {len(plan.skipped)} skipped")
@@ -214,7 +214,6 @@ def _pct(value: float | None) -> str:
 
 
 def _print_report(report) -> None:
-    from agentdesk.sanitize import clean
     from agentdesk.tui.format import fit
 
     print(f"{report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} UTC")
@@ -271,7 +270,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     elif args.csv:
         sys.stdout.write(to_csv(entries))
     else:
-        from agentdesk.sanitize import clean
         from agentdesk.tui.format import fit
 
         for e in entries:
@@ -312,8 +310,8 @@ def cmd_presence(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps([{"account": r.account, "presence": r.presence, "state": r.state,
-                           "settable": r.settable} for r in rows], ensure_ascii=False))
+        print(safe_json([{"account": r.account, "presence": r.presence, "state": r.state,
+                          "settable": r.settable} for r in rows]))
         return EXIT_OK
     for r in rows:
         note = {"pending": "sent at the next sync", "local": "kept in agentdesk (the helpdesk "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import statistics
 from collections import defaultdict
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from agentdesk.model import RESOLVED_STATUSES as RESOLVED
+from agentdesk.sanitize import csv_cell, safe_json
 from agentdesk.store import Store
 from agentdesk.timeutil import from_iso, to_iso
 
@@ -107,7 +107,7 @@ class Report:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
+        return safe_json(self.as_dict(), indent=2)
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -126,9 +126,7 @@ def _cells(figures: Figures) -> list[object]:
     for value in asdict(figures).values():
         if isinstance(value, float):
             value = round(value, 4)
-        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-            value = "'" + value  # names are backend text: never a spreadsheet formula
-        cells.append(value)
+        cells.append(csv_cell(value))  # names are backend text
     return cells
 
 

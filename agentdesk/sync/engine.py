@@ -33,15 +33,12 @@ from typing import TypeVar
 from agentdesk.connectors.base import (
     AccountSettings,
     AuthError,
-    BackendError,
     Connector,
     ConnectorError,
-    MalformedResponse,
     NotFound,
     PermissionDenied,
-    RateLimited,
 )
-from agentdesk.connectors.http import RateLimitWait, report_waits_to
+from agentdesk.connectors.http import RateLimitWait, Unreachable, report_waits_to
 from agentdesk.model import Page
 from agentdesk.store import PageStats, Store, StoreError
 from agentdesk.sync.push import PushEngine, PushResult
@@ -139,12 +136,10 @@ _DONE = object()
 
 
 def is_offline(exc: BaseException) -> bool:
-    """A failure that means "the backend is unreachable right now", not "something is wrong"."""
-    return (
-        isinstance(exc, BackendError)
-        and not isinstance(exc, MalformedResponse)
-        and not isinstance(exc, RateLimited)
-    )
+    """A failure that means "the backend is unreachable right now", not "something is wrong".
+
+    A server that answers with a 5xx is reachable: its error is reported as its own."""
+    return isinstance(exc, Unreachable)
 
 
 class SyncEngine:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_STALE_RETRIES = 3
 MAX_BACKOFF_SECONDS = 300
+"""The longest a queued change waits before its next attempt, whatever a server asks."""
 SERVER_AUTHORITATIVE = {"status": "status", "priority": "priority"}
 T = TypeVar("T")
 DbCall = Callable[..., Awaitable[Any]]
@@ -347,12 +349,27 @@ class PushEngine:
             result.retrying += 1
             result.offline = True
             return False
+        except Exception as exc:  # noqa: BLE001 - never leave a change in `sending`
+            log.exception("sending %s %s failed unexpectedly", mutation.action, mutation.id)
+            await self._retry_later(
+                mutation,
+                f"sending failed unexpectedly ({type(exc).__name__}); the details are in the "
+                "log file — agentdesk will try again",
+                None,
+            )
+            result.retrying += 1
+            return False
 
     async def _retry_later(
         self, mutation: Mutation, reason: str, retry_after: float | None
     ) -> None:
+        """Back off; a server asking for longer than the cap (even `inf`) gets the cap, so a
+        queued reply is never parked beyond it."""
         backoff = min(MAX_BACKOFF_SECONDS, 2 ** max(0, mutation.attempts - 1))
-        delay = retry_after if retry_after is not None else backoff * (0.5 + random.random())
+        if retry_after is None or math.isnan(retry_after):
+            delay = backoff * (0.5 + random.random())
+        else:
+            delay = min(MAX_BACKOFF_SECONDS, max(0.0, retry_after))
         await self.db(
             self.store.mark_retry, mutation.id, reason, self.now() + timedelta(seconds=delay)
         )

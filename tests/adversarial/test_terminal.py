@@ -110,6 +110,12 @@ def hostile_profile(tmp_path_factory: pytest.TempPathFactory):
             {"channel": "email", "customer_email": "mallory@evil.example",
              "customer_name": NAME, "subject": SUBJECT, "text": BODY},
         )  # fmt: skip
+        # Backend-supplied names too: every agent, every team, and the signed-in user.
+        for user in sim.world.users.values():
+            if user.role != "end-user":
+                user.name = f"{user.name} {NAME}"
+        for group in sim.world.groups.values():
+            group.name = f"{group.name}{SEQUENCES['osc52']}{BIDI}"
         sim.world.clock.advance(120)
         home = tmp_path_factory.mktemp("pty-home")
         env = cli_env(home, {"acme": sim.token})
@@ -192,10 +198,22 @@ def _reap(pid: int) -> None:
 
 
 def test_hostile_text_in_sync_output_and_json_is_inert(hostile_profile) -> None:
-    _home, env, _created = hostile_profile
-    for args in (("sync", "--once"), ("sync", "--once", "--json"), ("accounts", "list")):
+    _home, env, created = hostile_profile
+    queued = run_cli(env, "do", f"acme:{created['conversation_id']}", "note", "--text", BODY)
+    assert queued.returncode == 0, queued.stderr
+    commands = (
+        ("sync", "--once"), ("sync", "--once", "--json"), ("accounts", "list"),
+        ("accounts", "test", "acme"), ("accounts", "test", "acme", "--json"),
+        ("report", "--csv"), ("report", "--json"), ("report",),
+        ("audit", "--csv"), ("audit", "--json"), ("audit",),
+    )  # fmt: skip
+    seen = 0
+    for args in commands:
         done = subprocess.run(
             cli_argv(*args), env=env, capture_output=True, timeout=120, check=False
         )
         both = done.stdout + done.stderr
-        assert [seq for seq in FORBIDDEN if seq in both] == [], args
+        assert [seq for seq in FORBIDDEN if seq in both] == [], (args, both[-600:])
+        assert done.returncode == 0, (args, done.stderr[-400:])
+        seen += b"Mallory" in both or b"PWNTITLE" in both
+    assert seen >= 6  # the hostile text really was in the output

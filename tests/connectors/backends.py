@@ -92,6 +92,8 @@ class FaultTransport(httpx.AsyncBaseTransport):
         """When a list: every request's `signature` is appended to it."""
         self.wrote = False
         """Whether any write went out (a real backend then needs restoring after the test)."""
+        self.route_through: str | None = None
+        """A loopback proxy's URL (tests/adversarial/hostile.py) that every request goes via."""
 
     # -------------------------------------------------------- planning
     def plan(
@@ -128,6 +130,9 @@ class FaultTransport(httpx.AsyncBaseTransport):
         if self.recording is not None:
             self.recording.append(signature(request))
         self.wrote = self.wrote or request.method in self.WRITE_METHODS
+        if self.route_through is not None:  # the Host header still names the backend
+            via = httpx.URL(self.route_through)
+            request.url = request.url.copy_with(scheme=via.scheme, host=via.host, port=via.port)
         if self.offline:
             return self._count_and_raise("refuse", request)
         for index, (matches, kind, response, every) in enumerate(self._plan):

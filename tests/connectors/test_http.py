@@ -248,3 +248,25 @@ def test_next_links_are_rebased_onto_the_account_host():
         f"{BASE}/api/v2/x.json?page=2"
     )
     assert api.same_origin("/api/v2/x.json") == f"{BASE}/api/v2/x.json"
+
+
+@respx.mock
+@pytest.mark.parametrize("wbits", [31, 15, -15], ids=["gzip", "zlib-deflate", "raw-deflate"])
+async def test_a_compressed_answer_is_decoded_within_the_size_cap(client, wbits):
+    import json
+    import zlib
+
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    body = packer.compress(json.dumps({"groups": ["ü"] * 1000}).encode()) + packer.flush()
+    encoding = "gzip" if wbits == 31 else "deflate"
+    respx.get(URL).respond(200, content=body, headers={"Content-Encoding": encoding})
+    assert await client.get_json(URL, action="list groups") == {"groups": ["ü"] * 1000}
+
+    class Corrupt(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield body[:20] + b"corrupt" + body[20:]
+
+    headers = {"Content-Encoding": encoding}
+    respx.get(URL).mock(return_value=httpx.Response(200, headers=headers, stream=Corrupt()))
+    with pytest.raises(MalformedResponse, match="does not decompress"):
+        await client.get_json(URL, action="list groups")

@@ -126,7 +126,7 @@ class Composer(Vertical, can_focus=False):
         self.started_at = started_at
         self.warned = False
         self._loading = True
-        self.text_area.load_text(body)
+        self.text_area.load_text(clean(body, single_line=False))
         self._loading = False
         self.text_area.move_cursor(self.text_area.document.end)
         self.display = True
@@ -135,12 +135,12 @@ class Composer(Vertical, can_focus=False):
         self.text_area.focus()
 
     def set_body(self, body: str) -> None:
-        self.text_area.load_text(body)
+        self.text_area.load_text(clean(body, single_line=False))
         self.text_area.move_cursor(self.text_area.document.end)
         self.flush()
 
     def insert(self, text: str) -> None:
-        self.text_area.insert(text)
+        self.text_area.insert(clean(text, single_line=False))
 
     def update_hint(self) -> None:
         keymap: dict[str, str] = getattr(self.app, "_keymap", {}) or {}
