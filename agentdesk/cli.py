@@ -126,14 +126,21 @@ def _mirror_accounts(store, config) -> None:
 
 
 def _run_app(profile, runner, labels: str) -> int:
+    from datetime import timedelta
+
+    from agentdesk import config as config_module
     from agentdesk.tui.app import DEMO_RESULT, AgentDeskApp
+    from agentdesk.tui.screens.help import binding_ids
 
     config = _config(profile)
+    problems = config_module.keymap_problems(config, binding_ids())
     app = AgentDeskApp(
         profile.store_file,
         sync=runner,
         account_labels=labels,
         keymap=config.keymap,
+        problems=problems,
+        undo_window=timedelta(seconds=config.ui.undo_seconds),
         theme=config.ui.theme,
         config_dir=profile.config_dir,
         bell=config.ui.bell,

@@ -6,9 +6,11 @@ overridden by `AGENTDESK_*` environment variables; `AGENTDESK_HOME` relocates th
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +36,7 @@ _REQUIRED = ("connector", "url", "user")
 _TOP_KEYS = {"accounts", "ui", "keymap", "team"}
 _UI_KEYS: dict[str, type | tuple[type, ...]] = {
     "theme": str, "bell": bool, "sync_interval": int,
-    "desktop_notifications": str, "fast_lane_share": (int, float),
+    "desktop_notifications": str, "fast_lane_share": (int, float), "undo_seconds": int,
 }  # fmt: skip
 DESKTOP_NOTIFICATIONS = ("off", "osc9", "osc777")
 
@@ -70,6 +72,8 @@ class UiConfig:
     desktop_notifications: str = "off"
     """"osc9" or "osc777": the terminal's desktop notification on a new assignment or a
     customer reply (the text is agentdesk's, never the customer's)."""
+    undo_seconds: int = 10
+    """How long each action waits before it is sent, so that `u` can take it back (0: none)."""
     fast_lane_share: float = 0.2
     """The share of each vendor's rate limit the fast lane may spend (0 turns it off)."""
 
@@ -92,6 +96,21 @@ def _line_of(text: str, needle: str) -> int:
 def _fail(path: Path, text: str, key: str, problem: str, needle: str | None = None) -> ConfigError:
     line = _line_of(text, needle or key.rsplit(".", 1)[-1])
     return ConfigError(f"{path}:{line}: {key}: {problem}")
+
+
+def keymap_problems(config: Config, known_ids: Iterable[str]) -> list[str]:
+    """One sentence per `[keymap]` id that names no binding: file, line, the nearest id."""
+    known = sorted(set(known_ids))
+    text = config.path.read_text(encoding="utf-8") if config.path.exists() else ""
+    problems = []
+    for binding_id in sorted(set(config.keymap) - set(known)):
+        near = difflib.get_close_matches(binding_id, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else " (the help screen, ?, lists every id)"
+        line = _line_of(text, binding_id)
+        problems.append(
+            f"{config.path}:{line}: keymap: {binding_id!r} is not a binding id{hint}"
+        )
+    return problems
 
 
 def load(profile: Profile) -> Config:
@@ -141,6 +160,8 @@ def load(profile: Profile) -> Config:
     if raw_ui.get("desktop_notifications", "off") not in DESKTOP_NOTIFICATIONS:
         raise _fail(path, text, "ui.desktop_notifications",
                     f"must be one of {', '.join(DESKTOP_NOTIFICATIONS)}", "desktop_notifications")
+    if not 0 <= raw_ui.get("undo_seconds", 10) <= 300:
+        raise _fail(path, text, "ui.undo_seconds", "must be from 0 to 300", "undo_seconds")
     if not 0 <= raw_ui.get("fast_lane_share", 0.2) <= 1:
         raise _fail(path, text, "ui.fast_lane_share", "must be from 0 to 1", "fast_lane_share")
     keymap = data.get("keymap", {})

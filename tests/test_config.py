@@ -85,3 +85,32 @@ def test_a_saved_cache_policy_round_trips():
     assert "cache_history = false" in text and "cache_open" not in text  # defaults unwritten
     acme = config.load(profile).accounts["acme"]
     assert (acme.cache_open, acme.cache_history, acme.history_batch) == (True, False, 10)
+
+
+def test_a_mistyped_keymap_id_is_named_with_its_file_line_and_the_nearest_id(tmp_path):
+    from agentdesk import config as config_module
+    from agentdesk.paths import Profile
+    from agentdesk.tui.screens.help import binding_ids
+
+    profile = Profile(config_dir=tmp_path, data_dir=tmp_path, log_dir=tmp_path)
+    profile.config_file.write_text(
+        '[ui]\ntheme = "agentdesk-dark"\n\n[keymap]\n"conversation.reply" = "R"\n'
+        '"conversation.reslove_next" = "E"\n',
+        encoding="utf-8",
+    )
+    config = config_module.load(profile)
+    (problem,) = config_module.keymap_problems(config, binding_ids())
+    assert problem.startswith(f"{profile.config_file}:6: keymap:")
+    assert "'conversation.reslove_next'" in problem and "'conversation.resolve_next'" in problem
+
+
+def test_undo_seconds_out_of_range_names_the_key(tmp_path):
+    import pytest
+
+    from agentdesk import config as config_module
+    from agentdesk.paths import Profile
+
+    profile = Profile(config_dir=tmp_path, data_dir=tmp_path, log_dir=tmp_path)
+    profile.config_file.write_text("[ui]\nundo_seconds = 9999\n", encoding="utf-8")
+    with pytest.raises(config_module.ConfigError, match=r":2: ui.undo_seconds: must be from 0"):
+        config_module.load(profile)

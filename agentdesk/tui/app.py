@@ -146,6 +146,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         downloads_dir: Path | None = None,
         opener: Callable[[Path], None] | None = None,
         undo_window: timedelta = UNDO_WINDOW,
+        problems: Iterable[str] = (),
     ) -> None:
         """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local).
 
@@ -156,7 +157,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         customer text in it; `downloads_dir` and `opener` are
         where attachments go and how they are opened (default: the user's downloads dir and
         the system opener). `undo_window`: how long each action waits before it is sent, so
-        that `u` can still take it back (zero sends at once).
+        that `u` can still take it back (zero sends at once). `problems`: sentences about the
+        config (a mistyped keymap id) shown at start like a theme's.
         """
         super().__init__()
         self.config_dir = Path(config_dir) if config_dir is not None else None
@@ -169,6 +171,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         for builtin in BUILTIN_THEMES:
             self.register_theme(builtin)
         user_themes, self.theme_problems = load_user_themes(self.config_dir)
+        self.theme_problems.extend(problems)  # the config's, shown the same way
         for user_theme in user_themes:
             self.register_theme(user_theme)
         self.user_theme_names = {t.name for t in user_themes}

@@ -63,6 +63,17 @@ def _scopes() -> list[tuple[str, type[DOMNode]]]:
     ]
 
 
+def binding_ids() -> set[str]:
+    """Every binding id a `[keymap]` may name."""
+    return {
+        item.id
+        for _scope, node_class in _scopes()
+        for bindings in node_class._merge_bindings().key_to_bindings.values()
+        for item in bindings
+        if item.id is not None
+    }
+
+
 def all_bindings(app: App[object]) -> list[tuple[str, str, str, str]]:
     """(scope, keys, description, id) for every binding, keys as the user's keymap sets them."""
     keymap: dict[str, str] = getattr(app, "_keymap", {}) or {}
