@@ -130,7 +130,11 @@ def front_backend(scale: int = SCALE, seed: int = SEED) -> Iterator[FrontSim]:
         settings = AccountSettings(
             name="fr", connector="front", base_url=sim.base_url, user=sim.user
         )
-        handle = FrontSim(vendor="front", settings=settings, token=sim.token, sim=sim)
+        handle = FrontSim(
+            vendor="front", settings=settings, token=sim.token, sim=sim,
+            # A conversation's team is its inbox: the conversations read the inboxes too.
+            read_with_conversations=frozenset({"teams"}),
+        )  # fmt: skip
         handle.faults.rate_limited = handle.rate_limited
         yield handle
 

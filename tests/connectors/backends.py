@@ -195,6 +195,9 @@ class BackendHandle(abc.ABC):
     writes_missing: str | None = None
     """None when the backend takes every write; else why the write scenarios are skipped."""
     wrong_token: str = "definitely-not-the-token-0000"
+    read_with_conversations: frozenset[str] = frozenset()
+    """Auxiliary resources whose every request the conversations' pull needs as well: they
+    cannot fail while conversations sync, so there is nothing of their own to break."""
     recovers_when_refused: frozenset[str] = frozenset()
     """Auxiliary resources the connector reads another way when the backend refuses them
     (403), as the vendor documents for agents without admin rights."""
