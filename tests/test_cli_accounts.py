@@ -60,7 +60,7 @@ def test_prompt_that_gets_no_token_ends_in_one_sentence(sim):
     done = _add(sim)  # no --token-stdin: it prompts, and the input ends at once
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        "agentdesk: no token given: type it at the prompt, pipe it with --token-stdin, or use "
+        "agentdesk: no API token given: type it at the prompt, pipe it with --token-stdin, or use "
         "--token-command"
     )
     assert "EOFError" not in done.stderr and "unexpected" not in done.stderr

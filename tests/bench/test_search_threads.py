@@ -57,6 +57,7 @@ def test_migration_backfills_search_threads_from_a_v1_cache(tmp_path: Path) -> N
         ("conversations", "solved_at"),
         ("conversations", "reopen_count"),
         ("accounts", "presence_pending"),
+        ("accounts", "sync_warning"),
     ):
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 1")

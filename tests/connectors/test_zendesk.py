@@ -62,7 +62,7 @@ def test_zendesk_is_registered_through_the_entry_point_group():
 
 def test_unknown_connector_kind_names_the_known_ones():
     with pytest.raises(registry.UnknownConnector, match="available: .*zendesk"):
-        registry.get("helpscout")
+        registry.get("jira")
 
 
 def test_capabilities_say_snooze_is_local_and_writes_are_safe():

@@ -278,7 +278,7 @@ def test_background_sync_goes_offline_recovers_and_stops_promptly(tmp_path):
 
 
 def test_background_sync_reports_an_unknown_connector_and_keeps_running(tmp_path):
-    odd = AccountSettings(name="odd", connector="helpscout", base_url=BASE, user=USER)
+    odd = AccountSettings(name="odd", connector="jira", base_url=BASE, user=USER)
     events: list[SyncEvent] = []
     idle = threading.Event()
 
@@ -300,4 +300,4 @@ def test_background_sync_reports_an_unknown_connector_and_keeps_running(tmp_path
         worker.join(5)
     assert not worker.is_alive()
     assert events[0].kind == "error" and "zendesk" in events[0].message
-    assert "helpscout" in events[0].message
+    assert "jira" in events[0].message
