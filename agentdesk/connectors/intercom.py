@@ -49,7 +49,7 @@ from agentdesk.connectors.base import (
     MalformedResponse,
     NotFound,
 )
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy
+from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, TokenAuth
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
     AgentRecord,
@@ -148,20 +148,6 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
-class _BearerAuth(httpx.Auth):
-    """`Authorization: Bearer ...`; the token lives only here and is never printed."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "Intercom bearer auth"
-
-
 class IntercomConnector:
     kind: ClassVar[str] = "intercom"
     label: ClassVar[str] = "Intercom"
@@ -187,7 +173,7 @@ class IntercomConnector:
         self.client = ApiClient(
             settings,
             vendor="Intercom",
-            auth=_BearerAuth(token),
+            auth=TokenAuth("Bearer", token),
             headers={"Intercom-Version": API_VERSION},
             policy=policy,
             transport=transport,

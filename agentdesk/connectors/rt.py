@@ -53,7 +53,14 @@ from agentdesk.connectors.base import (
     Recent,
     recent_since,
 )
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, decode_json
+from agentdesk.connectors.http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    Fields,
+    HttpPolicy,
+    TokenAuth,
+    decode_json,
+)
 from agentdesk.model import (
     AgentRecord,
     Attachment,
@@ -179,20 +186,6 @@ class AgentScan:
             return cls()
 
 
-class _TokenAuth(httpx.Auth):
-    """RT's `Authorization: token ...`; the token lives only here and is never printed."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request):  # type: ignore[override]
-        request.headers["Authorization"] = f"token {self._token}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "RT token auth"
-
-
 @dataclass(slots=True)
 class _Me:
     name: str
@@ -244,7 +237,7 @@ class RTConnector:
                 settings.cache_days,
             ),
             vendor=self.label,
-            auth=_TokenAuth(token),
+            auth=TokenAuth("token", token),
             policy=policy,
             transport=transport,
         )
