@@ -341,9 +341,10 @@ class FrontConnector:
         async for items, next_url in self._results(url, action, params):
             recent = [c for c in items if (_activity(c) or started) >= window_start]
             done = next_url is None or len(recent) < len(items)
-            conversations, contacts = await self._records(recent, started - OVERLAP_SECONDS)
+            resume = float(f"{started - OVERLAP_SECONDS:.3f}")
+            conversations, contacts = await self._records(recent, resume)
             cursor_out = (
-                f"{EVENTS_PREFIX}{started - OVERLAP_SECONDS:.3f}"
+                f"{EVENTS_PREFIX}{resume:.3f}"
                 if done
                 else f"{FULL_PREFIX}{started:.3f}:{next_url}"
             )
@@ -387,7 +388,9 @@ class FrontConnector:
             seen += len(events)
             if next_url is not None and seen < EVENTS_PER_PAGE:
                 continue
-            mark = max(since, min(watermark, settled))
+            # The mark as the cursor stores it (to the millisecond), so the next round's
+            # `since` compares equal to what `_has` recorded.
+            mark = float(f"{max(since, min(watermark, settled)):.3f}")
             conversations, contacts = await self._records(list(pending.values()), mark)
             pending.clear()
             seen = 0
