@@ -8,10 +8,10 @@ reports what it can do through capability flags that sync records in the store's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from agentdesk.model import MutationRequest, Page, RemoteState, WhoAmI, WriteResult
 from agentdesk.timeutil import utcnow
@@ -242,7 +242,34 @@ def recent_since(
 
 
 RECENT_PAGE = 10
-"""Conversations one fast-lane poll reads at most (a busy minute still fits: polls repeat)."""
+"""Conversations on one page of a fast-lane poll (a busy minute still fits: polls repeat)."""
+RECENT_PAGES = 5
+"""Pages one poll reads at most. It reads on while a whole page changed at or after where it
+delivers from: vendors keep update times to the second and order equal times their own way,
+so the conversation a customer just wrote in may sit behind others changed that same second."""
+
+
+def reads_on(since: datetime | None, times: Sequence[datetime], full: bool, pages: int) -> bool:
+    """Whether a fast-lane poll reads the next page (see `RECENT_PAGES`); the first poll, which
+    only takes a baseline, reads one."""
+    return since is not None and full and bool(times) and min(times) >= since and (
+        pages < RECENT_PAGES
+    )
+
+
+class _Identified(Protocol):
+    def id(self, key: str = ...) -> str: ...
+
+
+_I = TypeVar("_I", bound=_Identified)
+
+
+def first_of_each(items: Iterable[_I]) -> list[_I]:
+    """Records listed over several pages, each once: its first (newest) copy."""
+    kept: dict[str, _I] = {}
+    for item in items:
+        kept.setdefault(item.id(), item)
+    return list(kept.values())
 
 
 @runtime_checkable

@@ -40,6 +40,9 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     RECENT_PAGE,
+    RECENT_PAGES,
+    first_of_each,
+    reads_on,
     Recent,
     recent_since,
 )
@@ -468,10 +471,17 @@ class FreshdeskConnector:
             "per_page": RECENT_PAGE, "include": "description,stats",
         }  # fmt: skip
         items: list[Fields] = []
-        async for items, _more in self._pages(
-            "/api/v2/tickets", params, action="list recently updated tickets", max_pages=1
-        ):
-            pass
+        pages = 0
+        async for listed, more in self._pages(
+            "/api/v2/tickets", params, action="list recently updated tickets",
+            max_pages=RECENT_PAGES,
+        ):  # fmt: skip
+            pages += 1
+            items += listed
+            times = [self._time(t, "updated_at") for t in listed]
+            if not reads_on(since, times, more, pages):
+                break
+        items = first_of_each(items)
         since = recent_since(
             since,
             ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in items),

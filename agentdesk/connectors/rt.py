@@ -50,6 +50,9 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     RECENT_PAGE,
+    RECENT_PAGES,
+    first_of_each,
+    reads_on,
     Recent,
     recent_since,
 )
@@ -539,15 +542,23 @@ class RTConnector:
         before = self._api.sent
         zone = await self._sql_zone()
         query = "id > 0" if since is None else f"LastUpdated >= '{rt_sql_date(since, zone)}'"
-        body = await self._get(
-            "/tickets",
-            {"query": query,
-             "fields": "LastUpdated,Requestor",
-             "fields[Requestor]": "Name,EmailAddress,RealName",
-             "orderby": "LastUpdated", "order": "DESC", "page": 1, "per_page": RECENT_PAGE},
-            action="search recently updated tickets",
-        )  # fmt: skip
-        listed = body.objects("items")
+        listed: list[Fields] = []
+        for number in range(1, RECENT_PAGES + 1):
+            body = await self._get(
+                "/tickets",
+                {"query": query,
+                 "fields": "LastUpdated,Requestor",
+                 "fields[Requestor]": "Name,EmailAddress,RealName",
+                 "orderby": "LastUpdated", "order": "DESC", "page": number,
+                 "per_page": RECENT_PAGE},
+                action="search recently updated tickets",
+            )  # fmt: skip
+            items = body.objects("items")
+            listed += items
+            times = [parse_timestamp(i.text("LastUpdated")) for i in items]
+            if not reads_on(since, times, len(items) >= RECENT_PAGE, number):
+                break
+        listed = first_of_each(listed)
         since = recent_since(
             since,
             ((i.id(), i.text("LastUpdated"), parse_timestamp(i.text("LastUpdated")))

@@ -45,6 +45,8 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     RECENT_PAGE,
+    first_of_each,
+    reads_on,
     Recent,
     recent_since,
 )
@@ -522,16 +524,25 @@ class ZendeskConnector:
         page) changed after `since`, with their comments: what the incremental export's
         one-minute hold-back does not show yet. The export confirms them later."""
         before = self._http.sent
-        body = self._fields(
-            await self._http.get_json(
-                "/api/v2/tickets.json",
-                params={"page[size]": RECENT_PAGE, "sort": "-updated_at",
-                        "include": TICKET_INCLUDE},
-                action="list recently updated tickets",
-            ),
-            "tickets",
-        )  # fmt: skip
-        listed = body.objects("tickets")
+        listed: list[Fields] = []
+        users: list[Fields] = []
+        groups: list[Fields] = []
+        pages = 0
+        async for body in self._pages(
+            "/api/v2/tickets.json",
+            {"page[size]": RECENT_PAGE, "sort": "-updated_at", "include": TICKET_INCLUDE},
+            key="tickets",
+            action="list recently updated tickets",
+        ):
+            pages += 1
+            tickets = body.objects("tickets")
+            listed += tickets
+            users += body.objects("users")
+            groups += body.objects("groups")
+            times = [self._time(t, "updated_at") for t in tickets]
+            if not reads_on(since, times, len(tickets) >= RECENT_PAGE, pages):
+                break
+        listed = first_of_each(listed)
         since = recent_since(
             since,
             ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
@@ -542,7 +553,7 @@ class ZendeskConnector:
             if self._time(t, "updated_at") >= since
             and self._delivered.fresh(t.id(), t.text("updated_at"))
         ]  # fmt: skip
-        batch = await self._batch(changed, body.objects("users"), body.objects("groups"))
+        batch = await self._batch(changed, users, groups)
         self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
         newest = max((self._time(t, "updated_at") for t in changed), default=since)
         return Recent(batch.page(None, more=False), newest, self._http.sent - before)

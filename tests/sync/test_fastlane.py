@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agentdesk.connectors.base import AccountSettings, Connector, FastLane
+from agentdesk.connectors.base import RECENT_PAGE, AccountSettings, Connector, FastLane
 from agentdesk.store import Store
 from agentdesk.sync import BackgroundSync
 from agentdesk.sync.fastlane import PollBudget
@@ -76,21 +76,7 @@ class Runner:
         assert not self._thread.is_alive()
 
 
-POLLED_REGRESSION = pytest.mark.xfail(
-    reason="known defect: after this session's merges a polled lane's pages reach the store "
-    "with nothing new in them (0 conversations) while the same connector's recent() alone "
-    "brings the message; to be fixed before the live issue is closed",
-    strict=True,
-)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("zendesk", marks=POLLED_REGRESSION),
-        pytest.param("freshdesk", marks=POLLED_REGRESSION),
-        "chatwoot",
-    ]
-)
+@pytest.fixture(params=["zendesk", "freshdesk", "chatwoot"])
 def dialect(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -117,9 +103,7 @@ def write_as_customer(sim: SimHandle, ticket: int, text: str) -> float:
 def cached(path: Path, text: str) -> bool:
     store = Store.open(path)
     try:
-        return bool(
-            store.conn.execute("SELECT 1 FROM messages WHERE body = ?", (text,)).fetchone()
-        )
+        return bool(store.conn.execute("SELECT 1 FROM messages WHERE body = ?", (text,)).fetchone())
     finally:
         store.close()
 
@@ -144,6 +128,32 @@ def test_a_customers_new_message_is_cached_within_seconds_between_complete_round
         assert runner.sync.rounds == 1  # the complete lane did not run again: the fast one did
     expected = "live" if dialect == "chatwoot" else "polling"
     assert lane.message == expected
+
+
+@pytest.mark.parametrize("dialect", ["zendesk", "freshdesk"])
+async def test_a_poll_finds_the_message_behind_a_page_of_tickets_changed_the_same_moment(
+    sim: SimHandle, dialect: str
+) -> None:
+    connector = build_connector(dialect, sim.base_url, sim.user, sim.token, None)
+    try:
+        baseline = await connector.recent(None)  # type: ignore[attr-defined]
+        with sim.world.lock:
+            open_ids = sorted(
+                t.id
+                for t in sim.world.tickets.values()
+                if t.status in ("open", "new") and sim.world.users[t.requester_id].email
+            )
+        target, others = open_ids[0], open_ids[1 : 2 * RECENT_PAGE]
+        text = f"Still waiting {uuid.uuid4().hex[:8]}"
+        write_as_customer(sim, target, text)  # first: newest-first, it sits behind the rest
+        for other in others:
+            write_as_customer(sim, other, "me too")
+        polled = await connector.recent(baseline.since)  # type: ignore[attr-defined]
+    finally:
+        await connector.aclose()
+    brought = {c.external_id: c for c in polled.page.conversations}
+    assert str(target) in brought
+    assert text in [m.body for m in brought[str(target)].messages]
 
 
 @pytest.mark.parametrize("dialect", ["chatwoot"])
