@@ -446,11 +446,14 @@ def _accounts_list(profile, config, args: argparse.Namespace) -> int:
     elif not rows:
         print("no accounts yet: agentdesk accounts add NAME --connector KIND --url URL --user USER")
     else:
+        name_width = max(16, *(len(r["name"]) for r in rows))
+        kind_width = max(len(r["connector"]) for r in rows)  # djangohelpdesk is the longest
         for r in rows:
             flag = "  (!) token stored in plain text" if r["token"] == "PLAIN-TEXT FILE" else ""
             print(
                 clean(
-                    f"{r['name']:<16} {r['connector']:<10} {r['url']}  {r['user']}  "
+                    f"{r['name']:<{name_width}} {r['connector']:<{kind_width}} "
+                    f"{r['url']}  {r['user']}  "
                     f"role={r['role'] or '?'}  token={r['token']}  cache={_cache_policy(r)}{flag}"
                 )
             )

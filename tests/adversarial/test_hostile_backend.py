@@ -108,13 +108,8 @@ async def one_round(
     return await asyncio.wait_for(engine.sync_account(backend.settings.name), ROUND_LIMIT)
 
 
-NOT_YET = {"rt": "not run against Request Tracker yet: its server is shared by the RT suite"}
-
-
 @pytest.fixture
 def hostile(backend: BackendHandle):
-    if backend.vendor in NOT_YET:
-        pytest.skip(NOT_YET[backend.vendor])
     with hostile_in_front_of(backend.settings.base_url) as proxy:
         backend.faults.route_through = proxy.url
         try:
