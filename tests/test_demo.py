@@ -53,14 +53,26 @@ async def test_demo_shows_hundreds_of_conversations_from_every_channel_and_cross
     store.close()
 
 
-async def test_a_customer_with_a_chat_on_zendesk_and_an_email_on_front_is_one_person():
-    """`agentdesk demo --accounts zendesk,front`: the same people write to both vendors, and
-    the store's customer merge (a shared normalised email) shows them as one person."""
-    args = build_parser().parse_args(["demo", "--accounts", "zendesk,front", "--scale", "600"])
+EXTERNAL_ID = {
+    "zendesk": str,
+    "intercom": str,
+    "front": lambda number: front_id("conversation", number),
+}
+
+
+@pytest.mark.parametrize(("chat_on", "email_on"), [("zendesk", "front"), ("intercom", "front")])
+async def test_a_customer_with_a_chat_on_one_vendor_and_an_email_on_another_is_one_person(
+    chat_on: str, email_on: str
+):
+    """`agentdesk demo --accounts zendesk,front` (or intercom,front): the same people write to
+    both vendors, and the store's customer merge (a shared normalised email) shows them as one
+    person with both conversations."""
+    args = build_parser().parse_args(["demo", "--accounts", f"{chat_on},{email_on}",
+                                      "--scale", "600"])  # fmt: skip
     profile = current_profile().ensure()
     dialects = args.accounts.split(",")
     sessions = demo_sessions(profile, dialects, seed=args.seed, scale=args.scale, activity=0)
-    (zendesk, zendesk_settings), (front, front_settings) = sessions
+    (chat_sim, chat_settings), (mail_sim, mail_settings) = sessions
     try:
         pairs = [(settings, sim.token) for sim, settings in sessions]
         summary = await sync_once(profile.store_file, pairs)
@@ -68,15 +80,15 @@ async def test_a_customer_with_a_chat_on_zendesk_and_an_email_on_front_is_one_pe
         for sim, _settings in sessions:
             sim.stop()
     assert summary["ok"], summary
-    assert [zendesk_settings.name, front_settings.name] == ["zendesk", "front"]
+    assert [chat_settings.name, mail_settings.name] == [chat_on, email_on]
 
     def emails(world, channel: str) -> dict[str, int]:
         return {world.users[t.requester_id].email: t.id for t in world.tickets.values()
                 if t.channel == channel and world.users[t.requester_id].email}  # fmt: skip
 
-    chats, mails = emails(zendesk.world, "chat"), emails(front.world, "email")
+    chats, mails = emails(chat_sim.world, "chat"), emails(mail_sim.world, "email")
     both = sorted(set(chats) & set(mails))
-    assert both, "the shared population gives some chatters on Zendesk an email on Front"
+    assert both, f"the shared population gives some chatters on {chat_on} an email on {email_on}"
     email = both[0]
     store = Store.open(profile.store_file)
     try:
@@ -89,8 +101,8 @@ async def test_a_customer_with_a_chat_on_zendesk_and_an_email_on_front_is_one_pe
     finally:
         store.close()
     seen = {(h.account, h.external_id, h.channel) for h in history}
-    assert ("zendesk", str(chats[email]), "chat") in seen
-    assert ("front", front_id("conversation", mails[email]), "email") in seen
+    assert (chat_on, EXTERNAL_ID[chat_on](chats[email]), "chat") in seen
+    assert (email_on, EXTERNAL_ID[email_on](mails[email]), "email") in seen
 
 
 def test_demo_accounts_names_the_dialects_it_knows_when_given_one_it_does_not():
