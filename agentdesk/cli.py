@@ -292,6 +292,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from agentdesk.serve import run
 
+    _profile()  # the log file: serve logs its URL (secret redacted) and its requests there
     return run(args)
 
 
