@@ -145,6 +145,8 @@ def _run_app(profile, runner, labels: str) -> int:
         config_dir=profile.config_dir,
         bell=config.ui.bell,
         desktop_notifications=config.ui.desktop_notifications,
+        attachment_hosts={name: a.attachment_hosts for name, a in config.accounts.items()},
+        attachment_max_mb=config.ui.attachment_max_mb,
     )
     result = app.run()
     if result == DEMO_RESULT:  # chosen on the first-run screen

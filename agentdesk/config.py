@@ -29,6 +29,7 @@ _ACCOUNT_KEYS = {
     "cache_history": bool,
     "history_batch": int,
     "allow_insecure_http": bool,
+    "attachment_hosts": list,
 }
 # Whole-number settings and the range each must fall in (inclusive).
 _ACCOUNT_RANGES = {"cache_days": (1, 36_500), "history_batch": (1, 1_000)}
@@ -37,9 +38,11 @@ _TOP_KEYS = {"accounts", "ui", "keymap", "team"}
 _UI_KEYS: dict[str, type | tuple[type, ...]] = {
     "theme": str, "bell": bool, "sync_interval": int,
     "desktop_notifications": str, "fast_lane_share": (int, float), "undo_seconds": int,
+    "attachment_max_mb": int,
 }  # fmt: skip
 DESKTOP_NOTIFICATIONS = ("off", "osc9", "osc777")
 SYNC_INTERVAL_MAX = 86_400
+DEFAULT_ATTACHMENT_MB = 50
 
 
 class ConfigError(Exception):
@@ -63,6 +66,8 @@ class AccountConfig:
     history_batch: int = 50
     """Customers whose history one sync round fetches at most."""
     allow_insecure_http: bool = False
+    attachment_hosts: tuple[str, ...] = ()
+    """Hosts (`*.example.com` for every subdomain) attachments may also come from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,8 @@ class UiConfig:
     """How long each action waits before it is sent, so that `u` can take it back (0: none)."""
     fast_lane_share: float = 0.2
     """The share of each vendor's rate limit the fast lane may spend (0 turns it off)."""
+    attachment_max_mb: int = DEFAULT_ATTACHMENT_MB
+    """The biggest attachment downloaded, checked while it streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +216,10 @@ def load(profile: Profile) -> Config:
                 raise _fail(path, text, f"{where}.{key}", "unknown key", key)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise _fail(path, text, f"{where}.{key}", f"must be a {expected.__name__}", key)
+            if key == "attachment_hosts":
+                if not all(isinstance(host, str) and host.strip() for host in value):
+                    raise _fail(path, text, f"{where}.{key}", "must be a list of host names", key)
+                raw = {**raw, key: tuple(host.strip().lower() for host in value)}
             if key in _ACCOUNT_RANGES:
                 low, high = _ACCOUNT_RANGES[key]
                 if not low <= value <= high:
@@ -244,6 +255,14 @@ def load(profile: Profile) -> Config:
             f"must be from 1 to {SYNC_INTERVAL_MAX} seconds",
             "sync_interval",
         )
+    if not 1 <= raw_ui.get("attachment_max_mb", DEFAULT_ATTACHMENT_MB) <= 100_000:
+        raise _fail(
+            path,
+            text,
+            "ui.attachment_max_mb",
+            "must be from 1 to 100000 (megabytes)",
+            "attachment_max_mb",
+        )
     if not 0 <= raw_ui.get("undo_seconds", 10) <= 300:
         raise _fail(path, text, "ui.undo_seconds", "must be from 0 to 300", "undo_seconds")
     if not 0 <= raw_ui.get("fast_lane_share", 0.2) <= 1:
@@ -278,6 +297,8 @@ def _toml_string(value: str) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

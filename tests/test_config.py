@@ -243,3 +243,26 @@ def test_the_team_console_reads_garbage_as_the_same_sentence():
         profile.config_file.write_bytes(raw)
         with pytest.raises(CapacityError, match=expected):
             load_capacity(profile.config_file)
+
+
+def test_attachment_hosts_and_size_cap_are_read_and_checked():
+    profile = current_profile().ensure()
+    head = '[accounts.acme]\nconnector = "zendesk"\nurl = "https://x"\nuser = "u"\n'
+    profile.config_file.write_text(
+        head
+        + 'attachment_hosts = ["Files.Acme.example", "*.cdn.example"]\n[ui]\nattachment_max_mb = 5\n'
+    )
+    loaded = config.load(profile)
+    assert loaded.accounts["acme"].attachment_hosts == ("files.acme.example", "*.cdn.example")
+    assert loaded.ui.attachment_max_mb == 5
+    assert config.UiConfig().attachment_max_mb == 50
+    for tail, problem in [
+        (
+            "attachment_hosts = [3]\n",
+            r"config.toml:5: accounts.acme.attachment_hosts: must be a list",
+        ),
+        ("[ui]\nattachment_max_mb = 0\n", r"config.toml:6: ui.attachment_max_mb: must be from 1"),
+    ]:
+        profile.config_file.write_text(head + tail)
+        with pytest.raises(ConfigError, match=problem):
+            config.load(profile)
