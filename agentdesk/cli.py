@@ -52,7 +52,7 @@ def _config(profile):
     try:
         return config.load(profile)
     except config.ConfigError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 def _open_store(profile):
@@ -145,6 +145,8 @@ def _run_app(profile, runner, labels: str) -> int:
         config_dir=profile.config_dir,
         bell=config.ui.bell,
         desktop_notifications=config.ui.desktop_notifications,
+        attachment_hosts={name: a.attachment_hosts for name, a in config.accounts.items()},
+        attachment_max_mb=config.ui.attachment_max_mb,
     )
     result = app.run()
     if result == DEMO_RESULT:  # chosen on the first-run screen
@@ -292,6 +294,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from agentdesk.serve import run
 
+    _profile()  # the log file: serve logs its URL (secret redacted) and its requests there
     return run(args)
 
 
@@ -527,9 +530,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     def progress(event) -> None:
         if args.json and args.watch:  # one JSON object per event, for scripts that follow
-            print(safe_json({"kind": event.kind, "account": event.account,
-                             "message": event.message, "records": event.records,
-                             "at": event.at, **event.extra}, default=str), flush=True)
+            print(
+                safe_json(
+                    {
+                        "kind": event.kind,
+                        "account": event.account,
+                        "message": event.message,
+                        "records": event.records,
+                        "at": event.at,
+                        **event.extra,
+                    },
+                    default=str,
+                ),
+                flush=True,
+            )
         elif not args.json:
             # The engine's sentences already name the account and say what happened.
             line = event.message or f"{event.account or '-'}: {event.kind}"
@@ -564,11 +578,11 @@ def _sync_watch(profile, config, pairs, progress) -> int:
             stop.set()
 
     BackgroundSync(
-        profile.store_file, pairs, interval=config.ui.sync_interval,
+        profile.store_file,
+        pairs,
+        interval=config.ui.sync_interval,
         fast_lane_share=config.ui.fast_lane_share,
-    ).run(
-        report, stop
-    )
+    ).run(report, stop)
     return _quiet_closed_pipe() if reader_left.is_set() else EXIT_OK
 
 
@@ -587,7 +601,9 @@ def parse_when(text: str):
     try:
         return parse_timestamp(text)
     except ValueError:
-        raise CliError(f"{text!r} is not a time (use ISO 8601 or 90m, 4h, 2d)", EXIT_USAGE) from None
+        raise CliError(
+            f"{text!r} is not a time (use ISO 8601 or 90m, 4h, 2d)", EXIT_USAGE
+        ) from None
 
 
 def _do_payload(action: str, words: list[str], text_flag: str | None, text_stdin: bool) -> dict:
@@ -671,8 +687,16 @@ def cmd_do(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if as_json:
-        print(json.dumps({"id": mutation.id, "state": mutation.state, "action": action,
-                          "conversation": args.target}))
+        print(
+            json.dumps(
+                {
+                    "id": mutation.id,
+                    "state": mutation.state,
+                    "action": action,
+                    "conversation": args.target,
+                }
+            )
+        )
     else:
         print(f"queued {action} on {args.target} ({mutation.id}); it is sent at the next sync")
     return EXIT_OK

@@ -29,6 +29,7 @@ _ACCOUNT_KEYS = {
     "cache_history": bool,
     "history_batch": int,
     "allow_insecure_http": bool,
+    "attachment_hosts": list,
 }
 # Whole-number settings and the range each must fall in (inclusive).
 _ACCOUNT_RANGES = {"cache_days": (1, 36_500), "history_batch": (1, 1_000)}
@@ -37,8 +38,11 @@ _TOP_KEYS = {"accounts", "ui", "keymap", "team"}
 _UI_KEYS: dict[str, type | tuple[type, ...]] = {
     "theme": str, "bell": bool, "sync_interval": int,
     "desktop_notifications": str, "fast_lane_share": (int, float), "undo_seconds": int,
+    "attachment_max_mb": int,
 }  # fmt: skip
 DESKTOP_NOTIFICATIONS = ("off", "osc9", "osc777")
+SYNC_INTERVAL_MAX = 86_400
+DEFAULT_ATTACHMENT_MB = 50
 
 
 class ConfigError(Exception):
@@ -62,6 +66,8 @@ class AccountConfig:
     history_batch: int = 50
     """Customers whose history one sync round fetches at most."""
     allow_insecure_http: bool = False
+    attachment_hosts: tuple[str, ...] = ()
+    """Hosts (`*.example.com` for every subdomain) attachments may also come from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ class UiConfig:
     """How long each action waits before it is sent, so that `u` can take it back (0: none)."""
     fast_lane_share: float = 0.2
     """The share of each vendor's rate limit the fast lane may spend (0 turns it off)."""
+    attachment_max_mb: int = DEFAULT_ATTACHMENT_MB
+    """The biggest attachment downloaded, checked while it streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +95,12 @@ class Config:
 
 
 def _line_of(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    set_here = re.compile(rf"\s*\[*\s*{re.escape(needle)}(?![\w-])")
+    for number, line in enumerate(lines, start=1):  # where the key is set, first
+        if set_here.match(line):
+            return number
+    for number, line in enumerate(lines, start=1):
         if needle in line:
             return number
     return 1
@@ -101,27 +114,89 @@ def _fail(path: Path, text: str, key: str, problem: str, needle: str | None = No
 def keymap_problems(config: Config, known_ids: Iterable[str]) -> list[str]:
     """One sentence per `[keymap]` id that names no binding: file, line, the nearest id."""
     known = sorted(set(known_ids))
-    text = config.path.read_text(encoding="utf-8") if config.path.exists() else ""
+    text = read_text(config.path) if config.path.exists() else ""
     problems = []
     for binding_id in sorted(set(config.keymap) - set(known)):
         near = difflib.get_close_matches(binding_id, known, n=1, cutoff=0.6)
         hint = f"; did you mean {near[0]!r}?" if near else " (the help screen, ?, lists every id)"
         line = _line_of(text, binding_id)
-        problems.append(
-            f"{config.path}:{line}: keymap: {binding_id!r} is not a binding id{hint}"
-        )
+        problems.append(f"{config.path}:{line}: keymap: {binding_id!r} is not a binding id{hint}")
     return problems
+
+
+_KEY_LINE = re.compile(r"^\s*(?:\[+\s*([^\]]+?)\s*\]+|([A-Za-z0-9_.\"' -]+?)\s*=)")
+_DEEPEST = 100
+"""Brackets or braces open at once beyond which a value is called too deeply nested."""
+
+
+def _key_at(text: str, line: int) -> str:
+    """The key set on `line` (or the nearest line above it), for a sentence about that line."""
+    lines = text.splitlines()
+    key = None
+    for number in range(min(line, len(lines)), 0, -1):
+        match = _KEY_LINE.match(lines[number - 1])
+        if match and match.group(1):  # the table the key is in
+            table = match.group(1).strip()
+            return f"{table}.{key}" if key else table
+        if match and key is None:
+            key = match.group(2).strip().strip("\"'")
+    return key or "(top level)"
+
+
+def read_text(path: Path) -> str:
+    """The config file's text; bytes that are not UTF-8 are one sentence with file and line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        readable = raw[: exc.start].decode("utf-8", "replace")
+        key = _key_at(readable + "\n", line)
+        raise ConfigError(
+            f"{path}:{line}: {key}: the file is not UTF-8 text (byte {exc.start + 1}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def _too_deep_at(text: str) -> int:
+    """The line where brackets and braces first nest deeper than anyone writes by hand."""
+    depth, line, quote = 0, 1, ""
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > _DEEPEST:
+                return line
+        elif char in "]}":
+            depth -= 1
+    return 1
+
+
+def parse_toml(path: Path, text: str) -> dict:
+    """The TOML document; a syntax error or absurd nesting is one sentence naming the file."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        line = _too_deep_at(text)
+        raise ConfigError(
+            f"{path}:{line}: {_key_at(text, line)}: nested too deeply "
+            f"(more than {_DEEPEST} brackets or braces open at once)"
+        ) from None
 
 
 def load(profile: Profile) -> Config:
     path = profile.config_file
     if not path.exists():
         return _apply_env(Config(path=path))
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    text = read_text(path)
+    data = parse_toml(path, text)
     for key in data:
         if key not in _TOP_KEYS:
             raise _fail(path, text, key, f"unknown setting (known: {', '.join(sorted(_TOP_KEYS))})")
@@ -141,6 +216,10 @@ def load(profile: Profile) -> Config:
                 raise _fail(path, text, f"{where}.{key}", "unknown key", key)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise _fail(path, text, f"{where}.{key}", f"must be a {expected.__name__}", key)
+            if key == "attachment_hosts":
+                if not all(isinstance(host, str) and host.strip() for host in value):
+                    raise _fail(path, text, f"{where}.{key}", "must be a list of host names", key)
+                raw = {**raw, key: tuple(host.strip().lower() for host in value)}
             if key in _ACCOUNT_RANGES:
                 low, high = _ACCOUNT_RANGES[key]
                 if not low <= value <= high:
@@ -149,6 +228,9 @@ def load(profile: Profile) -> Config:
             if key not in raw:
                 raise _fail(path, text, f"{where}.{key}", "is required", name)
         accounts[name] = AccountConfig(name=name, **raw)
+    for table in ("ui", "keymap", "team"):
+        if not isinstance(data.get(table, {}), dict):
+            raise _fail(path, text, table, f"must be a table ([{table}] with key = value lines)")
     raw_ui = data.get("ui", {})
     for key, value in raw_ui.items():
         expected = _UI_KEYS.get(key)
@@ -158,8 +240,29 @@ def load(profile: Profile) -> Config:
             kind = "number" if isinstance(expected, tuple) else expected.__name__
             raise _fail(path, text, f"ui.{key}", f"must be a {kind}", key)
     if raw_ui.get("desktop_notifications", "off") not in DESKTOP_NOTIFICATIONS:
-        raise _fail(path, text, "ui.desktop_notifications",
-                    f"must be one of {', '.join(DESKTOP_NOTIFICATIONS)}", "desktop_notifications")
+        raise _fail(
+            path,
+            text,
+            "ui.desktop_notifications",
+            f"must be one of {', '.join(DESKTOP_NOTIFICATIONS)}",
+            "desktop_notifications",
+        )
+    if not 1 <= raw_ui.get("sync_interval", 30) <= SYNC_INTERVAL_MAX:
+        raise _fail(
+            path,
+            text,
+            "ui.sync_interval",
+            f"must be from 1 to {SYNC_INTERVAL_MAX} seconds",
+            "sync_interval",
+        )
+    if not 1 <= raw_ui.get("attachment_max_mb", DEFAULT_ATTACHMENT_MB) <= 100_000:
+        raise _fail(
+            path,
+            text,
+            "ui.attachment_max_mb",
+            "must be from 1 to 100000 (megabytes)",
+            "attachment_max_mb",
+        )
     if not 0 <= raw_ui.get("undo_seconds", 10) <= 300:
         raise _fail(path, text, "ui.undo_seconds", "must be from 0 to 300", "undo_seconds")
     if not 0 <= raw_ui.get("fast_lane_share", 0.2) <= 1:
@@ -176,8 +279,11 @@ def _apply_env(config: Config) -> Config:
     if theme := os.environ.get("AGENTDESK_THEME"):
         ui = replace(ui, theme=theme)
     if interval := os.environ.get("AGENTDESK_SYNC_INTERVAL"):
-        if not interval.isdigit():
-            raise ConfigError(f"AGENTDESK_SYNC_INTERVAL: must be whole seconds, got {interval!r}")
+        if not interval.isdigit() or not 1 <= int(interval) <= SYNC_INTERVAL_MAX:
+            raise ConfigError(
+                f"AGENTDESK_SYNC_INTERVAL: must be whole seconds from 1 to {SYNC_INTERVAL_MAX}, "
+                f"got {interval!r}"
+            )
         ui = replace(ui, sync_interval=int(interval))
     if bell := os.environ.get("AGENTDESK_BELL"):
         ui = replace(ui, bell=bell.lower() in ("1", "true", "yes", "on"))
@@ -191,6 +297,8 @@ def _toml_string(value: str) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -201,7 +309,7 @@ def _toml_value(value: object) -> str:
 def save_account(profile: Profile, account: AccountConfig) -> None:
     """Add or replace one account's table, keeping the rest of the file as the user wrote it."""
     path = profile.config_file
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = read_text(path) if path.exists() else ""
     text = _drop_account_table(text, account.name)
     lines = [f"[accounts.{account.name}]"]
     for key in _ACCOUNT_KEYS:
@@ -218,7 +326,7 @@ def remove_account(profile: Profile, name: str) -> bool:
     path = profile.config_file
     if not path.exists():
         return False
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     new = _drop_account_table(text, name)
     if new == text:
         return False

@@ -16,11 +16,23 @@ from agentdesk.model import CHANNELS, PRIORITIES, STATUSES
 
 SORTS = ("updated", "created", "sla", "waiting", "priority", "best")
 FILTER_KEYS = (
-    "status", "channel", "assignee", "tag", "priority", "account", "team", "is", "sort",
-    "customer", "id",
+    "status",
+    "channel",
+    "assignee",
+    "tag",
+    "priority",
+    "account",
+    "team",
+    "is",
+    "sort",
+    "customer",
+    "id",
 )
 IS_VALUES = ("open", "unassigned", "snoozed", "breaching", "mine", "pending_sync", "conflict")
 _STATUS_ALIASES = {"hold": "on_hold", "on-hold": "on_hold", "resolved": "solved"}
+MAX_TERMS = 64
+"""Words, phrases and filters one search may hold: each becomes an AND in one SQL expression,
+and SQLite refuses a tree about a thousand deep, so the bound is set well below that."""
 
 
 class QueryError(ValueError):
@@ -86,8 +98,9 @@ def _check_values(key: str, values: tuple[str, ...], position: int) -> tuple[str
         if key == "status":
             value = _STATUS_ALIASES.get(value, value)
         if value not in allowed:
-            raise QueryError(f"{key}:{value} is not known; use one of {', '.join(allowed)}",
-                             position)
+            raise QueryError(
+                f"{key}:{value} is not known; use one of {', '.join(allowed)}", position
+            )
         checked.append(value)
     return tuple(checked)
 
@@ -103,8 +116,13 @@ def parse(text: str) -> Query:
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:  # pragma: no cover - regex matches all
             raise QueryError("cannot read the query here", position)
-        start = match.start("neg") if match.group("neg") else (
-            match.start("key") if match.group("key") else match.start(match.lastgroup or 0))
+        start = (
+            match.start("neg")
+            if match.group("neg")
+            else (match.start("key") if match.group("key") else match.start(match.lastgroup or 0))
+        )
+        if len(filters) + len(terms) >= MAX_TERMS and (match.group("key") or "").lower() != "sort":
+            raise QueryError(f"a search can hold at most {MAX_TERMS} terms", start)
         if match.group("key") is not None:
             key = match.group("key").lower()
             if key not in FILTER_KEYS:
@@ -116,8 +134,9 @@ def parse(text: str) -> Query:
             if raw == "":
                 raise QueryError(f"{key}: needs a value", value_at)
             value = _unquote(raw, value_at)
-            values = tuple(v.strip() for v in value.split(",")) if not raw.startswith('"') \
-                else (value,)
+            values = (
+                tuple(v.strip() for v in value.split(",")) if not raw.startswith('"') else (value,)
+            )
             if any(not v for v in values):
                 raise QueryError(f"{key}: has an empty value", value_at)
             values = _check_values(key, values, value_at)

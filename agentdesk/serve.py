@@ -5,11 +5,15 @@ output to xterm.js in the page. The served app is an agent signed in to real hel
 
 - by default it binds loopback only, checks the `Host` header (a DNS-rebinding page cannot
   reach it) and the websocket's `Origin` (another site open in the same browser cannot drive it);
+- on loopback every launch makes a secret too, printed once in the URL (`/?token=...`, as
+  notebook servers do) and swapped on the first visit for an HttpOnly SameSite=Strict cookie:
+  another local process or Unix user cannot use the inbox (`--no-token` turns it off);
 - any other address is refused unless the browser must present a token (HTTP `Authorization`
   or a session cookie set by a small login form) AND the traffic is encrypted: `--certfile/
   --keyfile`, or `--behind-proxy` for a TLS reverse proxy in front of us;
-- the token never reaches a log line, a URL, the page or the app processes' environment; the
-  session cookie is an HMAC the server can verify, not the token.
+- the token never reaches a log line, the page or the app processes' environment (nor a URL,
+  except the launch secret's, printed once); the session cookie is an HMAC the server can
+  verify, not the token.
 
 Heavy imports (aiohttp, textual-serve) are deferred so `agentdesk --help` stays fast.
 """
@@ -28,7 +32,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -71,6 +75,8 @@ class Exposure:
     token: str | None
     tls: bool
     behind_proxy: bool
+    launch_secret: bool = False
+    """The token was made by this launch for loopback and is printed in the URL."""
 
     @property
     def secure_transport(self) -> bool:
@@ -172,6 +178,8 @@ class Gate:
         self._key = secrets.token_bytes(32)
         self._clock = clock
         self.allowed_hosts: set[str] = set()
+        self.cookie_name = COOKIE_NAME
+        """Per port once bound: two servers on one machine share the browser's cookie jar."""
 
     @property
     def protected(self) -> bool:
@@ -217,8 +225,10 @@ class Gate:
         return 0 <= self._clock() - int(issued) < SESSION_SECONDS
 
     def host_ok(self, host: str) -> bool:
-        """Without a token, only loopback names are answered: the DNS-rebinding defence."""
-        if self.protected or self.exposure.behind_proxy:
+        """On loopback only loopback names are answered: the DNS-rebinding defence (a token
+        the user chose may travel through tunnels and proxies under other names)."""
+        user_token = self.protected and not self.exposure.launch_secret
+        if user_token or self.exposure.behind_proxy:
             return True
         return host.lower() in self.allowed_hosts
 
@@ -260,6 +270,38 @@ _SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+_NEEDS_LAUNCH_TOKEN = (
+    "agentdesk serve: open the URL with ?token= that `agentdesk serve` printed when it started "
+    "(each launch makes a new one).\n"
+)
+
+
+def redacted_url(url: str) -> str:
+    """`url` with the value of its `token` parameter hidden, for logs."""
+    import re
+
+    return re.sub(r"([?&]token=)[^&#\s]*", r"\1[redacted]", url)
+
+
+def _access_logger_class():  # type: ignore[no-untyped-def]
+    from aiohttp.abc import AbstractAccessLogger
+
+    class RedactingAccessLogger(AbstractAccessLogger):
+        """One line per request, the query string left out: it may hold the launch secret."""
+
+        def log(self, request, response, time):  # type: ignore[no-untyped-def]
+            self.logger.info(
+                "%s %s %s %s %.3fs",
+                request.remote,
+                request.method,
+                request.path,
+                response.status,
+                time,
+            )
+
+    return RedactingAccessLogger
 
 
 # ---------------------------------------------------------------- the aiohttp app
@@ -315,8 +357,32 @@ def build_app(
         header = request.headers.get("Authorization")
         if header and gate.authorization_ok(header):
             return True
-        cookie = request.cookies.get(COOKIE_NAME)
+        cookie = request.cookies.get(gate.cookie_name)
         return bool(cookie) and gate.session_ok(cookie)
+
+    def set_session_cookie(response: web.StreamResponse) -> None:
+        response.set_cookie(
+            gate.cookie_name,
+            gate.new_session(),
+            max_age=SESSION_SECONDS,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=exposure.secure_transport,
+        )
+
+    def token_exchange(request: web.Request) -> web.StreamResponse:
+        """`?token=` in the URL: a cookie for the right one, then the same URL without it
+        (so it leaves the address bar and the history); 403 for a wrong one."""
+        if not gate.token_matches(request.query.get("token", "")):
+            return web.Response(status=403, text=_NEEDS_LAUNCH_TOKEN)
+        rest = [(key, value) for key, value in request.query.items() if key != "token"]
+        location = str(request.rel_url.with_query(rest))
+        response = web.Response(
+            status=303, headers={"Location": location, "Cache-Control": "no-store"}
+        )
+        set_session_cookie(response)
+        return response
 
     def login_page(status: int, error: str = "") -> web.Response:
         body = _LOGIN_PAGE.format(error=f'<p class="error">{error}</p>' if error else "")
@@ -333,8 +399,14 @@ def build_app(
             )
         elif request.path == "/login":
             response = await handler(request)
+        elif gate.protected and "token" in request.query:
+            response = token_exchange(request)
         elif not authenticated(request):
-            response = login_page(401)
+            # The launch secret is only ever in the printed URL: no form to guess it in.
+            launch = exposure.launch_secret
+            response = (
+                web.Response(status=403, text=_NEEDS_LAUNCH_TOKEN) if launch else (login_page(401))
+            )
         elif request.path == "/ws" and not gate.origin_ok(
             request.headers.get("Origin"), effective_host(request)
         ):
@@ -346,12 +418,12 @@ def build_app(
         return response
 
     async def login_form(request: web.Request) -> web.Response:
-        if not gate.protected:
+        if not gate.protected or exposure.launch_secret:
             raise web.HTTPSeeOther("/")
         return login_page(200)
 
     async def login_submit(request: web.Request) -> web.Response:
-        if not gate.protected:
+        if not gate.protected or exposure.launch_secret:
             raise web.HTTPSeeOther("/")
         if not gate.origin_ok(request.headers.get("Origin"), effective_host(request)):
             return web.Response(status=403, text="cross-site sign-in refused\n")
@@ -359,15 +431,7 @@ def build_app(
         candidate = form.get("token")
         if isinstance(candidate, str) and gate.token_matches(candidate.strip()):
             response = web.HTTPSeeOther("/")
-            response.set_cookie(
-                COOKIE_NAME,
-                gate.new_session(),
-                max_age=SESSION_SECONDS,
-                path="/",
-                httponly=True,
-                samesite="Strict",
-                secure=exposure.secure_transport,
-            )
+            set_session_cookie(response)
             raise response
         # One failed guess at a time, one per second: a brute force gets nowhere.
         async with failure_lock:
@@ -532,12 +596,14 @@ def serve(
     max_sessions: int = DEFAULT_MAX_SESSIONS,
     command: str | None = None,
     out: IO[str] | None = None,
+    no_token: bool = False,
 ) -> int:
     """Serve the app until interrupted; returns the process exit code.
 
     `port=0` picks a free port; the first line on `out` (stdout) is
-    `agentdesk serve: serving on URL`, which scripts and tests wait for. `command` replaces
-    the app command (tests); refusals print one line on stderr and return 2.
+    `agentdesk serve: serving on URL`, which scripts and tests wait for (on loopback the URL
+    carries this launch's `?token=`, unless `no_token`). `command` replaces the app command
+    (tests); refusals print one line on stderr and return 2.
     """
     import asyncio
 
@@ -548,10 +614,23 @@ def serve(
         exposure = check_exposure(
             host, port, token=token, tls=certfile is not None, behind_proxy=behind_proxy
         )
+        if no_token and token is not None:
+            raise ServeRefused(
+                f"--no-token contradicts the token given ({TOKEN_ENV} or --password-file)"
+            )
         ssl_context = _ssl_context(certfile, keyfile) if certfile and keyfile else None
     except ServeRefused as exc:
         print(f"agentdesk serve: {exc}", file=sys.stderr)
         return exc.code
+    if exposure.loopback and exposure.token is None and not no_token:
+        exposure = replace(exposure, token=secrets.token_urlsafe(32), launch_secret=True)
+    elif no_token:
+        print(
+            f"agentdesk serve: warning: --no-token: any process or user on this machine that "
+            f"can reach {host}:{port or 'PORT'} can use your signed-in helpdesks",
+            file=sys.stderr,
+            flush=True,
+        )
     gate = Gate(exposure)
     app = build_app(gate, command or app_command(demo), max_sessions=max_sessions)
     try:
@@ -571,10 +650,13 @@ async def _run(app, gate: Gate, host: str, port: int, ssl_context, out: IO[str])
 
     from aiohttp import web
 
-    # The access log goes to agentdesk's (redacting) log file; it carries no credentials: the
-    # token only ever travels in a header or a POST body, never in a URL.
+    # The access log goes to agentdesk's (redacting) log file without query strings: the
+    # launch secret travels in one URL (the user token only in a header or a POST body).
     runner = web.AppRunner(
-        app, access_log=logging.getLogger("agentdesk.serve.access"), shutdown_timeout=10
+        app,
+        access_log=logging.getLogger("agentdesk.serve.access"),
+        access_log_class=_access_logger_class(),
+        shutdown_timeout=10,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
@@ -583,9 +665,14 @@ async def _run(app, gate: Gate, host: str, port: int, ssl_context, out: IO[str])
     gate.allowed_hosts = {
         f"{name}:{bound_port}" for name in ("127.0.0.1", "localhost", "[::1]", host.lower())
     }
+    gate.cookie_name = f"{COOKIE_NAME}_{bound_port}"
     scheme = "https" if ssl_context else "http"
     shown = f"[{host}]" if ":" in host else host
-    print(f"agentdesk serve: serving on {scheme}://{shown}:{bound_port}/", file=out, flush=True)
+    url = f"{scheme}://{shown}:{bound_port}/"
+    if gate.exposure.launch_secret:  # printed once, here only; the log gets it redacted
+        url += f"?token={gate.exposure.token}"
+    print(f"agentdesk serve: serving on {url}", file=out, flush=True)
+    logging.getLogger("agentdesk.serve").info("serving on %s", redacted_url(url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -634,6 +721,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a TLS reverse proxy terminates HTTPS in front of this server",
     )
     parser.add_argument(
+        "--no-token",
+        action="store_true",
+        help="on loopback, do not require the per-launch token in the printed URL (any local "
+        "process or user could then use the app)",
+    )
+    parser.add_argument(
         "--max-sessions",
         type=int,
         default=DEFAULT_MAX_SESSIONS,
@@ -659,6 +752,7 @@ def run(args: argparse.Namespace) -> int:
         keyfile=args.keyfile,
         behind_proxy=args.behind_proxy,
         max_sessions=args.max_sessions,
+        no_token=args.no_token,
     )
 
 

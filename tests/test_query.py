@@ -4,8 +4,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agentdesk.model import (AgentRecord, ContactRecord, ConversationRecord, Identity,
-                             MessageRecord, Page, TeamRecord)
+from agentdesk.model import (
+    AgentRecord,
+    ContactRecord,
+    ConversationRecord,
+    Identity,
+    MessageRecord,
+    Page,
+    TeamRecord,
+)
 from agentdesk.query import QueryError, parse
 from agentdesk.store import Store
 
@@ -13,10 +20,17 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def test_parse_filters_phrases_and_words():
-    q = parse('status:open,pending channel:chat assignee:me tag:vip priority:high account:acme "refund please" late')
+    q = parse(
+        'status:open,pending channel:chat assignee:me tag:vip priority:high account:acme "refund please" late'
+    )
     assert [(f.key, f.values) for f in q.filters] == [
-        ("status", ("open", "pending")), ("channel", ("chat",)), ("assignee", ("me",)),
-        ("tag", ("vip",)), ("priority", ("high",)), ("account", ("acme",))]
+        ("status", ("open", "pending")),
+        ("channel", ("chat",)),
+        ("assignee", ("me",)),
+        ("tag", ("vip",)),
+        ("priority", ("high",)),
+        ("account", ("acme",)),
+    ]
     assert q.terms == ("refund please", "late")
 
 
@@ -52,27 +66,90 @@ def store(tmp_path):
     store.upsert_account("acme", "zendesk", "http://127.0.0.1:1", "me@acme.com")
     store.upsert_account("chat", "chatwoot", "http://127.0.0.1:2", "me@acme.com")
 
-    def conv(eid, subject, body, channel="email", status="open", priority="normal", tags=(),
-             assignee=None, minutes=0, account="acme", customer="u1"):
+    def conv(
+        eid,
+        subject,
+        body,
+        channel="email",
+        status="open",
+        priority="normal",
+        tags=(),
+        assignee=None,
+        minutes=0,
+        account="acme",
+        customer="u1",
+    ):
         t = NOW - timedelta(days=1) + timedelta(minutes=minutes)
         return account, ConversationRecord(
-            eid, channel, subject, status, status, priority, t, t, "v", customer_external_id=customer,
-            assignee_external_id=assignee, tags=tags, messages=(MessageRecord(
-                f"m{eid}", "reply", "customer", "C", body, t, channel),))
+            eid,
+            channel,
+            subject,
+            status,
+            status,
+            priority,
+            t,
+            t,
+            "v",
+            customer_external_id=customer,
+            assignee_external_id=assignee,
+            tags=tags,
+            messages=(MessageRecord(f"m{eid}", "reply", "customer", "C", body, t, channel),),
+        )
 
     rows = [
-        conv("1", "注文が届きません", "配送状況を教えてください", tags=("vip",), assignee="me", minutes=1),
-        conv("2", "Refund for #4411", "I want a refund please", channel="chat", priority="high", minutes=2),
+        conv(
+            "1",
+            "注文が届きません",
+            "配送状況を教えてください",
+            tags=("vip",),
+            assignee="me",
+            minutes=1,
+        ),
+        conv(
+            "2",
+            "Refund for #4411",
+            "I want a refund please",
+            channel="chat",
+            priority="high",
+            minutes=2,
+        ),
         conv("3", "返品について", "返品したいです", status="solved", minutes=3),
-        conv("4", "VPN down", "refund? no, the VPN is down", priority="urgent", assignee="ola", minutes=4),
-        conv("9", "Chat refund", "refund via chat", channel="chat", account="chat", customer="c9", minutes=5),
+        conv(
+            "4",
+            "VPN down",
+            "refund? no, the VPN is down",
+            priority="urgent",
+            assignee="ola",
+            minutes=4,
+        ),
+        conv(
+            "9",
+            "Chat refund",
+            "refund via chat",
+            channel="chat",
+            account="chat",
+            customer="c9",
+            minutes=5,
+        ),
     ]
-    store.apply_page("acme", Page("t", "c", False,
-        teams=(TeamRecord("g", "Billing"),),
-        agents=(AgentRecord("me", "Me", "me@acme.com"), AgentRecord("ola", "Ola", "ola@acme.com")),
-        contacts=(ContactRecord("u1", "Hanako", (Identity("email", "hanako@example.jp"),)),),
-        conversations=tuple(r for a, r in rows if a == "acme")))
-    store.apply_page("chat", Page("t", "c", False, conversations=tuple(r for a, r in rows if a == "chat")))
+    store.apply_page(
+        "acme",
+        Page(
+            "t",
+            "c",
+            False,
+            teams=(TeamRecord("g", "Billing"),),
+            agents=(
+                AgentRecord("me", "Me", "me@acme.com"),
+                AgentRecord("ola", "Ola", "ola@acme.com"),
+            ),
+            contacts=(ContactRecord("u1", "Hanako", (Identity("email", "hanako@example.jp"),)),),
+            conversations=tuple(r for a, r in rows if a == "acme"),
+        ),
+    )
+    store.apply_page(
+        "chat", Page("t", "c", False, conversations=tuple(r for a, r in rows if a == "chat"))
+    )
     store.record_sync_info("acme", user_external_id="me")
     return store
 
@@ -117,3 +194,31 @@ def test_builtin_views_count_what_they_list(store):
     for view in store.views():
         assert counts[view.id] == len(store.view_conversation_ids(view.id)), view.id
     assert counts["mine"] == 1 and counts["solved"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " ".join(f"word{i}" for i in range(1000)),
+        " ".join(f"tag:t{i}" for i in range(1000)),
+        " ".join(f"-tag:t{i} w{i}" for i in range(500)),
+    ],
+    ids=["words", "filters", "mixed"],
+)
+def test_a_huge_query_is_refused_in_one_sentence_on_the_command_line(text, capsys):
+    from agentdesk.cli import main
+
+    code = main(["reassign", "--query", text, "--to", "someone@example.com"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "a search can hold at most 64 terms" in err
+    assert "unexpected" not in err and "Expression tree" not in err
+
+
+def test_sixty_four_terms_still_search(tmp_path):
+    store = Store.open(tmp_path / "cache.db")
+    text = " ".join(f"w{i}" for i in range(32)) + " " + " ".join(f"tag:t{i}" for i in range(32))
+    assert store.search_ids(text + " sort:best") == []
+    with pytest.raises(QueryError, match="at most 64 terms"):
+        store.search_ids(text + " one-more")
+    store.close()

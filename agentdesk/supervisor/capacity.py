@@ -11,7 +11,6 @@ The backend's number wins where it has one (Chatwoot, for instance); otherwise t
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +50,17 @@ def parse_capacity(table: Mapping[str, object], where: str = "config") -> Capaci
 
 def load_capacity(config_file: Path) -> Capacity:
     """The `[team.capacity]` table of the config file (empty when absent)."""
-    try:
-        data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+    from agentdesk.config import ConfigError, parse_toml, read_text
+
+    path = Path(config_file)
+    try:  # the same reading as the rest of the config: garbage is one sentence, not a crash
+        data = parse_toml(path, read_text(path))
     except FileNotFoundError:
         return Capacity()
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CapacityError(f"{config_file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise CapacityError(f"{config_file}: cannot be read: {exc.strerror}") from None
+    except ConfigError as exc:
+        raise CapacityError(str(exc)) from None
     team = data.get("team", {})
     if not isinstance(team, dict):
         raise CapacityError(f"{config_file}: team: must be a table")

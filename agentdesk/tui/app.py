@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -26,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 
+from agentdesk.config import DEFAULT_ATTACHMENT_MB
 from agentdesk.sanitize import clean
 from agentdesk.store import Store
 from agentdesk.timeutil import utcnow
@@ -41,6 +42,8 @@ TYPING_LAPSES = 30.0
 
 if TYPE_CHECKING:
     from textual.command import Provider
+
+    from agentdesk.attachments import AttachmentPolicy
 
     from agentdesk.syncapi import SyncEvent, SyncRunner
 
@@ -60,6 +63,7 @@ def _commands(name: str) -> Callable[[], type[Provider]]:
     load.__name__ = name
     return load
 
+
 __all__ = ["DEMO_RESULT", "AgentDeskApp"]  # noqa: F822 - DEMO_RESULT: see __getattr__
 
 
@@ -70,6 +74,7 @@ def __getattr__(name: str) -> object:
 
         return DEMO_RESULT
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +126,19 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             key_display="^p",
             id="app.command_palette",
         ),
-        Binding("colon", "command_palette", "Command palette", show=False, key_display=":",
-                id="app.command_palette_colon"),
+        Binding(
+            "colon",
+            "command_palette",
+            "Command palette",
+            show=False,
+            key_display=":",
+            id="app.command_palette_colon",
+        ),
         # Supervisor consoles: an agent-role user pressing one is told why it does not open.
         Binding("T", "team", "Team", show=False, id="app.team"),
         Binding("R", "metrics", "Metrics", show=False, id="app.metrics"),
         Binding("L", "audit", "Audit log", show=False, id="app.audit"),
     ]
-    DOWNLOAD_CHUNK = 64 * 1024
 
     def __init__(
         self,
@@ -147,6 +157,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         opener: Callable[[Path], None] | None = None,
         undo_window: timedelta = UNDO_WINDOW,
         problems: Iterable[str] = (),
+        attachment_hosts: Mapping[str, tuple[str, ...]] | None = None,
+        attachment_max_mb: int = DEFAULT_ATTACHMENT_MB,
     ) -> None:
         """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local).
 
@@ -158,12 +170,16 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         where attachments go and how they are opened (default: the user's downloads dir and
         the system opener). `undo_window`: how long each action waits before it is sent, so
         that `u` can still take it back (zero sends at once). `problems`: sentences about the
-        config (a mistyped keymap id) shown at start like a theme's.
+        config (a mistyped keymap id) shown at start like a theme's. `attachment_hosts`: per
+        account, the hosts the user allowed attachments from besides the account's and its
+        vendor's; `attachment_max_mb`: the biggest attachment downloaded.
         """
         super().__init__()
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.bell_enabled = bell
         self.downloads_dir = downloads_dir
+        self.attachment_hosts = dict(attachment_hosts or {})
+        self.attachment_max_mb = attachment_max_mb
         self.undo_window = undo_window
         self._opener = opener
         # Theme rules (themes/*.tcss, user .tcss) are read with app.tcss.
@@ -350,8 +366,12 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         if any_supervisor(self.store):
             return True
         if console is not None:
-            self.notify(f"The {console} is for supervisors and admins; your role on every "
-                        "account is agent (or not yet known).", markup=False, severity="warning")
+            self.notify(
+                f"The {console} is for supervisors and admins; your role on every "
+                "account is agent (or not yet known).",
+                markup=False,
+                severity="warning",
+            )
         return False
 
     def _capacity(self):
@@ -481,24 +501,32 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.notify(clean(message), markup=False, severity="error" if error else "information")
 
     # ---------------------------------------------------------------- files
-    def download_file(self, url: str, name: str) -> Path:
-        """Fetch an attachment into the downloads dir (call from a worker thread)."""
-        if not url.lower().startswith(("https://", "http://")):
-            raise ValueError("only http(s) attachments can be downloaded")
+    def attachment_policy(self, account: str | None) -> AttachmentPolicy:
+        """Where `account`'s attachments may come from and how big they may be."""
+        from agentdesk.attachments import AttachmentPolicy
+
+        row = {row.name: row for row in self.store.accounts()}.get(account or "")
+        return AttachmentPolicy(
+            account=account or "?",
+            base_url=row.base_url if row else "",
+            connector=row.connector if row else "",
+            extra_hosts=tuple(self.attachment_hosts.get(account or "", ())),
+            max_bytes=self.attachment_max_mb * 1024 * 1024,
+        )
+
+    def download_file(self, url: str, name: str, policy: AttachmentPolicy) -> Path:
+        """Fetch an attachment into the downloads dir (call from a worker thread): only from
+        the hosts `policy` allows, capped in size; refusals raise DownloadRefused."""
+        from agentdesk.attachments import download
+
         directory = self.downloads_dir
         if directory is None:
             import platformdirs
 
             directory = Path(platformdirs.user_downloads_dir())
-        import urllib.request
-
         directory.mkdir(parents=True, exist_ok=True)
         target = _free_path(directory, _safe_filename(name))
-        request = urllib.request.Request(url, headers={"User-Agent": "agentdesk"})
-        with urllib.request.urlopen(request, timeout=60) as response, open(target, "xb") as out:
-            while chunk := response.read(self.DOWNLOAD_CHUNK):
-                out.write(chunk)
-        return target
+        return download(url, target, policy)
 
     def open_file(self, path: Path) -> None:
         """Open with the system's opener (xdg-open, open, the Windows shell)."""

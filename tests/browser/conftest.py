@@ -65,8 +65,19 @@ def serve_argv(*args: str) -> list[str]:
 @dataclass
 class Served:
     process: subprocess.Popen[str]
-    url: str
+    printed_url: str
+    """The URL as printed: on loopback it carries this launch's `?token=`."""
     output: list[str]
+
+    @property
+    def url(self) -> str:
+        """The server's root, without the token (what a tab that has its cookie reloads)."""
+        return self.printed_url.split("?", 1)[0]
+
+    @property
+    def token(self) -> str | None:
+        _, _, query = self.printed_url.partition("?token=")
+        return query or None
 
 
 def _pump(stream, lines: queue.Queue[str | None], sink: list[str]) -> None:

@@ -26,6 +26,10 @@ def _client() -> httpx.Client:
     return httpx.Client(trust_env=False, timeout=10, follow_redirects=False)
 
 
+def _cookie_name(served) -> str:
+    return f"agentdesk_session_{httpx.URL(served.url).port}"
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     env.update(extra)
@@ -133,19 +137,21 @@ def test_with_a_token_requests_without_it_get_401_and_with_it_200() -> None:
         # The browser path: the form sets a session cookie that is not the token.
         signed_in = client.post(served.url + "login", data={"token": TOKEN})
         assert signed_in.status_code == 303
-        cookie = signed_in.cookies.get("agentdesk_session")
+        session = _cookie_name(served)
+        cookie = signed_in.cookies.get(session)
         assert cookie and TOKEN not in cookie
         assert "httponly" in signed_in.headers["set-cookie"].lower()
         assert "samesite=strict" in signed_in.headers["set-cookie"].lower()
-        client.cookies.set("agentdesk_session", cookie)
+        client.cookies.set(session, cookie)
         assert client.get(served.url).status_code == 200
-        client.cookies.set("agentdesk_session", cookie[:-2] + "xx")
+        client.cookies.set(session, cookie[:-2] + "xx")
         assert client.get(served.url).status_code == 401
     assert TOKEN not in "".join(served.output)
 
 
 def test_loopback_server_refuses_other_host_names_and_cross_site_websockets() -> None:
     with running_server(env=_env()) as served, _client() as client:
+        assert client.get(served.printed_url).status_code == 303  # the token, for a cookie
         assert client.get(served.url).status_code == 200
         port = httpx.URL(served.url).port
         # DNS rebinding: a hostile name that resolves to 127.0.0.1 reaches us with its Host.
@@ -264,3 +270,58 @@ def test_tls_serving_uses_secure_cookies_and_a_wss_websocket(tmp_path: Path) -> 
         assert f'data-session-websocket-url="wss://{httpx.URL(served.url).netloc.decode()}/ws"' in (
             page.text
         )
+
+
+def test_loopback_needs_the_launch_token_then_a_cookie(tmp_path: Path) -> None:
+    """Another local user or process that connects without the printed URL gets nothing."""
+    home = tmp_path / "home"
+    with running_server(env=_env(AGENTDESK_HOME=str(home))) as served, _client() as client:
+        token = served.token
+        assert token and len(token) >= 32
+        for path in ("", "static/js/textual.js", "ws", "login"):
+            refused = client.get(served.url + path)
+            assert refused.status_code == (303 if path == "login" else 403), path
+        bare = client.get(served.url)
+        assert "token" in bare.text and len(bare.text.strip().splitlines()) == 1
+        assert token not in bare.text
+        assert client.get(served.url + "?token=" + "x" * len(token)).status_code == 403
+        assert client.get(served.url, headers={"Authorization": f"Bearer {token}"}).status_code == (
+            200
+        )
+
+        first = client.get(served.printed_url + "&fontsize=14")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/?fontsize=14"  # the token leaves the address bar
+        set_cookie = first.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie and "samesite=strict" in set_cookie
+        cookie = client.cookies.get(_cookie_name(served))
+        assert cookie and token not in cookie
+        page = client.get(served.url + "?fontsize=14")
+        assert page.status_code == 200 and token not in page.text
+        assert client.get(served.url + "static/js/textual.js").status_code == 200
+
+        client.cookies.set(_cookie_name(served), cookie[:-2] + "xx")
+        assert client.get(served.url).status_code == 403
+    printed = "".join(served.output)
+    assert printed.count(token) == 1  # printed once, in the URL
+    logs = "".join(path.read_text() for path in home.rglob("agentdesk.log*"))
+    assert "token=[redacted]" in logs  # the URL is logged, its secret is not
+    assert "GET / 403" in logs and "GET / 303" in logs  # requests are, without query strings
+    assert token not in logs
+
+
+def test_no_token_turns_the_launch_secret_off_with_a_warning() -> None:
+    with running_server("--no-token", env=_env()) as served, _client() as client:
+        assert served.token is None
+        assert client.get(served.url).status_code == 200
+        port = httpx.URL(served.url).port
+        rebound = client.get(served.url, headers={"Host": f"attacker.example:{port}"})
+        assert rebound.status_code == 421  # the Host check stays
+    assert "warning: --no-token" in "".join(served.output)
+
+
+def test_no_token_is_in_the_help() -> None:
+    result = subprocess.run(
+        serve_argv("--help"), check=False, capture_output=True, text=True, timeout=30, cwd=REPO
+    )
+    assert "--no-token" in result.stdout

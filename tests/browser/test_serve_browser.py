@@ -65,12 +65,13 @@ def test_demo_inbox_in_a_browser_opens_conversations_switches_views(
             page = context.new_page()
             page.on("request", lambda request: requested_hosts.add(urlsplit(request.url).netloc))
             page.add_init_script(TERMINAL_HOOK)
-            page.goto(served.url + "?fontsize=14")
+            page.goto(served.printed_url + "&fontsize=14")
 
             # The inbox: views, a synced conversation list, and the first conversation open.
             screen = _wait_for_screen(page, r"All open · [1-9]", INBOX_TIMEOUT_MS)
             screen = _wait_for_screen(page, _THREAD_TITLE.pattern)
             assert "Views" in screen and "Customer" in screen
+            assert "token=" not in page.url  # swapped for a cookie, gone from the address bar
             first = _open_conversation_id(screen)
 
             # Keys reach the app: move down the list and open the next conversation.

@@ -123,7 +123,7 @@ class ConversationOpened(Message):
 
 
 def _conversations_named(done: Sequence[Mutation]) -> str:
-    """"#1406" for one conversation, "3 conversations" for a bulk action."""
+    """ "#1406" for one conversation, "3 conversations" for a bulk action."""
     if len(done) == 1:
         return f"#{clean(done[0].conversation_external_id)}"
     return f"{len(done)} conversations"
@@ -163,15 +163,23 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         Binding("slash", "search", "Search", key_display="/", id="inbox.search"),
         Binding("v", "pick_view", "Views", id="inbox.views"),
         Binding("S", "cycle_sort", "Sort", show=False, id="inbox.sort"),
-        Binding("backslash", "toggle_side_panes", "Side panes", key_display="\\",
-                show=False, id="inbox.side_panes"),
+        Binding(
+            "backslash",
+            "toggle_side_panes",
+            "Side panes",
+            key_display="\\",
+            show=False,
+            id="inbox.side_panes",
+        ),
         Binding("escape", "cancel", "Cancel", show=False, id="inbox.cancel"),
     ]
 
     # Narrow terminals (80x24 splits) give the list and the thread the whole width; the views
     # and customer panes come back with `\` (app.tcss). Short ones get a shorter composer.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
-        (0, "-narrow"), (120, "-medium"), (150, "-wide")
+        (0, "-narrow"),
+        (120, "-medium"),
+        (150, "-wide"),
     ]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
 
@@ -631,12 +639,17 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         if detail.tags:
             parts.append(" ".join("#" + t for t in detail.tags[:4]))
         now = self.desk.clock()
-        for label, moment in (("first reply", due.first_response_due),
-                              ("next reply", due.next_response_due)):
+        for label, moment in (
+            ("first reply", due.first_response_due),
+            ("next reply", due.next_response_due),
+        ):
             if moment is not None:
                 state = sla.state(moment, now)
-                mark = "⚠ BREACHED" if state == "breached" else (
-                    "⏱ AT RISK" if state == "at_risk" else "⏱")
+                mark = (
+                    "⚠ BREACHED"
+                    if state == "breached"
+                    else ("⏱ AT RISK" if state == "at_risk" else "⏱")
+                )
                 parts.append(f"{mark} {label} {short_duration(moment - now)}")
         if due.snoozed_until is not None and due.snoozed_until > now:
             parts.append(f"snoozed until {local_time(due.snoozed_until, now, self.desk.tz)}")
@@ -706,9 +719,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         duplicates = panel.duplicates
         if duplicates:
             text.append("possible duplicate: ", style="bold")
-            text.append_text(
-                safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates))
-            )
+            text.append_text(safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates)))
             merge_key = self._key_for("customer.merge", "M")
             text.append(f" ({merge_key} merges)\n", style="dim")
         count = customer.conversation_count
@@ -906,9 +917,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.desk.notify_safe(f"No canned responses yet: add .md or .txt files to {where}")
             return
         by_name = {t.name: t for t in templates}
-        items = [
-            PickItem(t.name, t.name, " ".join(t.body.split())[:60]) for t in templates
-        ]
+        items = [PickItem(t.name, t.name, " ".join(t.body.split())[:60]) for t in templates]
 
         def chosen(name: str | None) -> None:
             composer = self.composer
@@ -1143,8 +1152,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.queue_action(ids, "tags", payload, f"{verb} {tag}")
 
         self._pick(
-            PickerScreen("Tags", items, placeholder="tag to add (or pick one to remove)",
-                         free_entry=typed),
+            PickerScreen(
+                "Tags", items, placeholder="tag to add (or pick one to remove)", free_entry=typed
+            ),
             chosen,
         )
 
@@ -1201,9 +1211,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             return PickItem(to_iso(moment), f"until {local_time(moment, now, tz)}", "typed")
 
         can_snooze, account = self.capability(ids[0], "can_snooze", default=False)
-        note = "" if can_snooze else (
-            f"{account} has no snooze: it is kept in agentdesk only and the conversation "
-            "comes back here at that time."
+        note = (
+            ""
+            if can_snooze
+            else (
+                f"{account} has no snooze: it is kept in agentdesk only and the conversation "
+                "comes back here at that time."
+            )
         )
         asleep = (sla_due(self.desk.store, cid).snoozed_until for cid in ids)
         snoozed = [until for until in asleep if until is not None and until > now]
@@ -1222,8 +1236,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.queue_action(ids, "snooze", {"until": value}, f"snoozed{where} until {shown}")
 
         self._pick(
-            PickerScreen("Snooze until", items, placeholder="2h, 3d, tomorrow, 14:00, 2025-03-10",
-                         free_entry=typed, note=note),
+            PickerScreen(
+                "Snooze until",
+                items,
+                placeholder="2h, 3d, tomorrow, 14:00, 2025-03-10",
+                free_entry=typed,
+                note=note,
+            ),
             chosen,
         )
 
@@ -1296,14 +1315,17 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             if value is not None:
                 attachment = files[int(value)]
                 self.desk.notify_safe(f"Downloading {attachment.get('name', 'attachment')}…")
-                self.download(str(attachment["url"]), str(attachment.get("name", "attachment")))
+                policy = self.desk.attachment_policy(account_of(self.desk.store, cid))
+                self.download(
+                    str(attachment["url"]), str(attachment.get("name", "attachment")), policy
+                )
 
         self._pick(PickerScreen("Open attachment", items), chosen)
 
     @work(thread=True, exclusive=False, group="download", exit_on_error=False)
-    def download(self, url: str, name: str) -> None:
+    def download(self, url: str, name: str, policy) -> None:  # type: ignore[no-untyped-def]
         try:
-            path = self.desk.download_file(url, name)
+            path = self.desk.download_file(url, name, policy)
         except Exception as exc:  # noqa: BLE001 - any failure is reported as a toast
             self.post_message(DownloadDone(None, str(exc)))
             return
