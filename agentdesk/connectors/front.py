@@ -51,7 +51,14 @@ from agentdesk.connectors.base import (
     reads_on,
     recent_since,
 )
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, Params
+from agentdesk.connectors.http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    Fields,
+    HttpPolicy,
+    Params,
+    count_requests,
+)
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
     AgentRecord,
@@ -417,32 +424,34 @@ class FrontConnector:
         """The conversations with the newest activity (the list's own order, one small page)
         changed at or after `since`, with their threads: a quiet poll is one request. The
         event feed of the complete lane confirms them later."""
-        before = self.client.sent
-        params = [*_listing(LISTED)[:-1], ("limit", str(RECENT_PAGE))]
-        listed: list[Fields] = []
-        pages = 0
-        async for items, next_url in self._results(
-            "/conversations", "list recently active conversations", params
-        ):
-            pages += 1
-            listed += items
-            times = [_when(c) for c in items]
-            if not reads_on(since, times, next_url is not None, pages):
-                break
-        listed = first_of_each(listed)
-        since = recent_since(
-            since, ((c.id(), _version(c.raw("updated_at")), _when(c)) for c in listed),
-            self._delivered,
-        )  # fmt: skip
-        changed = [
-            c for c in listed
-            if _when(c) >= since and self._delivered.fresh(c.id(), _version(c.raw("updated_at")))
-        ]  # fmt: skip
-        conversations, contacts = await self._records(changed)
-        self._delivered.mark((c.id(), _version(c.raw("updated_at"))) for c in changed)
-        newest = max((_when(c) for c in changed), default=since)
-        page = Page("conversations", None, False, conversations=conversations, contacts=contacts)
-        return Recent(page, newest, self.client.sent - before)
+        with count_requests() as sent:
+            params = [*_listing(LISTED)[:-1], ("limit", str(RECENT_PAGE))]
+            listed: list[Fields] = []
+            pages = 0
+            async for items, next_url in self._results(
+                "/conversations", "list recently active conversations", params
+            ):
+                pages += 1
+                listed += items
+                times = [_when(c) for c in items]
+                if not reads_on(since, times, next_url is not None, pages):
+                    break
+            listed = first_of_each(listed)
+            since = recent_since(
+                since, ((c.id(), _version(c.raw("updated_at")), _when(c)) for c in listed),
+                self._delivered,
+            )  # fmt: skip
+            changed = [
+                c for c in listed
+                if _when(c) >= since
+                and self._delivered.fresh(c.id(), _version(c.raw("updated_at")))
+            ]  # fmt: skip
+            conversations, contacts = await self._records(changed)
+            self._delivered.mark((c.id(), _version(c.raw("updated_at"))) for c in changed)
+            newest = max((_when(c) for c in changed), default=since)
+            page = Page("conversations", None, False, conversations=conversations,
+                        contacts=contacts)  # fmt: skip
+            return Recent(page, newest, sent())
 
     # ------------------------------------------------------------ one page of records
     def _has(self, c: Fields, since: float) -> bool:

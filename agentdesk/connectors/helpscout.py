@@ -63,14 +63,15 @@ from agentdesk.connectors.http import (
     Fields,
     HttpPolicy,
     Params,
+    count_requests,
     decode_json,
 )
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
     AgentRecord,
     Attachment,
-    AuthorKind,
     AttributeValue,
+    AuthorKind,
     Channel,
     ContactRecord,
     ConversationRecord,
@@ -401,36 +402,36 @@ class HelpScoutConnector:
         """Conversations modified lately, newest first (`sortField=modifiedAt&sortOrder=desc`,
         `modifiedSince` one second early as the pull asks, threads embedded: a quiet poll is
         one request), changed at or after `since`. The pull confirms them later."""
-        before = self._http.sent
-        params = {**self._list_params("all"), "sortOrder": "desc"}
-        if since is not None:
-            params["modifiedSince"] = to_iso(since - timedelta(seconds=1))
-        listed: list[Fields] = []
-        pages = 0
-        async for items, more in self._pages(
-            "/v2/conversations", params, "conversations",
-            action="list recently modified conversations",
-        ):  # fmt: skip
-            pages += 1
-            listed += items
-            times = [self._time(c, "userUpdatedAt") for c in items]
-            if not reads_on(since, times, more, pages):
-                break
-        listed = first_of_each(listed)
-        since = recent_since(
-            since,
-            ((c.id(), c.text("userUpdatedAt"), self._time(c, "userUpdatedAt")) for c in listed),
-            self._delivered,
-        )
-        changed = [
-            c for c in listed
-            if self._time(c, "userUpdatedAt") >= since
-            and self._delivered.fresh(c.id(), c.text("userUpdatedAt"))
-        ]  # fmt: skip
-        page = await self._page("conversations", changed, None)
-        self._delivered.mark((c.id(), c.text("userUpdatedAt")) for c in changed)
-        newest = max((self._time(c, "userUpdatedAt") for c in changed), default=since)
-        return Recent(dataclasses.replace(page, more=False), newest, self._http.sent - before)
+        with count_requests() as sent:
+            params = {**self._list_params("all"), "sortOrder": "desc"}
+            if since is not None:
+                params["modifiedSince"] = to_iso(since - timedelta(seconds=1))
+            listed: list[Fields] = []
+            pages = 0
+            async for items, more in self._pages(
+                "/v2/conversations", params, "conversations",
+                action="list recently modified conversations",
+            ):  # fmt: skip
+                pages += 1
+                listed += items
+                times = [self._time(c, "userUpdatedAt") for c in items]
+                if not reads_on(since, times, more, pages):
+                    break
+            listed = first_of_each(listed)
+            since = recent_since(
+                since,
+                ((c.id(), c.text("userUpdatedAt"), self._time(c, "userUpdatedAt")) for c in listed),
+                self._delivered,
+            )
+            changed = [
+                c for c in listed
+                if self._time(c, "userUpdatedAt") >= since
+                and self._delivered.fresh(c.id(), c.text("userUpdatedAt"))
+            ]  # fmt: skip
+            page = await self._page("conversations", changed, None)
+            self._delivered.mark((c.id(), c.text("userUpdatedAt")) for c in changed)
+            newest = max((self._time(c, "userUpdatedAt") for c in changed), default=since)
+            return Recent(dataclasses.replace(page, more=False), newest, sent())
 
     async def _page(self, resource: str, found: list[Fields], cursor: str | None) -> Page:
         # Deleted ones leave the cache; drafts are not conversations with a customer yet.

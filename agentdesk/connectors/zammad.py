@@ -68,6 +68,7 @@ from agentdesk.connectors.http import (
     HttpPolicy,
     JsonObject,
     Params,
+    count_requests,
     decode_json,
 )
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
@@ -517,32 +518,32 @@ class ZammadConnector:
         """The most recently updated tickets (the search for `*` sorted by `updated_at`
         descending, one small page: it lists every ticket with or without Elasticsearch)
         changed at or after `since`, with their articles and tags. The pull confirms them."""
-        before = self._http.sent
-        vocabulary = await self.vocabulary()
-        listed: list[Fields] = []
-        pages = 0
-        while True:
-            pages += 1
-            items = await self._search("*", order="desc", page=pages, per_page=RECENT_PAGE)
-            listed += items
-            times = [self._time(t, "updated_at") for t in items]
-            if not reads_on(since, times, len(items) >= RECENT_PAGE, pages):
-                break
-        listed = first_of_each(listed)
-        since = recent_since(
-            since,
-            ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
-            self._delivered,
-        )
-        changed = [
-            t for t in listed
-            if self._time(t, "updated_at") >= since
-            and self._delivered.fresh(t.id(), t.text("updated_at"))
-        ]  # fmt: skip
-        page = await self._ticket_page(changed, None, vocabulary, more=False)
-        self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
-        newest = max((self._time(t, "updated_at") for t in changed), default=since)
-        return Recent(page, newest, self._http.sent - before)
+        with count_requests() as sent:
+            vocabulary = await self.vocabulary()
+            listed: list[Fields] = []
+            pages = 0
+            while True:
+                pages += 1
+                items = await self._search("*", order="desc", page=pages, per_page=RECENT_PAGE)
+                listed += items
+                times = [self._time(t, "updated_at") for t in items]
+                if not reads_on(since, times, len(items) >= RECENT_PAGE, pages):
+                    break
+            listed = first_of_each(listed)
+            since = recent_since(
+                since,
+                ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
+                self._delivered,
+            )
+            changed = [
+                t for t in listed
+                if self._time(t, "updated_at") >= since
+                and self._delivered.fresh(t.id(), t.text("updated_at"))
+            ]  # fmt: skip
+            page = await self._ticket_page(changed, None, vocabulary, more=False)
+            self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
+            newest = max((self._time(t, "updated_at") for t in changed), default=since)
+            return Recent(page, newest, sent())
 
     async def _ticket_page(
         self, tickets: list[Fields], cursor: str | None, vocabulary: Vocabulary, *,
