@@ -498,8 +498,9 @@ class FreshdeskConnector:
             self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
             newest = max((self._time(t, "updated_at") for t in changed), default=since)
             return Recent(
-                Page("tickets", None, False, conversations=page.conversations,
-                     contacts=page.contacts),
+                Page(
+                    "tickets", None, False, conversations=page.conversations, contacts=page.contacts
+                ),
                 newest,
                 sent(),
             )

@@ -11,7 +11,8 @@ internal notes) and events (assignments, archive, reopen, moves, tags: shown as 
 the source of solved time and reopen count); its inbox says its team.
 
 Cursors: `full:<started>:<next page URL>` while the first pass runs (a crash resumes at that
-page), then `events:<seconds>` (where the feed is read from next).
+page), then `events:<seconds>` (where the feed is read from next). The fast lane (`recent`)
+lists conversations by newest activity, ten a page.
 
 Write: reply `POST …/messages` (with `options.archive` false: Front archives on send by
 default), note `POST …/comments`, status `PATCH` with the company's ticket `status_id`

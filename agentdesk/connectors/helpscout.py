@@ -16,7 +16,8 @@ starts again at page 1 from the newest `userUpdatedAt` seen; `modifiedSince` is 
 early and the conversations of the boundary second already delivered are skipped, which is right
 whether the server's bound is inclusive or strict.
 
-Cursor: `<ISO second>|<ids delivered at that second>`.
+Cursor: `<ISO second>|<ids delivered at that second>`. The fast lane (`recent`) reads the same
+list sorted `modifiedAt` descending, from `modifiedSince` one second early.
 
 Write: reply and note are `POST /conversations/{id}/reply|notes` (201, the thread id in
 `Resource-ID`); status, assignee and mailbox moves are one JSON-patch operation each on `PATCH

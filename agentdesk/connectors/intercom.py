@@ -6,6 +6,7 @@ with the `starting_after` cursor of `pages.next`), each one's parts from
 `GET /conversations/{id}` (the source message plus up to 500 parts), and the contacts of a
 page in one `POST /contacts/search` (`id IN [...]`). A customer's history is the search
 `contact_ids = ID`; the open backlog is `state IN [open, snoozed] AND updated_at < bound`.
+The fast lane (`recent`) is the same search sorted `updated_at` descending, ten a page.
 
 Cursor: `search:<from>:<newest seen>:<starting_after>`: the pull asks for everything updated
 at or after `from` (the cache window's start on the first sync, then the newest `updated_at`

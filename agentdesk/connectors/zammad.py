@@ -20,6 +20,7 @@ intro, tickets, articles, tags, users, groups) and zammad/zammad's controllers:
 * Each ticket's articles come from `/ticket_articles/by_ticket/{id}?expand=true` (all at once)
   and its tags from `/tags?object=Ticket&o_id={id}`; unknown customers from `/users/{id}`.
 * Cursor (`tickets`): `<ISO updated_at>|<ids seen at that moment>`; a replay is an upsert.
+* Fast lane (`recent`): the search for `*` sorted `updated_at` descending, ten a page.
 
 Write: a reply is an article `type: email, internal: false` to the customer's address (a
 customer without one gets a public `note`, which Zammad shows in their portal and mails to
