@@ -250,11 +250,15 @@ so the conversation a customer just wrote in may sit behind others changed that 
 
 
 def reads_on(since: datetime | None, times: Sequence[datetime], full: bool, pages: int) -> bool:
-    """Whether a fast-lane poll reads the next page (see `RECENT_PAGES`); the first poll, which
-    only takes a baseline, reads one."""
-    return since is not None and full and bool(times) and min(times) >= since and (
-        pages < RECENT_PAGES
-    )
+    """Whether a fast-lane poll reads the next page (see `RECENT_PAGES`). The first poll, which
+    only takes a baseline, reads one, or on while a whole page changed the same second: what it
+    does not list of its newest second the next poll would hand on as new (a bulk action, or a
+    world seeded at one moment, changes dozens of conversations in one second)."""
+    if not (full and times and pages < RECENT_PAGES):
+        return False
+    if since is None:
+        return min(times) == max(times)
+    return min(times) >= since
 
 
 class _Identified(Protocol):

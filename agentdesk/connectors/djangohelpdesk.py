@@ -48,6 +48,7 @@ from agentdesk.connectors.base import (
     Capabilities,
     ConflictError,
     ConnectorError,
+    FastLane,
     Invalid,
     MalformedResponse,
     NotFound,
@@ -208,6 +209,10 @@ class DjangoHelpdeskConnector:
         has_incremental_export=False,
     )
     resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "tickets")
+    # No fast lane: with no changed-since filter, sort or modified time, "what just changed"
+    # is the complete round itself (every open ticket with its whole thread; measured on the
+    # fixture with 1,004 open tickets: 2 requests, ~480 KB and 2-3 s of server time a poll).
+    fast_lane: ClassVar[FastLane | None] = None
 
     def __init__(
         self,

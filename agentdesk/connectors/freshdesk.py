@@ -30,6 +30,8 @@ from typing import ClassVar
 import httpx
 
 from agentdesk.connectors.base import (
+    RECENT_PAGE,
+    RECENT_PAGES,
     AccountSettings,
     Capabilities,
     ConflictError,
@@ -39,11 +41,9 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
     PermissionDenied,
-    RECENT_PAGE,
-    RECENT_PAGES,
+    Recent,
     first_of_each,
     reads_on,
-    Recent,
     recent_since,
 )
 from agentdesk.connectors.http import (
@@ -52,6 +52,7 @@ from agentdesk.connectors.http import (
     Fields,
     HttpPolicy,
     Params,
+    count_requests,
     decode_json,
 )
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
@@ -465,41 +466,44 @@ class FreshdeskConnector:
     async def recent(self, since: datetime | None) -> Recent:
         """Tickets updated after `since`, newest first (`updated_since`, one small page),
         with their conversations; the incremental pull confirms them later."""
-        before = self._http.sent
-        params: Params = {
-            "updated_since": to_iso(since or utcnow() - timedelta(days=1)), "order_by": "updated_at", "order_type": "desc",
-            "per_page": RECENT_PAGE, "include": "description,stats",
-        }  # fmt: skip
-        items: list[Fields] = []
-        pages = 0
-        async for listed, more in self._pages(
-            "/api/v2/tickets", params, action="list recently updated tickets",
-            max_pages=RECENT_PAGES,
-        ):  # fmt: skip
-            pages += 1
-            items += listed
-            times = [self._time(t, "updated_at") for t in listed]
-            if not reads_on(since, times, more, pages):
-                break
-        items = first_of_each(items)
-        since = recent_since(
-            since,
-            ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in items),
-            self._delivered,
-        )
-        changed = [
-            t for t in items
-            if self._time(t, "updated_at") >= since
-            and self._delivered.fresh(t.id(), t.text("updated_at"))
-        ]  # fmt: skip
-        page = await self._ticket_page(changed, {}, "")
-        self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
-        newest = max((self._time(t, "updated_at") for t in changed), default=since)
-        return Recent(
-            Page("tickets", None, False, conversations=page.conversations, contacts=page.contacts),
-            newest,
-            self._http.sent - before,
-        )
+        with count_requests() as sent:
+            params: Params = {
+                "updated_since": to_iso(since or utcnow() - timedelta(days=1)),
+                "order_by": "updated_at", "order_type": "desc",
+                "per_page": RECENT_PAGE, "include": "description,stats",
+            }  # fmt: skip
+            items: list[Fields] = []
+            pages = 0
+            async for listed, more in self._pages(
+                "/api/v2/tickets", params, action="list recently updated tickets",
+                max_pages=RECENT_PAGES,
+            ):  # fmt: skip
+                pages += 1
+                items += listed
+                times = [self._time(t, "updated_at") for t in listed]
+                if not reads_on(since, times, more, pages):
+                    break
+            items = first_of_each(items)
+            since = recent_since(
+                since,
+                ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in items),
+                self._delivered,
+            )
+            changed = [
+                t for t in items
+                if self._time(t, "updated_at") >= since
+                and self._delivered.fresh(t.id(), t.text("updated_at"))
+            ]  # fmt: skip
+            page = await self._ticket_page(changed, {}, "")
+            self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
+            newest = max((self._time(t, "updated_at") for t in changed), default=since)
+            return Recent(
+                Page(
+                    "tickets", None, False, conversations=page.conversations, contacts=page.contacts
+                ),
+                newest,
+                sent(),
+            )
 
     async def _ticket_page(
         self, tickets: list[Fields], ratings: dict[str, str], cursor: str

@@ -11,7 +11,8 @@ internal notes) and events (assignments, archive, reopen, moves, tags: shown as 
 the source of solved time and reopen count); its inbox says its team.
 
 Cursors: `full:<started>:<next page URL>` while the first pass runs (a crash resumes at that
-page), then `events:<seconds>` (where the feed is read from next).
+page), then `events:<seconds>` (where the feed is read from next). The fast lane (`recent`)
+lists conversations by newest activity, ten a page.
 
 Write: reply `POST …/messages` (with `options.archive` false: Front archives on send by
 default), note `POST …/comments`, status `PATCH` with the company's ticket `status_id`
@@ -37,14 +38,28 @@ import httpx
 
 from agentdesk.connectors.base import (
     PRESENCES,
+    RECENT_PAGE,
     AccountSettings,
     AuthError,
     Capabilities,
+    Delivered,
+    FastLane,
     Invalid,
     MalformedResponse,
     NotFound,
+    Recent,
+    first_of_each,
+    reads_on,
+    recent_since,
 )
-from agentdesk.connectors.http import DEFAULT_POLICY, ApiClient, Fields, HttpPolicy, Params
+from agentdesk.connectors.http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    Fields,
+    HttpPolicy,
+    Params,
+    count_requests,
+)
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
     AgentRecord,
@@ -177,6 +192,9 @@ class FrontConnector:
         can_set_presence=True,  # PATCH /teammates/{id} is_available
     )
     resources: ClassVar[tuple[str, ...]] = ("teams", "agents", "conversations")
+    # Front's "Rate limits" page: 50 requests a minute on the Starter plan (Professional 100,
+    # Enterprise 200), per company.
+    fast_lane: ClassVar[FastLane] = FastLane("poll", rate_limit_per_minute=50)
 
     def __init__(
         self,
@@ -200,6 +218,7 @@ class FrontConnector:
         self._contacts: dict[str, ContactRecord] = {}
         self._fetched: dict[str, tuple[float, float]] = {}
         """Conversation id → (the updated_at last read, the feed cursor its page carried)."""
+        self._delivered = Delivered()
 
     def __repr__(self) -> str:
         return f"FrontConnector(account={self.settings.name!r})"
@@ -401,6 +420,39 @@ class FrontConnector:
                 conversations=conversations,
                 contacts=contacts,
             )
+
+    async def recent(self, since: datetime | None) -> Recent:
+        """The conversations with the newest activity (the list's own order, one small page)
+        changed at or after `since`, with their threads: a quiet poll is one request. The
+        event feed of the complete lane confirms them later."""
+        with count_requests() as sent:
+            params = [*_listing(LISTED)[:-1], ("limit", str(RECENT_PAGE))]
+            listed: list[Fields] = []
+            pages = 0
+            async for items, next_url in self._results(
+                "/conversations", "list recently active conversations", params
+            ):
+                pages += 1
+                listed += items
+                times = [_when(c) for c in items]
+                if not reads_on(since, times, next_url is not None, pages):
+                    break
+            listed = first_of_each(listed)
+            since = recent_since(
+                since, ((c.id(), _version(c.raw("updated_at")), _when(c)) for c in listed),
+                self._delivered,
+            )  # fmt: skip
+            changed = [
+                c for c in listed
+                if _when(c) >= since
+                and self._delivered.fresh(c.id(), _version(c.raw("updated_at")))
+            ]  # fmt: skip
+            conversations, contacts = await self._records(changed)
+            self._delivered.mark((c.id(), _version(c.raw("updated_at"))) for c in changed)
+            newest = max((_when(c) for c in changed), default=since)
+            page = Page("conversations", None, False, conversations=conversations,
+                        contacts=contacts)  # fmt: skip
+            return Recent(page, newest, sent())
 
     # ------------------------------------------------------------ one page of records
     def _has(self, c: Fields, since: float) -> bool:
@@ -861,6 +913,11 @@ def _seconds(item: Fields, key: str) -> float:
 def _activity(c: Fields) -> float:
     """When a listed conversation last changed."""
     return _seconds(c, "updated_at")
+
+
+def _when(c: Fields) -> datetime:
+    """When a listed conversation last changed, as a time (the fast lane's marks)."""
+    return datetime.fromtimestamp(_activity(c), UTC)
 
 
 def _recipient_contact(c: Fields) -> str | None:

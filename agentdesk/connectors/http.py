@@ -244,6 +244,24 @@ def _ssl_context(settings: AccountSettings) -> ssl.SSLContext | bool:
         ) from None
 
 
+_SENT_HERE: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "agentdesk_sent_here", default=None
+)
+
+
+@contextlib.contextmanager
+def count_requests() -> Iterator[Callable[[], int]]:
+    """Counts the requests sent within the block by this task and the tasks it starts, not
+    those of other tasks sharing the client: a fast-lane poll runs beside the complete lane
+    on one connector, and only its own requests are its budget's."""
+    box = [0]
+    token = _SENT_HERE.set(box)
+    try:
+        yield lambda: box[0]
+    finally:
+        _SENT_HERE.reset(token)
+
+
 class ApiClient:
     """An httpx AsyncClient wrapped in agentdesk's policy, for one account of one vendor.
 
@@ -374,6 +392,8 @@ class ApiClient:
             last = attempt >= policy.max_attempts
             await self._respect_budget()
             self.sent += 1
+            if (here := _SENT_HERE.get()) is not None:
+                here[0] += 1
             try:
                 async with self._semaphore:
                     response = await self._exchange(method, url, params, json_body, form, headers)

@@ -41,6 +41,8 @@ import html2text
 import httpx
 
 from agentdesk.connectors.base import (
+    RECENT_PAGE,
+    RECENT_PAGES,
     AccountSettings,
     Capabilities,
     ConnectorError,
@@ -49,11 +51,9 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
     PermissionDenied,
-    RECENT_PAGE,
-    RECENT_PAGES,
+    Recent,
     first_of_each,
     reads_on,
-    Recent,
     recent_since,
 )
 from agentdesk.connectors.http import (
@@ -62,6 +62,7 @@ from agentdesk.connectors.http import (
     Fields,
     HttpPolicy,
     TokenAuth,
+    count_requests,
     decode_json,
 )
 from agentdesk.model import (
@@ -539,43 +540,43 @@ class RTConnector:
     async def recent(self, since: datetime | None) -> Recent:
         """Tickets whose LastUpdated is at or after `since` (TicketSQL, newest first, one
         small page), read with their threads; the incremental pull confirms them later."""
-        before = self._api.sent
-        zone = await self._sql_zone()
-        query = "id > 0" if since is None else f"LastUpdated >= '{rt_sql_date(since, zone)}'"
-        listed: list[Fields] = []
-        for number in range(1, RECENT_PAGES + 1):
-            body = await self._get(
-                "/tickets",
-                {"query": query,
-                 "fields": "LastUpdated,Requestor",
-                 "fields[Requestor]": "Name,EmailAddress,RealName",
-                 "orderby": "LastUpdated", "order": "DESC", "page": number,
-                 "per_page": RECENT_PAGE},
-                action="search recently updated tickets",
+        with count_requests() as sent:
+            zone = await self._sql_zone()
+            query = "id > 0" if since is None else f"LastUpdated >= '{rt_sql_date(since, zone)}'"
+            listed: list[Fields] = []
+            for number in range(1, RECENT_PAGES + 1):
+                body = await self._get(
+                    "/tickets",
+                    {"query": query,
+                     "fields": "LastUpdated,Requestor",
+                     "fields[Requestor]": "Name,EmailAddress,RealName",
+                     "orderby": "LastUpdated", "order": "DESC", "page": number,
+                     "per_page": RECENT_PAGE},
+                    action="search recently updated tickets",
+                )  # fmt: skip
+                items = body.objects("items")
+                listed += items
+                times = [parse_timestamp(i.text("LastUpdated")) for i in items]
+                if not reads_on(since, times, len(items) >= RECENT_PAGE, number):
+                    break
+            listed = first_of_each(listed)
+            since = recent_since(
+                since,
+                ((i.id(), i.text("LastUpdated"), parse_timestamp(i.text("LastUpdated")))
+                 for i in listed),
+                self._delivered,
             )  # fmt: skip
-            items = body.objects("items")
-            listed += items
-            times = [parse_timestamp(i.text("LastUpdated")) for i in items]
-            if not reads_on(since, times, len(items) >= RECENT_PAGE, number):
-                break
-        listed = first_of_each(listed)
-        since = recent_since(
-            since,
-            ((i.id(), i.text("LastUpdated"), parse_timestamp(i.text("LastUpdated")))
-             for i in listed),
-            self._delivered,
-        )  # fmt: skip
-        changed = [
-            item for item in listed
-            if parse_timestamp(item.text("LastUpdated")) >= since
-            and self._delivered.fresh(item.id(), item.text("LastUpdated"))
-        ]  # fmt: skip
-        page = await self._tickets_page(changed, asyncio.Semaphore(4))
-        self._delivered.mark((item.id(), item.text("LastUpdated")) for item in changed)
-        newest = max(
-            (parse_timestamp(item.text("LastUpdated")) for item in changed), default=since
-        )
-        return Recent(replace(page, more=False), newest, self._api.sent - before)
+            changed = [
+                item for item in listed
+                if parse_timestamp(item.text("LastUpdated")) >= since
+                and self._delivered.fresh(item.id(), item.text("LastUpdated"))
+            ]  # fmt: skip
+            page = await self._tickets_page(changed, asyncio.Semaphore(4))
+            self._delivered.mark((item.id(), item.text("LastUpdated")) for item in changed)
+            newest = max(
+                (parse_timestamp(item.text("LastUpdated")) for item in changed), default=since
+            )
+            return Recent(replace(page, more=False), newest, sent())
 
     async def _ticket(self, ident: str) -> ConversationRecord | str:
         """One ticket with its thread; a deleted ticket becomes its id (a tombstone)."""

@@ -35,6 +35,7 @@ from typing import ClassVar
 import httpx
 
 from agentdesk.connectors.base import (
+    RECENT_PAGE,
     AccountSettings,
     AuthError,
     Capabilities,
@@ -44,10 +45,9 @@ from agentdesk.connectors.base import (
     Invalid,
     NotFound,
     PermissionDenied,
-    RECENT_PAGE,
+    Recent,
     first_of_each,
     reads_on,
-    Recent,
     recent_since,
 )
 from agentdesk.connectors.http import (
@@ -56,6 +56,7 @@ from agentdesk.connectors.http import (
     Fields,
     HttpPolicy,
     Params,
+    count_requests,
 )
 from agentdesk.connectors.normalise import html_to_text, normalise_email, normalise_phone
 from agentdesk.model import (
@@ -523,40 +524,40 @@ class ZendeskConnector:
         """The most recently updated tickets (List Tickets, `sort=-updated_at`, one small
         page) changed after `since`, with their comments: what the incremental export's
         one-minute hold-back does not show yet. The export confirms them later."""
-        before = self._http.sent
-        listed: list[Fields] = []
-        users: list[Fields] = []
-        groups: list[Fields] = []
-        pages = 0
-        async for body in self._pages(
-            "/api/v2/tickets.json",
-            {"page[size]": RECENT_PAGE, "sort": "-updated_at", "include": TICKET_INCLUDE},
-            key="tickets",
-            action="list recently updated tickets",
-        ):
-            pages += 1
-            tickets = body.objects("tickets")
-            listed += tickets
-            users += body.objects("users")
-            groups += body.objects("groups")
-            times = [self._time(t, "updated_at") for t in tickets]
-            if not reads_on(since, times, len(tickets) >= RECENT_PAGE, pages):
-                break
-        listed = first_of_each(listed)
-        since = recent_since(
-            since,
-            ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
-            self._delivered,
-        )
-        changed = [
-            t for t in listed
-            if self._time(t, "updated_at") >= since
-            and self._delivered.fresh(t.id(), t.text("updated_at"))
-        ]  # fmt: skip
-        batch = await self._batch(changed, users, groups)
-        self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
-        newest = max((self._time(t, "updated_at") for t in changed), default=since)
-        return Recent(batch.page(None, more=False), newest, self._http.sent - before)
+        with count_requests() as sent:
+            listed: list[Fields] = []
+            users: list[Fields] = []
+            groups: list[Fields] = []
+            pages = 0
+            async for body in self._pages(
+                "/api/v2/tickets.json",
+                {"page[size]": RECENT_PAGE, "sort": "-updated_at", "include": TICKET_INCLUDE},
+                key="tickets",
+                action="list recently updated tickets",
+            ):
+                pages += 1
+                tickets = body.objects("tickets")
+                listed += tickets
+                users += body.objects("users")
+                groups += body.objects("groups")
+                times = [self._time(t, "updated_at") for t in tickets]
+                if not reads_on(since, times, len(tickets) >= RECENT_PAGE, pages):
+                    break
+            listed = first_of_each(listed)
+            since = recent_since(
+                since,
+                ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
+                self._delivered,
+            )
+            changed = [
+                t for t in listed
+                if self._time(t, "updated_at") >= since
+                and self._delivered.fresh(t.id(), t.text("updated_at"))
+            ]  # fmt: skip
+            batch = await self._batch(changed, users, groups)
+            self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
+            newest = max((self._time(t, "updated_at") for t in changed), default=since)
+            return Recent(batch.page(None, more=False), newest, sent())
 
     # ------------------------------------------------------------ cache policy
     async def open_backlog(self) -> AsyncIterator[Page]:

@@ -14,7 +14,11 @@ Intercom's shapes (`intercom/Intercom-OpenAPI` `descriptions/2.16/api.intercom.i
 * auth is `Authorization: Bearer <token>`; failures answer Intercom's `error.list` bodies;
 * lists and searches page with an opaque `starting_after` cursor, `per_page` at most 150;
   `POST /conversations/search` evaluates the documented query language (AND/OR groups nested
-  at most two deep, at most 15 filters a group, `>`/`<` meaning "or equal" as documented).
+  at most two deep, at most 15 filters a group, `>`/`<` meaning "or equal" as documented)
+  and an optional `sort` (`field` updated_at, created_at or id; `order` ascending or
+  descending, the default; any other order is 400 `invalid_sort_order`, as the contacts
+  search documents — Intercom-OpenAPI issue 114: the conversations search takes it too).
+  Without a sort, results come oldest update first.
 
 Rate limits are the shared gate's (`sim.faults`), in Intercom's style: 10-second windows,
 429 `rate_limit_exceeded` with `X-RateLimit-Limit/-Remaining/-Reset` and no Retry-After.
@@ -367,10 +371,35 @@ def _keyset(
     return chunk, pages
 
 
+_SORT_FIELDS: dict[str, Callable[[Ticket], int]] = {
+    "updated_at": lambda t: t.updated_at, "created_at": lambda t: t.created_at,
+    "id": lambda t: t.id,
+}  # fmt: skip
+
+
+def _sort_key(sort: object) -> Callable[[Ticket], tuple[int, int]]:
+    """The keyset order a search body's `sort` asks for (none: oldest update first)."""
+    if sort is None:
+        return lambda t: (t.updated_at, t.id)
+    if not isinstance(sort, dict):
+        raise _Refused(error(400, "parameter_invalid", "sort must be an object"))
+    field_of = _SORT_FIELDS.get(str(sort.get("field") or "updated_at"))
+    if field_of is None:
+        raise _Refused(error(400, "parameter_invalid", f"cannot sort by {sort.get('field')!r}"))
+    order = sort.get("order", "descending")
+    if order not in ("ascending", "descending"):
+        raise _Refused(error(400, "invalid_sort_order", f"Invalid sort order '{order}'. "
+                             "Must be one of: ascending, descending"))  # fmt: skip
+    if order == "ascending":
+        return lambda t: (field_of(t), t.id)
+    return lambda t: (-field_of(t), -t.id)
+
+
 def _conversation_page(
-    d: IntercomDialect, tickets: list[Ticket], per_page: int, after: str | None
-) -> dict[str, object]:
-    chunk, pages = _keyset(tickets, lambda t: (t.updated_at, t.id), per_page, after)
+    d: IntercomDialect, tickets: list[Ticket], per_page: int, after: str | None,
+    key: Callable[[Ticket], tuple[int, int]] = lambda t: (t.updated_at, t.id),
+) -> dict[str, object]:  # fmt: skip
+    chunk, pages = _keyset(tickets, key, per_page, after)
     return {
         "type": "conversation.list",
         "pages": pages,
@@ -646,10 +675,12 @@ async def _conversations(request: Request, d: IntercomDialect, me: User) -> Resp
 
 
 async def _search_conversations(request: Request, d: IntercomDialect, me: User) -> Response:
-    query, per_page, after = _search_args(await _body(request))
+    body = await _body(request)
+    query, per_page, after = _search_args(body)
+    key = _sort_key(body.get("sort"))
     test = _matcher(query, lambda t, name: _conversation_value(d, t, name))  # type: ignore[arg-type]
     found = [t for t in d.world.tickets.values() if test(t)]
-    return JSONResponse(_conversation_page(d, found, per_page, after))
+    return JSONResponse(_conversation_page(d, found, per_page, after, key))
 
 
 async def _conversation(request: Request, d: IntercomDialect, me: User) -> Response:

@@ -49,6 +49,14 @@ def build_connector(
         from agentdesk.connectors.front import FrontConnector
 
         return FrontConnector(settings, token, transport=transport)
+    if dialect == "intercom":
+        from agentdesk.connectors.intercom import IntercomConnector
+
+        return IntercomConnector(settings, token, transport=transport)
+    if dialect == "helpscout":
+        from agentdesk.connectors.helpscout import HelpScoutConnector
+
+        return HelpScoutConnector(settings, token, transport=transport)
     from agentdesk.connectors.chatwoot import ChatwootConnector
 
     return ChatwootConnector(settings, token, account_id=account_id, transport=transport)
