@@ -1,8 +1,10 @@
 """The Front connector: every request it sends and every response it parses validates against
 Front's OpenAPI document; Front's burst tier is waited out; the vendor's words map to ours.
 
-Where the document is wrong, Front's reference docs (dev.frontapp.com) win; the corrections are
-listed in `CORRECTIONS` and applied before validating, everything else is checked as published.
+Where the document is wrong, Front's reference docs (dev.frontapp.com) win: the corrections
+are listed in `NULLABLE` (each with the doc that says so) and `FORM` (what the document means,
+in a form OAS 3.0 validators read the same way), applied before validating; everything else is
+checked as published.
 """
 
 from __future__ import annotations
