@@ -342,10 +342,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._following_top = True
         self._reload_ids()
 
-    def _set_list_title(self, count: int | None) -> None:
+    def _set_list_title(self, count: int | None, *, failed: bool = False) -> None:
         view = self.view_def(self.view_id)
         name = f"Search: {view.query}" if view.id == userviews.SEARCH_VIEW else view.name
-        shown = thousands(count) if count is not None else "loading…"
+        if failed:
+            shown = "could not be read"
+        else:
+            shown = thousands(count) if count is not None else "loading…"
         parts = [clean(name), shown]
         if self.sort is not None:
             parts.append("sort: " + dict(SORTS)[self.sort])
@@ -383,6 +386,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         group = event.worker.group
         if group == "ids":
             self._ids_inflight = False
+            if event.state == WorkerState.ERROR:
+                # Never leave the previous view's rows under this view's title.
+                self._show_ids([])
+                self._set_list_title(None, failed=True)
         elif group == "counts":
             self._counts_inflight = False
         elif group == "watch":
