@@ -60,6 +60,7 @@ def _commands(name: str) -> Callable[[], type[Provider]]:
     load.__name__ = name
     return load
 
+
 __all__ = ["DEMO_RESULT", "AgentDeskApp"]  # noqa: F822 - DEMO_RESULT: see __getattr__
 
 
@@ -70,6 +71,7 @@ def __getattr__(name: str) -> object:
 
         return DEMO_RESULT
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +123,14 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             key_display="^p",
             id="app.command_palette",
         ),
-        Binding("colon", "command_palette", "Command palette", show=False, key_display=":",
-                id="app.command_palette_colon"),
+        Binding(
+            "colon",
+            "command_palette",
+            "Command palette",
+            show=False,
+            key_display=":",
+            id="app.command_palette_colon",
+        ),
         # Supervisor consoles: an agent-role user pressing one is told why it does not open.
         Binding("T", "team", "Team", show=False, id="app.team"),
         Binding("R", "metrics", "Metrics", show=False, id="app.metrics"),
@@ -350,8 +358,12 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         if any_supervisor(self.store):
             return True
         if console is not None:
-            self.notify(f"The {console} is for supervisors and admins; your role on every "
-                        "account is agent (or not yet known).", markup=False, severity="warning")
+            self.notify(
+                f"The {console} is for supervisors and admins; your role on every "
+                "account is agent (or not yet known).",
+                markup=False,
+                severity="warning",
+            )
         return False
 
     def _capacity(self):
@@ -475,6 +487,18 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             mark_dirty = getattr(self.screen, "mark_dirty", None)
             if mark_dirty is not None:
                 mark_dirty()
+
+    def notify_replacing(self, message: str, previous: object = None) -> object:
+        """A toast with untrusted text in it that takes the place of `previous` (what an
+        earlier call returned) if that is still shown: a burst stays one line."""
+        from textual.notifications import Notification, Notify
+
+        if isinstance(previous, Notification) and previous in self._notifications:
+            self._unnotify(previous, refresh=False)  # Textual's own removal of a toast
+        notification = Notification(clean(message), "", "information",
+                                    self.NOTIFICATION_TIMEOUT, markup=False)  # fmt: skip
+        self.post_message(Notify(notification))
+        return notification
 
     def notify_safe(self, message: str, *, error: bool = False) -> None:
         """A toast with untrusted text in it (never parsed as markup, controls made visible)."""

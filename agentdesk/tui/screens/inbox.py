@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from agentdesk.tui.app import AgentDeskApp
 
 DEFAULT_VIEW = "open"
+BURST_WINDOW = 5.0
+"""Live notices this close together are one toast, recounted, rather than a pile."""
 REFRESH_INTERVAL = 0.25
 """At most ~4 list refreshes a second, however fast sync pages arrive."""
 POLL_INTERVAL = 1.0
@@ -99,9 +101,11 @@ class CountsLoaded(Message):
 
 
 class WatchLoaded(Message):
-    def __init__(self, snapshot: WatchSnapshot) -> None:
+    def __init__(self, snapshot: WatchSnapshot, live: bool) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.live = live
+        """Read after the first sync's round was done (only then is a change news)."""
 
 
 class ConversationOpened(Message):
@@ -123,7 +127,7 @@ class ConversationOpened(Message):
 
 
 def _conversations_named(done: Sequence[Mutation]) -> str:
-    """"#1406" for one conversation, "3 conversations" for a bulk action."""
+    """ "#1406" for one conversation, "3 conversations" for a bulk action."""
     if len(done) == 1:
         return f"#{clean(done[0].conversation_external_id)}"
     return f"{len(done)} conversations"
@@ -163,15 +167,23 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         Binding("slash", "search", "Search", key_display="/", id="inbox.search"),
         Binding("v", "pick_view", "Views", id="inbox.views"),
         Binding("S", "cycle_sort", "Sort", show=False, id="inbox.sort"),
-        Binding("backslash", "toggle_side_panes", "Side panes", key_display="\\",
-                show=False, id="inbox.side_panes"),
+        Binding(
+            "backslash",
+            "toggle_side_panes",
+            "Side panes",
+            key_display="\\",
+            show=False,
+            id="inbox.side_panes",
+        ),
         Binding("escape", "cancel", "Cancel", show=False, id="inbox.cancel"),
     ]
 
     # Narrow terminals (80x24 splits) give the list and the thread the whole width; the views
     # and customer panes come back with `\` (app.tcss). Short ones get a shorter composer.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
-        (0, "-narrow"), (120, "-medium"), (150, "-wide")
+        (0, "-narrow"),
+        (120, "-medium"),
+        (150, "-wide"),
     ]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
 
@@ -195,6 +207,10 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._self_assigned: set[int] = set()
         self._watch: WatchSnapshot | None = None
         self._watch_inflight = False
+        self._burst: list[notices.Notice] = []
+        """What the live toast on screen counts: a burst still arriving joins it."""
+        self._burst_toast: object = None
+        self._burst_until = 0.0
         self._generation = 0
         self._ids_inflight = False
         self._counts_inflight = False
@@ -360,9 +376,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def load_watch(self) -> None:
+        live = self.desk.first_round_done
+        previous = self._watch
+        notes_after = previous.newest_message_id if previous is not None else None
         with self.desk.background_store("watch") as store:
-            snapshot = watch_snapshot(store, self.desk.clock(), SLA_WARNING)
-        self.post_message(WatchLoaded(snapshot))
+            snapshot = watch_snapshot(store, self.desk.clock(), SLA_WARNING, notes_after)
+        self.post_message(WatchLoaded(snapshot, live))
 
     @work(thread=True, exclusive=True, group="drafts", exit_on_error=False)
     def save_draft(self, conversation_id: int, kind: str, body: str) -> None:
@@ -482,17 +501,28 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def _watch_loaded(self, message: WatchLoaded) -> None:
         """Toast what changed since the last look: new assignment, customer reply, SLA risk."""
         self._watch_inflight = False
+        if not message.live:
+            # What the first sync brings is the baseline, not news (a new agent's first
+            # minute would otherwise be twenty "Assigned to you" toasts): the first look
+            # begun after it is the baseline.
+            self._watch = None
+            return
         before, after = self._watch, message.snapshot
         self._watch = after
-        if not self.desk.first_round_done:
-            # What the first sync brings is the baseline, not news (a new agent's first
-            # minute would otherwise be twenty "Assigned to you" toasts).
-            return
         found = notices.changes(before, after, self._self_assigned)
         self._self_assigned &= after.mine
-        for line in notices.toast_lines(found):
-            self.desk.notify_safe(line)
-        if found and self.desk.bell_enabled:
+        if not found:
+            return
+        now = time.monotonic()
+        if now < self._burst_until:
+            found_so_far = [*self._burst, *found]  # still arriving: one line, recounted
+        else:
+            found_so_far = list(found)
+        self._burst = found_so_far
+        self._burst_until = now + BURST_WINDOW
+        for line in notices.toast_lines(found_so_far):
+            self._burst_toast = self.desk.notify_replacing(line, self._burst_toast)
+        if self.desk.bell_enabled:
             self.app.bell()
         if (text := notices.attention_text(found)) is not None:
             self.desk.desktop_notify(text)
@@ -631,12 +661,17 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         if detail.tags:
             parts.append(" ".join("#" + t for t in detail.tags[:4]))
         now = self.desk.clock()
-        for label, moment in (("first reply", due.first_response_due),
-                              ("next reply", due.next_response_due)):
+        for label, moment in (
+            ("first reply", due.first_response_due),
+            ("next reply", due.next_response_due),
+        ):
             if moment is not None:
                 state = sla.state(moment, now)
-                mark = "⚠ BREACHED" if state == "breached" else (
-                    "⏱ AT RISK" if state == "at_risk" else "⏱")
+                mark = (
+                    "⚠ BREACHED"
+                    if state == "breached"
+                    else ("⏱ AT RISK" if state == "at_risk" else "⏱")
+                )
                 parts.append(f"{mark} {label} {short_duration(moment - now)}")
         if due.snoozed_until is not None and due.snoozed_until > now:
             parts.append(f"snoozed until {local_time(due.snoozed_until, now, self.desk.tz)}")
@@ -706,9 +741,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         duplicates = panel.duplicates
         if duplicates:
             text.append("possible duplicate: ", style="bold")
-            text.append_text(
-                safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates))
-            )
+            text.append_text(safe_text("; ".join(f"{d.name} ({d.reason})" for d in duplicates)))
             merge_key = self._key_for("customer.merge", "M")
             text.append(f" ({merge_key} merges)\n", style="dim")
         count = customer.conversation_count
@@ -906,9 +939,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.desk.notify_safe(f"No canned responses yet: add .md or .txt files to {where}")
             return
         by_name = {t.name: t for t in templates}
-        items = [
-            PickItem(t.name, t.name, " ".join(t.body.split())[:60]) for t in templates
-        ]
+        items = [PickItem(t.name, t.name, " ".join(t.body.split())[:60]) for t in templates]
 
         def chosen(name: str | None) -> None:
             composer = self.composer
@@ -1143,8 +1174,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.queue_action(ids, "tags", payload, f"{verb} {tag}")
 
         self._pick(
-            PickerScreen("Tags", items, placeholder="tag to add (or pick one to remove)",
-                         free_entry=typed),
+            PickerScreen(
+                "Tags", items, placeholder="tag to add (or pick one to remove)", free_entry=typed
+            ),
             chosen,
         )
 
@@ -1201,9 +1233,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             return PickItem(to_iso(moment), f"until {local_time(moment, now, tz)}", "typed")
 
         can_snooze, account = self.capability(ids[0], "can_snooze", default=False)
-        note = "" if can_snooze else (
-            f"{account} has no snooze: it is kept in agentdesk only and the conversation "
-            "comes back here at that time."
+        note = (
+            ""
+            if can_snooze
+            else (
+                f"{account} has no snooze: it is kept in agentdesk only and the conversation "
+                "comes back here at that time."
+            )
         )
         asleep = (sla_due(self.desk.store, cid).snoozed_until for cid in ids)
         snoozed = [until for until in asleep if until is not None and until > now]
@@ -1222,8 +1258,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             self.queue_action(ids, "snooze", {"until": value}, f"snoozed{where} until {shown}")
 
         self._pick(
-            PickerScreen("Snooze until", items, placeholder="2h, 3d, tomorrow, 14:00, 2025-03-10",
-                         free_entry=typed, note=note),
+            PickerScreen(
+                "Snooze until",
+                items,
+                placeholder="2h, 3d, tomorrow, 14:00, 2025-03-10",
+                free_entry=typed,
+                note=note,
+            ),
             chosen,
         )
 
