@@ -482,7 +482,10 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         if inbox is not None and inbox.is_mounted:
             if kind in ("page", "account_done", "idle"):
                 inbox.mark_dirty()
-            inbox.refresh_status()
+            if not (kind == "page" and notice.event.extra.get("fast")):
+                # A fast-lane page's status line comes with the refresh it marked: a storm
+                # of pages must not read the outbox and accounts on this thread for each.
+                inbox.refresh_status()
         if kind in ("page", "account_done", "idle") and self.screen is not inbox:
             mark_dirty = getattr(self.screen, "mark_dirty", None)
             if mark_dirty is not None:
