@@ -207,6 +207,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._self_assigned: set[int] = set()
         self._watch: WatchSnapshot | None = None
         self._watch_inflight = False
+        self._watch_live = False
+        """Whether `_watch` was read after the first sync's round (a baseline for news)."""
         self._burst: list[notices.Notice] = []
         """What the live toast on screen counts: a burst still arriving joins it."""
         self._burst_toast: object = None
@@ -501,14 +503,13 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def _watch_loaded(self, message: WatchLoaded) -> None:
         """Toast what changed since the last look: new assignment, customer reply, SLA risk."""
         self._watch_inflight = False
-        if not message.live:
+        before, after = self._watch, message.snapshot
+        before_live, self._watch, self._watch_live = self._watch_live, after, message.live
+        if not (before_live and message.live):
             # What the first sync brings is the baseline, not news (a new agent's first
             # minute would otherwise be twenty "Assigned to you" toasts): the first look
             # begun after it is the baseline.
-            self._watch = None
             return
-        before, after = self._watch, message.snapshot
-        self._watch = after
         found = notices.changes(before, after, self._self_assigned)
         self._self_assigned &= after.mine
         if not found:
