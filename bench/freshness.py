@@ -241,6 +241,7 @@ async def run(
                 "complete_rounds": sync.rounds, "interval": interval,
                 "hold_back": HOLD_BACK.get(dialect, 0.0),
                 "baseline": _figures(baseline), "baseline_samples": baseline,
+                "lane_at_end": list(app.lanes.get(settings.name, ("unknown", 0.0))),
             }  # fmt: skip
             if storm:
                 result["storm"] = await _storm(app, pilot, sim.base_url, watch, storm, storm_wait)
