@@ -241,7 +241,7 @@ def freshness(messages: int, span: float, storm_wait: float,
             limit * share if limit else None, f"≤ {share:.0%} of {limit}/min",
             bool(limit) and rpm <= share * limit,
             {"of_limit": f"{rpm / limit:.1%}" if limit else "-",
-             "mean_per_min": r["mean_per_minute"], "over_s": r["seconds"],
+             "while_measured": r["fast_requests"], "over_s": r["seconds"],
              "lane_at_end": "/".join(str(x) for x in r["lane_at_end"])},
         ))  # fmt: skip
         if "storm" in r:
