@@ -182,6 +182,84 @@ def http_ingest(conversations: int, rounds: int) -> list[Row]:
     )]  # fmt: skip
 
 
+def fast_lane_dialects() -> list[str]:
+    """The simulator's dialects whose connector has a fast lane (new ones join by themselves)."""
+    from agentdesk.connectors import registry
+    from agentdesk.sim.server import DIALECTS
+
+    found = []
+    for dialect in DIALECTS:
+        try:
+            connector = registry.get(dialect)
+        except registry.UnknownConnector:  # not installed here: it has no lane to measure
+            continue
+        if getattr(connector, "fast_lane", None) is not None:
+            found.append(dialect)
+    return found
+
+
+FRESHNESS_TARGET = {"websocket": 3.0, "poll": 10.0}
+"""p95 seconds from a customer's message to its row on the agent's screen."""
+STORM_EVENTS = 1000
+
+
+def freshness(messages: int, span: float, storm_wait: float,
+              dialects: Sequence[str] | None = None) -> list[Row]:  # fmt: skip
+    """Per fast-lane dialect, a child process (`bench.freshness`): the real app with its real
+    sync over loopback, customers writing at random moments; for websocket dialects also a
+    storm of 1,000 events while keys go in."""
+    rows: list[Row] = []
+    for dialect in dialects if dialects is not None else fast_lane_dialects():
+        from agentdesk.connectors import registry
+
+        mode = registry.get(dialect).fast_lane.mode  # type: ignore[attr-defined]
+        args = ["-m", "bench.freshness", dialect, str(messages), str(span)]
+        if mode == "websocket":
+            args += ["--storm", str(STORM_EVENTS), str(storm_wait)]
+        child = _child(args, env={"TEXTUAL_FPS": "60"})
+        out, _ = child.communicate(timeout=900)
+        if child.returncode:
+            raise RuntimeError(f"bench.freshness {dialect} failed ({child.returncode})")
+        r = json.loads(out)
+        screen, store, base = r["screen"], r["store"], r["baseline"]
+        samples = r["screen_samples"] or [float("nan")]
+        target = FRESHNESS_TARGET.get(mode, 10.0)
+        rows.append(Row(
+            f"freshness {dialect} ({mode}): sent → on screen", "s", screen["p50"],
+            min(samples), max(samples), base["p50"], f"p95 ≤ {target:g} s",
+            screen["p95"] <= target and r["on_screen"] == r["messages"],
+            {"p95": screen["p95"], "store_p50": store["p50"], "store_p95": store["p95"],
+             "store_max": store["max"], "seen": f"{r['on_screen']}/{r['messages']}",
+             "old_p95": base["p95"],
+             "old": f"computed: next {r['interval']:g} s round after a {r['hold_back']:g} s "
+                    "hold-back"},
+        ))  # fmt: skip
+        limit, share = r["rate_limit_per_minute"], r["share"]
+        rpm = r["busiest_minute"]
+        rows.append(Row(
+            f"freshness {dialect}: fast-lane requests, busiest min", "req/min", rpm, rpm, rpm,
+            limit * share if limit else None, f"≤ {share:.0%} of {limit}/min",
+            bool(limit) and rpm <= share * limit,
+            {"of_limit": f"{rpm / limit:.1%}" if limit else "-",
+             "while_measured": r["fast_requests"], "over_s": r["seconds"],
+             "lane_at_end": "/".join(str(x) for x in r["lane_at_end"])},
+        ))  # fmt: skip
+        if "storm" in r:
+            st = r["storm"]
+            keys = st["key_samples_ms"] or [float("nan")]
+            rows.append(Row(
+                f"storm {st['events']:,} {dialect} events: key → frame", "ms",
+                st["key_ms"]["p50"], min(keys), max(keys), None, "p99 ≤ 20, cursor kept",
+                st["key_ms"]["p99"] <= 20 and st["cursor_stayed"]
+                and st["answered"] == st["presses"],
+                {"p99": st["key_ms"]["p99"], "answered": f"{st['answered']}/{st['presses']}",
+                 "cursor_kept": st["cursor_stayed"], "toast_lines": st["toast_lines"],
+                 "stored": f"{st['stored']}/{st['events']}",
+                 "all_stored_s": st["all_stored_after_s"]},
+            ))  # fmt: skip
+    return rows
+
+
 def print_table(rows: list[Row]) -> None:
     header = f"{'scenario':<48} {'median':>9} {'min':>9} {'max':>9} {'baseline':>9} " \
              f"{'ratio':>6}  {'target':<22} verdict"  # fmt: skip
@@ -205,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--only", action="append", default=[],
                         choices=["cold", "screen", "search", "outbox", "ingest",
-                                 "http"])  # fmt: skip
+                                 "http", "freshness"])  # fmt: skip
     args = parser.parse_args(argv)
     size = args.size or (10_000 if args.quick else 100_000)
     quick = args.quick or size <= 10_000
@@ -218,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest": lambda: ingest(min(size, 2_000 if quick else 20_000)),
         # Sync ingest over HTTP at the dataset's size (100k in a full run).
         "http": lambda: http_ingest(3_000 if quick else size, 2 if quick else 1),
+        # Real time: quick ~15 s a dialect; full 30 customers over 2 minutes each (four
+        # complete rounds happen meanwhile, as they would).
+        "freshness": lambda: freshness(
+            4 if quick else 30, 8 if quick else 120, 10 if quick else 60
+        ),
     }
     rows: list[Row] = []
     for name, run in plan.items():

@@ -149,7 +149,9 @@ async def run_app(store: Path, presses: int) -> dict[str, object]:
 
         rows.focus()
         LOG.probe = state(rows)
-        result["inbox"] = await _presses(app, _pattern(len(rows.source), presses, "down", "up"), 0.025)
+        result["inbox"] = await _presses(
+            app, _pattern(len(rows.source), presses, "down", "up"), 0.025
+        )
         result["inbox_held"] = await _presses(app, ["down"] * 90, 1 / 30)
 
         # Open: the customer's busiest conversation, from the inbox (enter → painted).
@@ -174,7 +176,9 @@ async def run_app(store: Path, presses: int) -> dict[str, object]:
         await _settle(app)
         thread.focus()
         LOG.probe = state(thread)
-        result["thread"] = await _presses(app, _pattern(len(thread.source), presses, "up", "down"), 0.025)
+        result["thread"] = await _presses(
+            app, _pattern(len(thread.source), presses, "up", "down"), 0.025
+        )
         screen.open_conversation(picked["open"])
         await _settle(app)
         history.focus()

@@ -20,6 +20,11 @@ user ids; a Chatwoot conversation's display id and a Freshdesk ticket id are the
     GET/POST /_sim/activity   {"rate": events per simulated minute}
     GET/POST /_sim/tokens     {"expire_now"?: true, "expire_every_requests"?: N | null,
                                "lifetime_seconds"?: N}  OAuth dialects' access tokens (sim.oauth)
+    GET/POST /_sim/cable      Chatwoot's websocket: {"drop"?: true, "typing"?: {...},
+                               "storm"?: {"messages": N, "conversations"?: K, "tag"?: text}}
+                       storm: N customer messages at once over K open conversations (the
+                       signed-in agent's first), each a `message.created` on every socket
+                       → {"connections", "dropped", "stormed", "conversation_ids"}
 """
 
 from __future__ import annotations
@@ -304,18 +309,46 @@ def create_control_app(rt: SimRuntime) -> ASGIApp:
 
     async def cable(request: Request, body: JsonDict) -> JsonDict:
         """Chatwoot's websocket: `{"drop": true}` closes every socket; `{"typing":
-        {"conversation_id": N, "as": AGENT, "on": true}}` sends a colleague's typing."""
+        {"conversation_id": N, "as": AGENT, "on": true}}` sends a colleague's typing;
+        `{"storm": {"messages": N}}` writes N customer messages at once."""
         hub = rt.cable
         if hub is None:
             raise ControlError(404, f"the {rt.dialect} dialect has no websocket")
         dropped = hub.drop_all() if body.get("drop") else 0
+        stormed: list[int] = []
+        storm = body.get("storm")
+        if isinstance(storm, dict):
+            stormed = storm_messages(
+                int(storm.get("messages", 1000)), int(storm.get("conversations", 50)),
+                str(storm.get("tag") or "storm"),
+            )  # fmt: skip
         typing = body.get("typing")
         if isinstance(typing, dict):
             t = world.tickets.get(int(typing.get("conversation_id") or 0))
             if t is None:
                 raise ControlError(404, f"no conversation {typing.get('conversation_id')!r}")
-            hub.typing(t, agent(typing.get("as", world.agent_ids[-1])), bool(typing.get("on", True)))
-        return {"connections": hub.connections, "dropped": dropped}
+            hub.typing(
+                t, agent(typing.get("as", world.agent_ids[-1])), bool(typing.get("on", True))
+            )
+        return {"connections": hub.connections, "dropped": dropped,
+                "stormed": len(stormed), "conversation_ids": sorted(set(stormed))}  # fmt: skip
+
+    def storm_messages(count: int, spread: int, tag: str) -> list[int]:
+        """`count` customer messages over `spread` open conversations, the signed-in
+        agent's first (so the app has replies to tell): the ids they went to, in order."""
+        open_ones = [t for t in world.tickets.values() if t.status in ("new", "open")]
+        open_ones.sort(key=lambda t: (t.assignee_id != rt.user.id, t.id))
+        targets = open_ones[: max(1, spread)]
+        if not targets:
+            raise ControlError(422, "no open conversation to storm")
+        went: list[int] = []
+        for n in range(max(0, count)):
+            t = targets[n % len(targets)]
+            comment = world.add_comment(t, t.requester_id, f"{tag} {n}", channel=t.via)
+            world.record_write(t, t.requester_id, "control", {"comment": {"public": True}},
+                               comment_id=comment.id)  # fmt: skip
+            went.append(t.id)
+        return went
 
     async def tokens(request: Request, body: JsonDict) -> JsonDict:
         rt.tokens.configure(body)

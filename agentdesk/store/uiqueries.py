@@ -121,9 +121,36 @@ class WatchSnapshot:
     at_risk: frozenset[int]
     """Open conversations (mine or unassigned) whose SLA falls due within the warning window."""
     subjects: dict[int, str]
+    newest_message_id: int = 0
+    """The newest message in the cache: the next look reads only notes written after it."""
+    notes: tuple[NoteSeen, ...] = ()
+    """Notes by someone else with an "@" in them, written since the previous look."""
 
 
-def watch_snapshot(store: Store, now: datetime, warn: timedelta) -> WatchSnapshot:
+@dataclass(frozen=True, slots=True)
+class NoteSeen:
+    """An internal note by a colleague, beside the signed-in agent's names on its account
+    (whether it mentions them is `tui.notices`' call)."""
+
+    message_id: int
+    conversation_id: int
+    conversation_ref: str
+    """The vendor's number for the conversation (what the agent calls it: #123)."""
+    author: str
+    body: str
+    my_names: tuple[str, ...]
+    """The agent's display name and email handle on that account."""
+    my_external_id: str
+
+
+MENTION_SCAN_LIMIT = 500
+"""Notes read per look at most: a backlog beyond that is a sync catching up, not news."""
+
+
+def watch_snapshot(
+    store: Store, now: datetime, warn: timedelta, notes_after: int | None = None
+) -> WatchSnapshot:
+    """`notes_after`: the previous look's `newest_message_id` (None: a baseline, no notes)."""
     conn = store.conn
     mine_rows = conn.execute(
         f"""SELECT c.id, c.subject, (SELECT max(m.id) FROM messages m
@@ -140,12 +167,38 @@ def watch_snapshot(store: Store, now: datetime, warn: timedelta) -> WatchSnapsho
         (to_iso(now), to_iso(now + warn), to_iso(now)),
     ).fetchall()
     subjects = {r[0]: r[1] for r in mine_rows} | {r[0]: r[1] for r in risk_rows}
+    newest = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
     return WatchSnapshot(
         mine=frozenset(r[0] for r in mine_rows),
         last_customer_message={r[0]: r[2] or 0 for r in mine_rows},
         at_risk=frozenset(r[0] for r in risk_rows),
         subjects=subjects,
+        newest_message_id=newest,
+        notes=() if notes_after is None else _notes_between(store, notes_after, newest),
     )
+
+
+def _notes_between(store: Store, after: int, upto: int) -> tuple[NoteSeen, ...]:
+    # A range over the primary key: new rows get the next ids, so this reads only what came.
+    rows = store.conn.execute(
+        """SELECT m.id, m.conversation_id, c.external_id, m.author_name, m.body,
+               coalesce(ag.name, ''), coalesce(ag.email, ''), coalesce(ac.user_external_id, '')
+           FROM messages m JOIN conversations c ON c.id = m.conversation_id
+           JOIN accounts ac ON ac.name = m.account
+           LEFT JOIN agents ag ON ag.account = ac.name AND ag.external_id = ac.user_external_id
+           WHERE m.id > ? AND m.id <= ? AND m.kind = 'note' AND m.author_kind != 'customer'
+             AND instr(m.body, '@') > 0 AND c.deleted_at IS NULL
+             AND coalesce(m.author_external_id, '') != coalesce(ac.user_external_id, '-')
+             AND m.author_name != coalesce(ag.name, '')
+           ORDER BY m.id LIMIT ?""",
+        (after, upto, MENTION_SCAN_LIMIT),
+    ).fetchall()
+    notes = []
+    for row in rows:
+        handle = row[6].split("@", 1)[0]  # the email's local part: `@sam` for sam@acme.example
+        names = tuple(n for n in (row[5], handle) if n)
+        notes.append(NoteSeen(row[0], row[1], row[2], row[3], row[4], names, row[7]))
+    return tuple(notes)
 
 
 def customer_by_name(store: Store, text: str, limit: int = 50) -> list[tuple[int, str, str]]:

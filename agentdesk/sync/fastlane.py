@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -46,6 +47,9 @@ Attention = Literal["active", "elsewhere", "idle"]
 FAST_LANE = "fast_lane"
 """The sync_state resource the fast lane's pages are stored under (its cursor is unused:
 the complete lane's cursors are never moved by it)."""
+FAST_LANE_ACCOUNT: ContextVar[str | None] = ContextVar("agentdesk_fast_lane", default=None)
+"""Set to the account's name in its fast lane's task and every task it starts: a transport
+or a log filter can tell the lane's requests from the complete lane's (the bench counts them)."""
 DEFAULT_SHARE = 0.2
 SLOWER: dict[str, float] = {"active": 1.0, "elsewhere": 3.0, "idle": 10.0}
 """How much longer the lane waits between polls when the agent is on another screen, or
@@ -143,6 +147,7 @@ class FastLaneRunner:
 
     # ------------------------------------------------------------ one account
     async def _lane(self, name: str, connector: Connector, stop: asyncio.Event) -> None:
+        FAST_LANE_ACCOUNT.set(name)  # this task's own context: the complete lane's is untouched
         lane: FastLane | None = getattr(type(connector), "fast_lane", None)
         if lane is None or self.share <= 0:
             self._state(name, LaneState("off"))

@@ -490,11 +490,26 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         if inbox is not None and inbox.is_mounted:
             if kind in ("page", "account_done", "idle"):
                 inbox.mark_dirty()
-            inbox.refresh_status()
+            if not (kind == "page" and notice.event.extra.get("fast")):
+                # A fast-lane page's status line comes with the refresh it marked: a storm
+                # of pages must not read the outbox and accounts on this thread for each.
+                inbox.refresh_status()
         if kind in ("page", "account_done", "idle") and self.screen is not inbox:
             mark_dirty = getattr(self.screen, "mark_dirty", None)
             if mark_dirty is not None:
                 mark_dirty()
+
+    def notify_replacing(self, message: str, previous: object = None) -> object:
+        """A toast with untrusted text in it that takes the place of `previous` (what an
+        earlier call returned) if that is still shown: a burst stays one line."""
+        from textual.notifications import Notification, Notify
+
+        if isinstance(previous, Notification) and previous in self._notifications:
+            self._unnotify(previous, refresh=False)  # Textual's own removal of a toast
+        notification = Notification(clean(message), "", "information",
+                                    self.NOTIFICATION_TIMEOUT, markup=False)  # fmt: skip
+        self.post_message(Notify(notification))
+        return notification
 
     def notify_safe(self, message: str, *, error: bool = False) -> None:
         """A toast with untrusted text in it (never parsed as markup, controls made visible)."""

@@ -9,7 +9,8 @@ desktop notification (`attention_text`) never carries customer text.
 
 from __future__ import annotations
 
-from collections.abc import Set
+import re
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 from agentdesk.store.uiqueries import WatchSnapshot
@@ -18,21 +19,39 @@ from agentdesk.store.uiqueries import WatchSnapshot
 @dataclass(frozen=True, slots=True)
 class Notice:
     kind: str
-    """"assigned", "replied" or "sla"."""
+    """"assigned", "replied", "sla" or "mentioned"."""
     conversation_id: int
     subject: str
+    ref: str = ""
+    """The vendor's conversation number (a mention names it, never the note's text)."""
+    who: str = ""
+    """Who wrote the note that mentions the agent (a colleague's name)."""
 
 
 _SINGLE = {
     "assigned": "Assigned to you: {subject}",
     "replied": "Customer replied: {subject}",
     "sla": "SLA about to breach: {subject}",
+    "mentioned": "{who} mentioned you in a note on #{ref}",
 }
 _COUNTED = {
     "assigned": ("1 new assignment", "{n} new assignments"),
     "replied": ("1 customer reply", "{n} customer replies"),
     "sla": ("1 SLA about to breach", "{n} SLAs about to breach"),
+    "mentioned": ("1 mention of you in a note", "{n} mentions of you in notes"),
 }
+
+
+def mentions_me(body: str, names: Iterable[str], my_external_id: str = "") -> bool:
+    """Whether a note's text mentions the agent: `@Display Name` or `@handle` (not inside an
+    email address or a longer name), or Chatwoot's markup `[@Name](mention://user/ID/Name)`."""
+    if my_external_id and re.search(rf"mention://user/{re.escape(my_external_id)}(?![\w])", body):
+        return True
+    return any(
+        re.search(rf"(?<![\w@.])@{re.escape(name)}(?![\w])", body, re.IGNORECASE)
+        for name in names
+        if name.strip()
+    )
 
 
 def changes(
@@ -52,6 +71,14 @@ def changes(
             found.append(Notice("replied", cid, after.subjects.get(cid, "")))
     for cid in sorted(after.at_risk - before.at_risk):
         found.append(Notice("sla", cid, after.subjects.get(cid, "")))
+    mentioned: set[int] = set()
+    for note in after.notes:
+        if note.conversation_id not in mentioned and mentions_me(
+            note.body, note.my_names, note.my_external_id
+        ):
+            mentioned.add(note.conversation_id)
+            found.append(Notice("mentioned", note.conversation_id, "", note.conversation_ref,
+                                note.author))  # fmt: skip
     return found
 
 
@@ -61,7 +88,9 @@ def toast_lines(found: list[Notice]) -> list[str]:
         return []
     if len(found) == 1:
         notice = found[0]
-        return [_SINGLE[notice.kind].format(subject=notice.subject or "(no subject)")]
+        return [_SINGLE[notice.kind].format(
+            subject=notice.subject or "(no subject)", ref=notice.ref, who=notice.who or "A colleague"
+        )]  # fmt: skip
     parts = []
     for kind, (one, many) in _COUNTED.items():
         n = sum(1 for notice in found if notice.kind == kind)
@@ -77,4 +106,6 @@ def attention_text(found: list[Notice]) -> str | None:
         return "agentdesk: a conversation was assigned to you"
     if "replied" in kinds:
         return "agentdesk: a customer replied"
+    if "mentioned" in kinds:
+        return "agentdesk: you were mentioned in a note"
     return None

@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from agentdesk.tui.app import AgentDeskApp
 
 DEFAULT_VIEW = "open"
+BURST_WINDOW = 5.0
+"""Live notices this close together are one toast, recounted, rather than a pile."""
 REFRESH_INTERVAL = 0.25
 """At most ~4 list refreshes a second, however fast sync pages arrive."""
 POLL_INTERVAL = 1.0
@@ -99,9 +101,11 @@ class CountsLoaded(Message):
 
 
 class WatchLoaded(Message):
-    def __init__(self, snapshot: WatchSnapshot) -> None:
+    def __init__(self, snapshot: WatchSnapshot, live: bool) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.live = live
+        """Read after the first sync's round was done (only then is a change news)."""
 
 
 class ConversationOpened(Message):
@@ -203,6 +207,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._self_assigned: set[int] = set()
         self._watch: WatchSnapshot | None = None
         self._watch_inflight = False
+        self._watch_live = False
+        """Whether `_watch` was read after the first sync's round (a baseline for news)."""
+        self._burst: list[notices.Notice] = []
+        """What the live toast on screen counts: a burst still arriving joins it."""
+        self._burst_toast: object = None
+        self._burst_until = 0.0
         self._generation = 0
         self._ids_inflight = False
         self._counts_inflight = False
@@ -371,9 +381,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def load_watch(self) -> None:
+        live = self.desk.first_round_done
+        previous = self._watch
+        notes_after = previous.newest_message_id if previous is not None else None
         with self.desk.background_store("watch") as store:
-            snapshot = watch_snapshot(store, self.desk.clock(), SLA_WARNING)
-        self.post_message(WatchLoaded(snapshot))
+            snapshot = watch_snapshot(store, self.desk.clock(), SLA_WARNING, notes_after)
+        self.post_message(WatchLoaded(snapshot, live))
 
     @work(thread=True, exclusive=True, group="drafts", exit_on_error=False)
     def save_draft(self, conversation_id: int, kind: str, body: str) -> None:
@@ -498,16 +511,26 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         """Toast what changed since the last look: new assignment, customer reply, SLA risk."""
         self._watch_inflight = False
         before, after = self._watch, message.snapshot
-        self._watch = after
-        if not self.desk.first_round_done:
+        before_live, self._watch, self._watch_live = self._watch_live, after, message.live
+        if not (before_live and message.live):
             # What the first sync brings is the baseline, not news (a new agent's first
-            # minute would otherwise be twenty "Assigned to you" toasts).
+            # minute would otherwise be twenty "Assigned to you" toasts): the first look
+            # begun after it is the baseline.
             return
         found = notices.changes(before, after, self._self_assigned)
         self._self_assigned &= after.mine
-        for line in notices.toast_lines(found):
-            self.desk.notify_safe(line)
-        if found and self.desk.bell_enabled:
+        if not found:
+            return
+        now = time.monotonic()
+        if now < self._burst_until:
+            found_so_far = [*self._burst, *found]  # still arriving: one line, recounted
+        else:
+            found_so_far = list(found)
+        self._burst = found_so_far
+        self._burst_until = now + BURST_WINDOW
+        for line in notices.toast_lines(found_so_far):
+            self._burst_toast = self.desk.notify_replacing(line, self._burst_toast)
+        if self.desk.bell_enabled:
             self.app.bell()
         if (text := notices.attention_text(found)) is not None:
             self.desk.desktop_notify(text)
