@@ -289,8 +289,6 @@ class ApiClient:
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(policy.max_concurrency)
         self._not_before = 0.0  # monotonic time before which no request starts (budget)
-        self.sent = 0
-        """Requests sent so far, retries included (what the fast lane's budget counts)."""
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             auth=auth,
@@ -391,8 +389,7 @@ class ApiClient:
             attempt += 1
             last = attempt >= policy.max_attempts
             await self._respect_budget()
-            self.sent += 1
-            if (here := _SENT_HERE.get()) is not None:
+            if (here := _SENT_HERE.get()) is not None:  # retries count too
                 here[0] += 1
             try:
                 async with self._semaphore:
