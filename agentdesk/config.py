@@ -106,6 +106,17 @@ def _line_of(text: str, needle: str) -> int:
     return 1
 
 
+_KIND_WORDS = {str: "text in quotes", int: "a whole number", bool: "true or false",
+               list: "a list [ ... ]", float: "a number", tuple: "a list [ ... ]"}
+
+
+def _kind(expected: type | tuple[type, ...]) -> str:
+    """What a TOML value must be, in the words of someone editing the file."""
+    if isinstance(expected, tuple):
+        return "a number"
+    return _KIND_WORDS.get(expected, f"a {expected.__name__}")
+
+
 def _fail(path: Path, text: str, key: str, problem: str, needle: str | None = None) -> ConfigError:
     line = _line_of(text, needle or key.rsplit(".", 1)[-1])
     return ConfigError(f"{path}:{line}: {key}: {problem}")
@@ -215,7 +226,7 @@ def load(profile: Profile) -> Config:
             if expected is None:
                 raise _fail(path, text, f"{where}.{key}", "unknown key", key)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise _fail(path, text, f"{where}.{key}", f"must be a {expected.__name__}", key)
+                raise _fail(path, text, f"{where}.{key}", f"must be {_kind(expected)}", key)
             if key == "attachment_hosts":
                 if not all(isinstance(host, str) and host.strip() for host in value):
                     raise _fail(path, text, f"{where}.{key}", "must be a list of host names", key)
@@ -237,8 +248,7 @@ def load(profile: Profile) -> Config:
         if expected is None:
             raise _fail(path, text, f"ui.{key}", "unknown key", key)
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            kind = "number" if isinstance(expected, tuple) else expected.__name__
-            raise _fail(path, text, f"ui.{key}", f"must be a {kind}", key)
+            raise _fail(path, text, f"ui.{key}", f"must be {_kind(expected)}", key)
     if raw_ui.get("desktop_notifications", "off") not in DESKTOP_NOTIFICATIONS:
         raise _fail(
             path,
