@@ -8,10 +8,10 @@ reports what it can do through capability flags that sync records in the store's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from agentdesk.model import MutationRequest, Page, RemoteState, WhoAmI, WriteResult
 from agentdesk.timeutil import utcnow
@@ -274,6 +274,39 @@ def first_of_each(items: Iterable[_I]) -> list[_I]:
     for item in items:
         kept.setdefault(item.id(), item)
     return list(kept.values())
+
+
+@dataclass(slots=True)
+class RecentPick(Generic[_I]):
+    """What one fast-lane poll hands on: `changed`, to be read in full; then `handed_on()`."""
+
+    changed: list[_I]
+    since: datetime
+    _delivered: Delivered
+    _version: Callable[[_I], str]
+    _updated: Callable[[_I], datetime]
+
+    def handed_on(self) -> datetime:
+        """Records `changed` as delivered (call it once their page is built, so a failed read
+        is asked again) and returns where the next poll delivers from."""
+        self._delivered.mark((c.id(), self._version(c)) for c in self.changed)
+        return max((self._updated(c) for c in self.changed), default=self.since)
+
+
+def pick_recent(
+    since: datetime | None,
+    listed: Iterable[_I],
+    delivered: Delivered,
+    *,
+    version: Callable[[_I], str],
+    updated: Callable[[_I], datetime],
+) -> RecentPick[_I]:
+    """Of what a poll listed (newest first, maybe over several pages), those changed at or
+    after where it delivers from (`recent_since`) in a version not yet handed on."""
+    items = first_of_each(listed)
+    since = recent_since(since, ((c.id(), version(c), updated(c)) for c in items), delivered)
+    changed = [c for c in items if updated(c) >= since and delivered.fresh(c.id(), version(c))]
+    return RecentPick(changed, since, delivered, version, updated)
 
 
 @runtime_checkable

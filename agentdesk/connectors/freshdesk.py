@@ -42,9 +42,8 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -483,27 +482,15 @@ class FreshdeskConnector:
                 times = [self._time(t, "updated_at") for t in listed]
                 if not reads_on(since, times, more, pages):
                     break
-            items = first_of_each(items)
-            since = recent_since(
-                since,
-                ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in items),
-                self._delivered,
+            pick = pick_recent(
+                since, items, self._delivered, version=lambda t: t.text("updated_at"),
+                updated=lambda t: self._time(t, "updated_at"),
+            )  # fmt: skip
+            page = await self._ticket_page(pick.changed, {}, "")
+            fresh = Page(
+                "tickets", None, False, conversations=page.conversations, contacts=page.contacts
             )
-            changed = [
-                t for t in items
-                if self._time(t, "updated_at") >= since
-                and self._delivered.fresh(t.id(), t.text("updated_at"))
-            ]  # fmt: skip
-            page = await self._ticket_page(changed, {}, "")
-            self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
-            newest = max((self._time(t, "updated_at") for t in changed), default=since)
-            return Recent(
-                Page(
-                    "tickets", None, False, conversations=page.conversations, contacts=page.contacts
-                ),
-                newest,
-                sent(),
-            )
+            return Recent(fresh, pick.handed_on(), sent())
 
     async def _ticket_page(
         self, tickets: list[Fields], ratings: dict[str, str], cursor: str

@@ -48,9 +48,8 @@ from agentdesk.connectors.base import (
     MalformedResponse,
     NotFound,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -437,22 +436,14 @@ class FrontConnector:
                 times = [_when(c) for c in items]
                 if not reads_on(since, times, next_url is not None, pages):
                     break
-            listed = first_of_each(listed)
-            since = recent_since(
-                since, ((c.id(), _version(c.raw("updated_at")), _when(c)) for c in listed),
-                self._delivered,
+            pick = pick_recent(
+                since, listed, self._delivered, version=lambda c: _version(c.raw("updated_at")),
+                updated=_when,
             )  # fmt: skip
-            changed = [
-                c for c in listed
-                if _when(c) >= since
-                and self._delivered.fresh(c.id(), _version(c.raw("updated_at")))
-            ]  # fmt: skip
-            conversations, contacts = await self._records(changed)
-            self._delivered.mark((c.id(), _version(c.raw("updated_at"))) for c in changed)
-            newest = max((_when(c) for c in changed), default=since)
+            conversations, contacts = await self._records(pick.changed)
             page = Page("conversations", None, False, conversations=conversations,
                         contacts=contacts)  # fmt: skip
-            return Recent(page, newest, sent())
+            return Recent(page, pick.handed_on(), sent())
 
     # ------------------------------------------------------------ one page of records
     def _has(self, c: Fields, since: float) -> bool:

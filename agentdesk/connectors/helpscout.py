@@ -53,9 +53,8 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.freshdesk import text_to_html
 from agentdesk.connectors.http import (
@@ -418,21 +417,12 @@ class HelpScoutConnector:
                 times = [self._time(c, "userUpdatedAt") for c in items]
                 if not reads_on(since, times, more, pages):
                     break
-            listed = first_of_each(listed)
-            since = recent_since(
-                since,
-                ((c.id(), c.text("userUpdatedAt"), self._time(c, "userUpdatedAt")) for c in listed),
-                self._delivered,
-            )
-            changed = [
-                c for c in listed
-                if self._time(c, "userUpdatedAt") >= since
-                and self._delivered.fresh(c.id(), c.text("userUpdatedAt"))
-            ]  # fmt: skip
-            page = await self._page("conversations", changed, None)
-            self._delivered.mark((c.id(), c.text("userUpdatedAt")) for c in changed)
-            newest = max((self._time(c, "userUpdatedAt") for c in changed), default=since)
-            return Recent(dataclasses.replace(page, more=False), newest, sent())
+            pick = pick_recent(
+                since, listed, self._delivered, version=lambda c: c.text("userUpdatedAt"),
+                updated=lambda c: self._time(c, "userUpdatedAt"),
+            )  # fmt: skip
+            page = await self._page("conversations", pick.changed, None)
+            return Recent(dataclasses.replace(page, more=False), pick.handed_on(), sent())
 
     async def _page(self, resource: str, found: list[Fields], cursor: str | None) -> Page:
         # Deleted ones leave the cache; drafts are not conversations with a customer yet.

@@ -53,9 +53,8 @@ from agentdesk.connectors.base import (
     MalformedResponse,
     NotFound,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -388,29 +387,22 @@ class IntercomConnector:
                 times = [_updated(c) for c in items]
                 if not after or not reads_on(since, times, len(items) >= RECENT_PAGE, pages):
                     break
-            listed = first_of_each(listed)
-            since = recent_since(
-                since, ((c.id(), str(c.number("updated_at")), _updated(c)) for c in listed),
-                self._delivered,
+            pick = pick_recent(
+                since, listed, self._delivered, version=lambda c: str(c.number("updated_at")),
+                updated=_updated,
             )  # fmt: skip
-            changed = [
-                c for c in listed
-                if _updated(c) >= since
-                and self._delivered.fresh(c.id(), str(c.number("updated_at")))
-            ]  # fmt: skip
+            changed = pick.changed
             shown = await asyncio.gather(*(self._show_if_there(c.id()) for c in changed))
             conversations = tuple(self._conversation(c) for c in shown if c is not None)
             contacts = await self._contacts(
                 {c.customer_external_id for c in conversations if c.customer_external_id}
             )
-            self._delivered.mark((c.id(), str(c.number("updated_at"))) for c in changed)
-            newest = max((_updated(c) for c in changed), default=since)
             page = Page(
                 "conversations", None, False, conversations=conversations, contacts=contacts,
                 deleted_conversation_ids=tuple(
                     c.id() for c, full in zip(changed, shown, strict=True) if full is None),
             )  # fmt: skip
-            return Recent(page, newest, sent())
+            return Recent(page, pick.handed_on(), sent())
 
     async def _show_if_there(self, external_id: str) -> Fields | None:
         """A listed conversation in full (list entries carry no parts); None when it was

@@ -52,9 +52,8 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -559,24 +558,12 @@ class RTConnector:
                 times = [parse_timestamp(i.text("LastUpdated")) for i in items]
                 if not reads_on(since, times, len(items) >= RECENT_PAGE, number):
                     break
-            listed = first_of_each(listed)
-            since = recent_since(
-                since,
-                ((i.id(), i.text("LastUpdated"), parse_timestamp(i.text("LastUpdated")))
-                 for i in listed),
-                self._delivered,
+            pick = pick_recent(
+                since, listed, self._delivered, version=lambda i: i.text("LastUpdated"),
+                updated=lambda i: parse_timestamp(i.text("LastUpdated")),
             )  # fmt: skip
-            changed = [
-                item for item in listed
-                if parse_timestamp(item.text("LastUpdated")) >= since
-                and self._delivered.fresh(item.id(), item.text("LastUpdated"))
-            ]  # fmt: skip
-            page = await self._tickets_page(changed, asyncio.Semaphore(4))
-            self._delivered.mark((item.id(), item.text("LastUpdated")) for item in changed)
-            newest = max(
-                (parse_timestamp(item.text("LastUpdated")) for item in changed), default=since
-            )
-            return Recent(replace(page, more=False), newest, sent())
+            page = await self._tickets_page(pick.changed, asyncio.Semaphore(4))
+            return Recent(replace(page, more=False), pick.handed_on(), sent())
 
     async def _ticket(self, ident: str) -> ConversationRecord | str:
         """One ticket with its thread; a deleted ticket becomes its id (a tombstone)."""

@@ -57,9 +57,8 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.freshdesk import text_to_html
 from agentdesk.connectors.http import (
@@ -530,21 +529,12 @@ class ZammadConnector:
                 times = [self._time(t, "updated_at") for t in items]
                 if not reads_on(since, times, len(items) >= RECENT_PAGE, pages):
                     break
-            listed = first_of_each(listed)
-            since = recent_since(
-                since,
-                ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
-                self._delivered,
-            )
-            changed = [
-                t for t in listed
-                if self._time(t, "updated_at") >= since
-                and self._delivered.fresh(t.id(), t.text("updated_at"))
-            ]  # fmt: skip
-            page = await self._ticket_page(changed, None, vocabulary, more=False)
-            self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
-            newest = max((self._time(t, "updated_at") for t in changed), default=since)
-            return Recent(page, newest, sent())
+            pick = pick_recent(
+                since, listed, self._delivered, version=lambda t: t.text("updated_at"),
+                updated=lambda t: self._time(t, "updated_at"),
+            )  # fmt: skip
+            page = await self._ticket_page(pick.changed, None, vocabulary, more=False)
+            return Recent(page, pick.handed_on(), sent())
 
     async def _ticket_page(
         self, tickets: list[Fields], cursor: str | None, vocabulary: Vocabulary, *,

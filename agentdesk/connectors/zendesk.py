@@ -46,9 +46,8 @@ from agentdesk.connectors.base import (
     NotFound,
     PermissionDenied,
     Recent,
-    first_of_each,
+    pick_recent,
     reads_on,
-    recent_since,
 )
 from agentdesk.connectors.http import (
     DEFAULT_POLICY,
@@ -543,21 +542,12 @@ class ZendeskConnector:
                 times = [self._time(t, "updated_at") for t in tickets]
                 if not reads_on(since, times, len(tickets) >= RECENT_PAGE, pages):
                     break
-            listed = first_of_each(listed)
-            since = recent_since(
-                since,
-                ((t.id(), t.text("updated_at"), self._time(t, "updated_at")) for t in listed),
-                self._delivered,
-            )
-            changed = [
-                t for t in listed
-                if self._time(t, "updated_at") >= since
-                and self._delivered.fresh(t.id(), t.text("updated_at"))
-            ]  # fmt: skip
-            batch = await self._batch(changed, users, groups)
-            self._delivered.mark((t.id(), t.text("updated_at")) for t in changed)
-            newest = max((self._time(t, "updated_at") for t in changed), default=since)
-            return Recent(batch.page(None, more=False), newest, sent())
+            pick = pick_recent(
+                since, listed, self._delivered, version=lambda t: t.text("updated_at"),
+                updated=lambda t: self._time(t, "updated_at"),
+            )  # fmt: skip
+            batch = await self._batch(pick.changed, users, groups)
+            return Recent(batch.page(None, more=False), pick.handed_on(), sent())
 
     # ------------------------------------------------------------ cache policy
     async def open_backlog(self) -> AsyncIterator[Page]:
