@@ -55,17 +55,25 @@ async def test_actions_and_the_copied_link_are_for_the_open_conversation_not_the
         assert app.clipboard == "https://acme.example.com/tickets/107"
 
 
-async def test_rows_arriving_above_move_an_untouched_cursor_to_the_new_top_and_open_it(
+async def test_rows_arriving_above_never_change_the_open_conversation_and_the_cursor_follows_it(
     fixture_store, make_app
 ):
     app = make_app(fixture_store)
     async with app.run_test(size=SIZE) as pilot:
         inbox = await wait_for_rows(pilot)
         await wait_for(pilot, lambda: inbox.open_conversation_id is not None)
-        new_id = write_newest_conversation(fixture_store)
+        reading = inbox.open_conversation_id
         conversations = inbox.query_one("#conversations", WindowedList)
-        await wait_for(pilot, lambda: inbox.open_conversation_id == new_id)
-        assert conversations.cursor == 0 and conversations.current_key == new_id
+        new_id = write_newest_conversation(fixture_store)
+        await wait_for(pilot, lambda: conversations.source.key(0) == new_id)
+        await settle(pilot)
+        # The agent has pressed nothing: what they read stays, and so does the cursor's row.
+        assert inbox.open_conversation_id == reading
+        assert conversations.current_key == reading and conversations.cursor == 1
+        await pilot.press("p", *"urg", "enter")  # a key pressed now acts on what is read
+        await wait_for(pilot, lambda: not isinstance(app.screen, PickerScreen))
+        assert "priority urgent" in _toasts(app)
+        assert _actions(fixture_store, "107")[0][:2] == ("priority", {"priority": "urgent"})
 
 
 async def test_sorting_opens_the_new_top_row(fixture_store, make_app):

@@ -219,9 +219,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._dirty = False
         self._first_load = True
         self._following_top = True
-        """The list's top row is opened for the agent (start-up, a new sort) until they move
-        the cursor or act: rows arriving above it then move the cursor and the thread to
-        the new top, so the cursor never sits on the 20th row of a list they have not touched."""
+        """The list's top row is to be opened for the agent (start-up, a new sort). Once it is,
+        the thread never changes by itself: rows arriving above move the cursor down with
+        the open conversation, so a key pressed while reading acts on what is being read."""
         self._data_version: int | None = None
         self.first_rows_at: float | None = None
         """perf_counter() when the list first had rows on screen (for the speed tests)."""
@@ -437,10 +437,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
                 self.call_after_refresh(self._open_first, key)
         elif self._following_top and ids and ids[0] != self._wanted_conversation:
             self.open_conversation(ids[0])
+            self.stop_following_top()
 
     def _open_first(self, key: int) -> None:
         if self._following_top:
             self.open_conversation(key)
+            self.stop_following_top()
 
     def stop_following_top(self) -> None:
         """The agent moved or acted: from now on the cursor stays on their conversation."""
