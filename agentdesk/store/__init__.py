@@ -6,9 +6,10 @@ from agentdesk.store.db import Store as _WriteStore
 from agentdesk.store.drafts import Drafts
 from agentdesk.store.outbox import Mutation, MutationError, UnknownConversation
 from agentdesk.store.queries import Reads
+from agentdesk.store.supervision import Supervision
 
 
-class Store(_WriteStore, Reads, Drafts, Customers):
+class Store(_WriteStore, Reads, Drafts, Customers, Supervision):
     """One connection to a profile's cache: sync writes and the screen's reads."""
 
 

@@ -98,9 +98,7 @@ def cmd_reassign(args: argparse.Namespace) -> int:
             raise CliError(f"bad query: {exc}", EXIT_USAGE) from None
         if not ids:
             raise CliError(f"no cached conversation matches {args.query!r}", EXIT_NOTHING)
-        accounts = {r[0] for r in store.conn.execute(
-            f"SELECT DISTINCT account FROM conversations WHERE id IN "
-            f"({','.join(str(int(i)) for i in ids)})")}
+        accounts = store.accounts_of(ids)
         try:
             require_supervisor(store, accounts)  # a dry run included: it reveals team load
         except NotAllowed as exc:
