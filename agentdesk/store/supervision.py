@@ -12,12 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from agentdesk.model import OPEN_STATUSES
+from agentdesk.model import LOAD_STATUSES, OPEN_STATUSES
 from agentdesk.timeutil import from_iso, to_iso
 
 _OPEN = "('" + "','".join(OPEN_STATUSES) + "')"
-LOAD_STATUSES = ("new", "open", "pending")
-"""Statuses that count against an agent's capacity (on hold and snoozed wait on others)."""
 _LOAD = "('" + "','".join(LOAD_STATUSES) + "')"
 _DUE = "coalesce(c.first_response_due, c.next_response_due)"
 _LIVE = "c.deleted_at IS NULL AND (c.snoozed_until IS NULL OR c.snoozed_until <= :now)"
@@ -204,27 +202,26 @@ class Supervision:
         ).fetchone()
         return Assignment(row[0], row[1]) if row else None
 
-    def live_ids_with_assignee(self, agent_id: int, statuses: Sequence[str]) -> list[int]:
-        """Live conversations assigned to `agent_id` in one of `statuses`."""
+    def agent_open_work(self, agent_id: int) -> list[int]:
+        """Ids of the agent's live conversations that count as load (new, open, pending)."""
         return [
             r[0]
             for r in self.conn.execute(
-                f"""SELECT id FROM conversations WHERE assignee_id = ?
-                    AND status IN ({_marks(statuses)}) AND deleted_at IS NULL""",
-                (agent_id, *statuses),
+                f"""SELECT id FROM conversations WHERE assignee_id = ? AND status IN {_LOAD}
+                    AND deleted_at IS NULL ORDER BY id""",
+                (agent_id,),
             )
         ]
 
-    def live_ids_in_queue(
-        self, account: str, team_id: int | None, statuses: Sequence[str]
-    ) -> list[int]:
-        """Live conversations of a team/queue (None: no team) in one of `statuses`."""
+    def queue_unassigned_work(self, account: str, team_id: int | None) -> list[int]:
+        """Ids of a team's (None: no team's) live unassigned new, open or pending work."""
         return [
             r[0]
             for r in self.conn.execute(
                 f"""SELECT id FROM conversations WHERE account = ? AND team_id IS ?
-                    AND status IN ({_marks(statuses)}) AND deleted_at IS NULL""",
-                (account, team_id, *statuses),
+                    AND assignee_id IS NULL AND status IN {_LOAD}
+                    AND deleted_at IS NULL ORDER BY id""",
+                (account, team_id),
             )
         ]
 
@@ -303,13 +300,13 @@ class Supervision:
         ]
 
     def assignable_agents_on(self, accounts: Sequence[str]) -> list[tuple[str, str, str | None]]:
-        """(email, name, presence) of agents with an email on the given accounts, by email."""
+        """(email, name, presence) per agent email on the given accounts, by name."""
         return [
             (r[0], r[1], r[2])
             for r in self.conn.execute(
                 f"""SELECT email, min(name) AS name, max(presence) AS presence FROM agents
                     WHERE account IN ({_marks(accounts)}) AND email != ''
-                    GROUP BY email ORDER BY lower(name)""",
+                    GROUP BY email ORDER BY name""",
                 list(accounts),
             )
         ]

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agentdesk.model import LOAD_STATUSES
 from agentdesk.store import MutationError, Store
 from agentdesk.store.outbox import Mutation
-from agentdesk.store.supervision import LOAD_STATUSES, AgentRef, ReassignCandidate
+from agentdesk.store.supervision import AgentRef, ReassignCandidate
 from agentdesk.supervisor.capacity import Capacity
 from agentdesk.supervisor.roles import require_supervisor
 
