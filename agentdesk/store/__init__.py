@@ -1,6 +1,6 @@
 """The local SQLite cache (WAL): schema, sync writes, the screen's reads."""
 
-from agentdesk.store.customers import Customers, MergeError
+from agentdesk.store.customers import MergeError
 from agentdesk.store.db import PageStats, StoreError
 from agentdesk.store.db import Store as _WriteStore
 from agentdesk.store.drafts import Drafts
@@ -9,7 +9,7 @@ from agentdesk.store.queries import Reads
 from agentdesk.store.supervision import Supervision
 
 
-class Store(_WriteStore, Reads, Drafts, Customers, Supervision):
+class Store(_WriteStore, Reads, Drafts, Supervision):
     """One connection to a profile's cache: sync writes and the screen's reads."""
 
 
