@@ -241,7 +241,7 @@ class TeamScreen(AppServices, inherit_bindings=False):
             return
         account, _, wanted = value.rpartition("|")
         try:
-            mine = presence.set_my_presence(self.store, account, wanted)
+            mine = self.store.set_my_presence(account, wanted)
         except presence.PresenceError as exc:
             self.app.notify(str(exc), severity="error", markup=False)
             return
@@ -282,7 +282,7 @@ class TeamScreen(AppServices, inherit_bindings=False):
 def presence_items(store: Store) -> list[PickItem]:
     """online/busy/offline for each account (value `ACCOUNT|PRESENCE`), current one marked."""
     items = []
-    for mine in presence.my_presence(store):
+    for mine in store.my_presence():
         kind = ("sent to the helpdesk" if mine.settable
                 else "local: the helpdesk has no agent presence")
         for value in presence.PRESENCES:
