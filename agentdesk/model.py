@@ -19,6 +19,8 @@ Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
 STATUSES: tuple[Status, ...] = ("new", "open", "pending", "on_hold", "solved", "closed")
 OPEN_STATUSES: tuple[Status, ...] = ("new", "open", "pending", "on_hold")
 RESOLVED_STATUSES: tuple[Status, ...] = ("solved", "closed")
+LOAD_STATUSES: tuple[Status, ...] = ("new", "open", "pending")
+"""Open work that counts against an agent's capacity (on hold waits on someone else)."""
 
 Priority = Literal["low", "normal", "high", "urgent"]
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")

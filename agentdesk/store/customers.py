@@ -3,7 +3,7 @@
 Merging is local (DESIGN.md): the merged customer points at the kept one with `merged_into`
 and the store's reads (customer, history) follow that link. Unmerging clears it. Nothing is
 sent to a backend, and the next sync keeps the link (identities still resolve to the kept
-customer through `_canonical_customer`).
+customer through `canonical_customer`, which sync's contact upsert uses too).
 """
 
 from __future__ import annotations

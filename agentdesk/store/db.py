@@ -28,6 +28,7 @@ from agentdesk.model import (
     Page,
     TeamRecord,
 )
+from agentdesk.store.customers import Customers
 from agentdesk.store.outbox import LIVE_STATES, LOCAL_MESSAGE_PREFIX, Outbox
 from agentdesk.store.schema import ForeignDatabase, check_compatible, migrate
 from agentdesk.store.textindex import index_text, thread_rowid
@@ -144,7 +145,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Store(Outbox):
+class Store(Outbox, Customers):
     """A connection to the cache with the reads and writes the rest of agentdesk uses."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
@@ -462,7 +463,7 @@ class Store(Outbox):
                 args,
             ).fetchone()
             if match:
-                customer_id = self._canonical_customer(match[0])
+                customer_id = self.canonical_customer(match[0])
         now = to_iso(utcnow())
         email = next((i.value for i in contact.identities if i.kind == "email"), None)
         phone = next((i.value for i in contact.identities if i.kind == "phone"), None)
@@ -506,16 +507,6 @@ class Store(Outbox):
                    VALUES (?, ?, ?, ?, ?)""",
                 (customer_id, account, contact.external_id, identity.kind, identity.value),
             )
-        return customer_id
-
-    def _canonical_customer(self, customer_id: int) -> int:
-        for _ in range(16):  # follow local merges; bounded in case of a cycle
-            row = self.conn.execute(
-                "SELECT merged_into FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
-            if row is None or row[0] is None:
-                return customer_id
-            customer_id = row[0]
         return customer_id
 
     def _customer_id(self, account: str, contact_external_id: str | None) -> int | None:

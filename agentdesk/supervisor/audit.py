@@ -16,7 +16,7 @@ from datetime import datetime
 
 from agentdesk.sanitize import csv_cell, safe_json
 from agentdesk.store import Store
-from agentdesk.timeutil import from_iso, to_iso
+from agentdesk.timeutil import to_iso
 
 OUTCOMES = {
     "pending": "queued",
@@ -102,38 +102,23 @@ def audit_entries(
     limit: int | None = None,
 ) -> list[AuditEntry]:
     """Newest first."""
-    clauses = ["1"]
-    args: list[object] = []
-    if since is not None:
-        clauses.append("o.created_at >= ?")
-        args.append(to_iso(since))
-    if accounts is not None:
-        clauses.append(f"o.account IN ({','.join('?' for _ in accounts) or 'NULL'})")
-        args += list(accounts)
-    sql = f"""SELECT o.*, c.external_id, c.subject, ac.user AS who
-              FROM outbox o JOIN conversations c ON c.id = o.conversation_id
-              LEFT JOIN accounts ac ON ac.name = o.account
-              WHERE {' AND '.join(clauses)} ORDER BY o.seq DESC"""
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
     entries = []
-    for r in store.conn.execute(sql, args):
-        payload = json.loads(r["payload"])
+    for r in store.outbox_log(since=since, accounts=accounts, limit=limit):
+        payload = r.payload
         entries.append(
             AuditEntry(
-                id=r["id"],
-                at=from_iso(r["created_at"]),
-                updated_at=from_iso(r["updated_at"]),
-                who=r["who"] or "",
-                account=r["account"],
-                conversation=f"{r['account']}:{r['external_id']}",
-                subject=r["subject"],
-                action=r["action"],
-                detail=describe(r["action"], payload),
-                state=r["state"],
-                outcome=OUTCOMES.get(r["state"], r["state"]),
-                reason=_reason(r["state"], r["error"]),
+                id=r.id,
+                at=r.created_at,
+                updated_at=r.updated_at,
+                who=r.who,
+                account=r.account,
+                conversation=f"{r.account}:{r.external_id}",
+                subject=r.subject,
+                action=r.action,
+                detail=describe(r.action, payload),
+                state=r.state,
+                outcome=OUTCOMES.get(r.state, r.state),
+                reason=_reason(r.state, r.error),
                 batch=payload.get("batch") if isinstance(payload.get("batch"), str) else None,
             )
         )

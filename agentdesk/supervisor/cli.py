@@ -98,9 +98,7 @@ def cmd_reassign(args: argparse.Namespace) -> int:
             raise CliError(f"bad query: {exc}", EXIT_USAGE) from None
         if not ids:
             raise CliError(f"no cached conversation matches {args.query!r}", EXIT_NOTHING)
-        accounts = {r[0] for r in store.conn.execute(
-            f"SELECT DISTINCT account FROM conversations WHERE id IN "
-            f"({','.join(str(int(i)) for i in ids)})")}
+        accounts = store.accounts_of(ids)
         try:
             require_supervisor(store, accounts)  # a dry run included: it reveals team load
         except NotAllowed as exc:
@@ -294,17 +292,17 @@ def add_presence_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_presence(args: argparse.Namespace) -> int:
-    from agentdesk.store.presence import PresenceError, my_presence, set_my_presence
+    from agentdesk.store.presence import PresenceError
 
     profile = _profile()
     store = _open_store(profile)
     try:
-        rows = my_presence(store, args.account)
+        rows = store.my_presence(args.account)
         if args.account and not rows:
             raise CliError(f"no account {args.account!r}", EXIT_USAGE)
         if args.presence:
             try:
-                rows = [set_my_presence(store, r.account, args.presence) for r in rows]
+                rows = [store.set_my_presence(r.account, args.presence) for r in rows]
             except PresenceError as exc:
                 raise CliError(str(exc), EXIT_USAGE) from None
     finally:

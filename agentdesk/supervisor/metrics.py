@@ -31,7 +31,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from agentdesk.model import RESOLVED_STATUSES as RESOLVED
 from agentdesk.sanitize import csv_cell, safe_json
 from agentdesk.store import Store
-from agentdesk.timeutil import from_iso, to_iso
+from agentdesk.timeutil import to_iso
 
 DIMENSIONS = ("agent", "team", "channel", "account")
 _PERIOD = re.compile(r"^(\d+)([hdw])$")
@@ -132,39 +132,24 @@ def _cells(figures: Figures) -> list[object]:
 
 # ---------------------------------------------------------------- gathering facts
 def conversation_facts(store: Store, start: datetime, end: datetime) -> list[Facts]:
-    rows = store.conn.execute(
-        """SELECT c.id, c.account, c.channel, c.status, c.created_at, c.updated_at,
-                  c.satisfaction, coalesce(nullif(ag.name, ''), ag.email) AS agent,
-                  t.name AS team,
-                  c.solved_at, c.reopen_count,
-                  (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id
-                     AND m.kind = 'reply' AND m.author_kind = 'agent') AS first_reply
-           FROM conversations c
-           LEFT JOIN agents ag ON ag.id = c.assignee_id
-           LEFT JOIN teams t ON t.id = c.team_id
-           WHERE c.deleted_at IS NULL AND c.created_at >= ? AND c.created_at < ?""",
-        (to_iso(start), to_iso(end)),
-    ).fetchall()
     facts = []
-    for r in rows:
-        created = from_iso(r["created_at"])
-        first = from_iso(r["first_reply"]) if r["first_reply"] else None
+    for c in store.conversation_outcomes(start, end):
+        first = c.first_reply
         resolved_at = None
-        if r["status"] in RESOLVED and r["solved_at"]:
-            solved = from_iso(r["solved_at"])
-            resolved_at = solved if solved < end else None  # solved after the period: not yet
+        if c.status in RESOLVED and c.solved_at:
+            resolved_at = c.solved_at if c.solved_at < end else None  # solved after: not yet
         facts.append(
             Facts(
-                id=r["id"],
-                account=r["account"],
-                channel=r["channel"],
-                agent=r["agent"] or "unassigned",
-                team=r["team"] or "no team",
-                created_at=created,
-                first_response=(first - created) if first is not None else None,
+                id=c.id,
+                account=c.account,
+                channel=c.channel,
+                agent=c.agent or "unassigned",
+                team=c.team or "no team",
+                created_at=c.created_at,
+                first_response=(first - c.created_at) if first is not None else None,
                 resolved_at=resolved_at,
-                reopened=r["reopen_count"] > 0,
-                rating=r["satisfaction"],
+                reopened=c.reopen_count > 0,
+                rating=c.satisfaction,
             )
         )
     return facts
@@ -231,16 +216,9 @@ def backlog_series(
     for day in days:
         moment = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz or start.tzinfo)
         cutoffs.append(min(moment, end))
-    rows = store.conn.execute(
-        """SELECT c.created_at, CASE WHEN c.status IN ('solved', 'closed')
-                  THEN coalesce(c.solved_at, c.updated_at) END AS done
-           FROM conversations c WHERE c.deleted_at IS NULL AND c.created_at < ?
-             AND (c.status NOT IN ('solved', 'closed')
-                  OR coalesce(c.solved_at, c.updated_at) >= ?)""",
-        (to_iso(end), to_iso(start)),
-    ).fetchall()
-    created = sorted(from_iso(r[0]) for r in rows)
-    done = sorted(from_iso(r[1]) for r in rows if r[1])
+    spans = store.backlog_spans(start, end)
+    created = sorted(opened for opened, _ in spans)
+    done = sorted(resolved for _, resolved in spans if resolved)
     series = []
     for day, cutoff in zip(days, cutoffs, strict=True):
         opened = _count_before(created, cutoff)

@@ -13,18 +13,18 @@ import itertools
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agentdesk.model import LOAD_STATUSES
 from agentdesk.store import MutationError, Store
 from agentdesk.store.outbox import Mutation
+from agentdesk.store.supervision import AgentRef, ReassignCandidate
 from agentdesk.supervisor.capacity import Capacity
 from agentdesk.supervisor.roles import require_supervisor
-from agentdesk.supervisor.team import LOAD_STATUSES
 
 Strategy = Literal["least_load", "round_robin"]
-_LOAD = "('" + "','".join(LOAD_STATUSES) + "')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,63 +152,11 @@ class UndoResult:
 
 
 # ---------------------------------------------------------------- reading the cache
-def _conversations(store: Store, ids: Sequence[int]) -> list:
-    rows = []
-    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        chunk = list(ids[start : start + 900])
-        marks = ",".join("?" for _ in chunk)
-        rows += store.conn.execute(
-            f"""SELECT c.id, c.account, c.external_id, c.subject, c.status, c.assignee_id,
-                       c.team_id, ag.email AS agent_email, ag.name AS agent_name
-                FROM conversations c LEFT JOIN agents ag ON ag.id = c.assignee_id
-                WHERE c.id IN ({marks}) AND c.deleted_at IS NULL""",
-            chunk,
-        ).fetchall()
-    order = {cid: i for i, cid in enumerate(ids)}
-    return sorted(rows, key=lambda r: order[r["id"]])
-
-
-def _loads(store: Store, agent_ids: Iterable[int]) -> dict[int, int]:
-    ids = sorted(set(agent_ids))
-    if not ids:
-        return {}
-    marks = ",".join("?" for _ in ids)
-    found = dict(
-        store.conn.execute(
-            f"""SELECT assignee_id, count(*) FROM conversations
-                WHERE assignee_id IN ({marks}) AND status IN {_LOAD} AND deleted_at IS NULL
-                GROUP BY assignee_id""",
-            ids,
-        ).fetchall()
-    )
-    return {i: found.get(i, 0) for i in ids}
-
-
-def _agent(store: Store, account: str, email: str):
-    return store.conn.execute(
-        "SELECT * FROM agents WHERE account = ? AND email = ?", (account, email.lower())
-    ).fetchone()
-
-
-def _team(store: Store, account: str, name: str):
-    return store.conn.execute(
-        "SELECT * FROM teams WHERE account = ? AND lower(name) = ?", (account, name.lower())
-    ).fetchone()
-
-
-def _team_members(store: Store, team_id: int) -> list:
-    return store.conn.execute(
-        """SELECT ag.* FROM agents ag JOIN team_members tm ON tm.agent_id = ag.id
-           WHERE tm.team_id = ? AND ag.email != '' ORDER BY ag.name, ag.id""",
-        (team_id,),
-    ).fetchall()
-
-
 def _deltas(store: Store, moves: Sequence[Move], capacity: Capacity) -> tuple[AgentDelta, ...]:
     """Each touched agent's load before and after the moves (load = new/open/pending)."""
     touched = {m.from_agent_id for m in moves if m.from_agent_id is not None}
     touched |= {m.to_agent_id for m in moves if m.to_agent_id is not None}
-    before = _loads(store, touched)
+    before = store.capacity_loads(touched)
     change: Counter[int] = Counter()
     for move in moves:
         if move.to_agent_id is None or move.status not in LOAD_STATUSES:
@@ -216,22 +164,16 @@ def _deltas(store: Store, moves: Sequence[Move], capacity: Capacity) -> tuple[Ag
         change[move.to_agent_id] += 1
         if move.from_agent_id is not None:
             change[move.from_agent_id] -= 1
-    agents = {
-        r["id"]: r
-        for r in store.conn.execute(
-            f"SELECT * FROM agents WHERE id IN ({','.join('?' for _ in touched)})",
-            sorted(touched),
-        )
-    } if touched else {}
+    agents = store.agents_by_id(touched)
     deltas = [
         AgentDelta(
             agent_id=aid,
-            account=agents[aid]["account"],
-            email=agents[aid]["email"],
-            name=agents[aid]["name"],
+            account=agents[aid].account,
+            email=agents[aid].email,
+            name=agents[aid].name,
             before=before[aid],
             after=before[aid] + change[aid],
-            capacity=capacity.of(agents[aid]["email"], agents[aid]["capacity"]),
+            capacity=capacity.of(agents[aid].email, agents[aid].capacity),
         )
         for aid in touched
     ]
@@ -239,17 +181,19 @@ def _deltas(store: Store, moves: Sequence[Move], capacity: Capacity) -> tuple[Ag
     return tuple(deltas)
 
 
-def _move(row, *, to_agent=None, to_team: str | None = None) -> Move:
+def _move(
+    row: ReassignCandidate, *, to_agent: AgentRef | None = None, to_team: str | None = None
+) -> Move:
     return Move(
-        conversation_id=row["id"],
-        account=row["account"],
-        external_id=row["external_id"],
-        subject=row["subject"],
-        status=row["status"],
-        from_agent_id=row["assignee_id"],
-        from_agent=row["agent_email"],
-        to_agent_id=to_agent["id"] if to_agent is not None else None,
-        to_agent=to_agent["email"] if to_agent is not None else None,
+        conversation_id=row.id,
+        account=row.account,
+        external_id=row.external_id,
+        subject=row.subject,
+        status=row.status,
+        from_agent_id=row.assignee_id,
+        from_agent=row.agent_email,
+        to_agent_id=to_agent.id if to_agent is not None else None,
+        to_agent=to_agent.email if to_agent is not None else None,
         to_team=to_team,
     )
 
@@ -266,30 +210,30 @@ def plan_reassignment(
     capacity = capacity or Capacity()
     moves: list[Move] = []
     skipped: list[Skipped] = []
-    rows = _conversations(store, conversation_ids)
-    found = {r["id"] for r in rows}
+    rows = store.conversations_to_reassign(conversation_ids)
+    found = {r.id for r in rows}
     skipped += [Skipped(cid, str(cid), "not in the cache") for cid in conversation_ids
                 if cid not in found]
     for row in rows:
-        reference = f"{row['account']}:{row['external_id']}"
+        reference = f"{row.account}:{row.external_id}"
         if target.kind == "agent":
-            agent = _agent(store, row["account"], target.value)
+            agent = store.agent_by_email(row.account, target.value)
             if agent is None:
-                skipped.append(Skipped(row["id"], reference,
-                                       f"no agent {target.value} on account {row['account']}"))
-            elif agent["id"] == row["assignee_id"]:
-                skipped.append(Skipped(row["id"], reference, f"already with {agent['name']}"))
+                skipped.append(Skipped(row.id, reference,
+                                       f"no agent {target.value} on account {row.account}"))
+            elif agent.id == row.assignee_id:
+                skipped.append(Skipped(row.id, reference, f"already with {agent.name}"))
             else:
                 moves.append(_move(row, to_agent=agent))
         else:
-            team = _team(store, row["account"], target.value)
+            team = store.team_by_name(row.account, target.value)
             if team is None:
-                skipped.append(Skipped(row["id"], reference,
-                                       f"no team {target.value!r} on account {row['account']}"))
-            elif team["id"] == row["team_id"]:
-                skipped.append(Skipped(row["id"], reference, f"already in {team['name']}"))
+                skipped.append(Skipped(row.id, reference,
+                                       f"no team {target.value!r} on account {row.account}"))
+            elif team.id == row.team_id:
+                skipped.append(Skipped(row.id, reference, f"already in {team.name}"))
             else:
-                moves.append(_move(row, to_team=team["name"]))
+                moves.append(_move(row, to_team=team.name))
     return Plan(tuple(moves), _deltas(store, moves, capacity), tuple(skipped))
 
 
@@ -308,32 +252,32 @@ def suggest(
     name order. Members marked offline are left out while anyone else is available.
     """
     capacity = capacity or Capacity()
-    rows = _conversations(store, conversation_ids)
+    rows = store.conversations_to_reassign(conversation_ids)
     moves: list[Move] = []
     skipped: list[Skipped] = []
     members_by_account: dict[str, list] = {}
-    for account in sorted({r["account"] for r in rows}):
-        found = _team(store, account, team)
-        members = _team_members(store, found["id"]) if found is not None else []
-        available = [m for m in members if (m["presence"] or "").lower() != "offline"]
+    for account in sorted({r.account for r in rows}):
+        found = store.team_by_name(account, team)
+        members = store.team_members(found.id) if found is not None else []
+        available = [m for m in members if (m.presence or "").lower() != "offline"]
         members_by_account[account] = available or members
-    loads = _loads(store, (m["id"] for ms in members_by_account.values() for m in ms))
+    loads = store.capacity_loads(m.id for ms in members_by_account.values() for m in ms)
     turns = {a: itertools.cycle(ms) for a, ms in members_by_account.items() if ms}
     for row in rows:
-        reference = f"{row['account']}:{row['external_id']}"
-        members = members_by_account.get(row["account"], [])
+        reference = f"{row.account}:{row.external_id}"
+        members = members_by_account.get(row.account, [])
         if not members:
-            skipped.append(Skipped(row["id"], reference,
-                                   f"team {team!r} has no agents on account {row['account']}"))
+            skipped.append(Skipped(row.id, reference,
+                                   f"team {team!r} has no agents on account {row.account}"))
             continue
         if strategy == "round_robin":
-            agent = next(turns[row["account"]])
+            agent = next(turns[row.account])
         else:
-            agent = min(members, key=lambda m: (loads[m["id"]], m["name"].casefold(), m["id"]))
-        if agent["id"] == row["assignee_id"]:
-            skipped.append(Skipped(row["id"], reference, f"already with {agent['name']}"))
+            agent = min(members, key=lambda m: (loads[m.id], m.name.casefold(), m.id))
+        if agent.id == row.assignee_id:
+            skipped.append(Skipped(row.id, reference, f"already with {agent.name}"))
             continue
-        loads[agent["id"]] += 1 if row["status"] in LOAD_STATUSES else 0
+        loads[agent.id] += 1 if row.status in LOAD_STATUSES else 0
         moves.append(_move(row, to_agent=agent))
     return Plan(tuple(moves), _deltas(store, moves, capacity), tuple(skipped))
 
@@ -357,26 +301,13 @@ def apply_plan(store: Store, plan: Plan, *, check_role: bool = True) -> Batch:
 
 
 def batch_mutations(store: Store, batch: str) -> list[Mutation]:
-    ids = [
-        r[0]
-        for r in store.conn.execute(
-            "SELECT id FROM outbox WHERE json_extract(payload, '$.batch') = ? ORDER BY seq",
-            (batch,),
-        )
-    ]
+    ids = store.batch_mutation_ids(batch)
     return [m for m in (store.mutation(i) for i in ids) if m is not None]
 
 
 def recent_batches(store: Store, limit: int = 20) -> list[tuple[str, int, str]]:
     """(batch id, mutations, created_at) of the latest batches, newest first."""
-    return [
-        (r[0], r[1], r[2])
-        for r in store.conn.execute(
-            """SELECT json_extract(payload, '$.batch') AS b, count(*), min(created_at)
-               FROM outbox WHERE b IS NOT NULL GROUP BY b ORDER BY min(seq) DESC LIMIT ?""",
-            (limit,),
-        )
-    ]
+    return store.recent_batches(limit)
 
 
 def undo_batch(store: Store, batch: str, *, check_role: bool = True) -> UndoResult:
@@ -416,34 +347,29 @@ def undo_batch(store: Store, batch: str, *, check_role: bool = True) -> UndoResu
 
 def _compensation(store: Store, mutation: Mutation) -> dict[str, object] | str:
     """The payload that restores what `mutation` replaced, or why it cannot be restored."""
-    row = store.conn.execute(
-        "SELECT assignee_id, team_id FROM conversations WHERE id = ? AND deleted_at IS NULL",
-        (mutation.conversation_id,),
-    ).fetchone()
+    row = store.assignment(mutation.conversation_id)
     if row is None:
         return "the conversation is gone"
     base, payload = mutation.base, mutation.payload
     if "agent_id" in payload or "agent_email" in payload:
-        if row["assignee_id"] != payload.get("agent_id"):
+        if row.assignee_id != payload.get("agent_id"):
             return "reassigned again since; left as it is"
         previous = base.get("assignee_id")
         if previous is None:
             return {"unassign": True}
-        agent = store.conn.execute(
-            "SELECT email FROM agents WHERE id = ?", (previous,)
-        ).fetchone()
-        if agent is None or not agent["email"]:
+        email = store.agent_email(previous)
+        if not email:
             return "the previous assignee is no longer known"
-        return {"agent_email": agent["email"]}
-    if row["team_id"] != payload.get("team_id"):
+        return {"agent_email": email}
+    if row.team_id != payload.get("team_id"):
         return "moved to another team since; left as it is"
     previous = base.get("team_id")
     if previous is None:
         return "it had no team before, and a team cannot be removed through the outbox"
-    team = store.conn.execute("SELECT name FROM teams WHERE id = ?", (previous,)).fetchone()
-    if team is None:
+    team_name = store.team_name(previous)
+    if team_name is None:
         return "the previous team is no longer known"
-    return {"team": team["name"]}
+    return {"team": team_name}
 
 
 def payload_json(mutation: Mutation) -> str:

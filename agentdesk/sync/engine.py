@@ -346,10 +346,7 @@ class SyncEngine:
             return
 
         def ensure() -> None:
-            exists = self.store.conn.execute(
-                "SELECT 1 FROM accounts WHERE name = ?", (name,)
-            ).fetchone()
-            if exists is None:
+            if not self.store.has_account(name):
                 self.store.upsert_account(
                     name, settings.connector, settings.base_url, settings.user
                 )

@@ -32,7 +32,7 @@ from agentdesk.connectors.base import (
 )
 from agentdesk.connectors.http import Unreachable
 from agentdesk.model import MutationRequest, RemoteState
-from agentdesk.store import Mutation, Store, presence
+from agentdesk.store import Mutation, Store
 from agentdesk.store.outbox import LIVE_STATES
 from agentdesk.syncapi import SyncEvent
 from agentdesk.timeutil import from_iso, utcnow
@@ -212,7 +212,7 @@ class PushEngine:
             return True
         if not isinstance(connector, SetsPresence):
             return True
-        wanted = await self.db(presence.presence_to_send, self.store, account)
+        wanted = await self.db(self.store.presence_to_send, account)
         if wanted is None:
             return True
         try:
@@ -236,9 +236,9 @@ class PushEngine:
             result.errors.append(f"network error: {type(exc).__name__}")
             return False
         else:
-            await self.db(presence.presence_sent, self.store, account, wanted, reported)
+            await self.db(self.store.presence_sent, account, wanted, reported)
             return True
-        await self.db(presence.presence_refused, self.store, account, wanted)
+        await self.db(self.store.presence_refused, account, wanted)
         self.on_event(
             SyncEvent(
                 kind="error",

@@ -118,13 +118,12 @@ class CustomerCommands(_InboxProvider):
         return [("Go to customer…", partial(self._ask, inbox), "By name, email or phone")]
 
     def _ask(self, inbox: InboxScreen) -> None:
-        from agentdesk.store.uiqueries import customer_by_name
         from agentdesk.tui.widgets.picker import PromptScreen
 
         def searched(text: str | None) -> None:
             if not text:
                 return
-            found = customer_by_name(inbox.desk.store, text)
+            found = inbox.desk.store.customer_by_name(text)
             if not found:
                 inbox.desk.notify_safe(f"No customer matches {text}")
                 return

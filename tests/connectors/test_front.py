@@ -28,7 +28,6 @@ from agentdesk.connectors.front import FrontConnector, map_channel, map_status
 from agentdesk.connectors.http import RateLimitWait, report_waits_to
 from agentdesk.model import MutationAction, MutationRequest
 from agentdesk.store import Store
-from agentdesk.store.presence import my_presence, set_my_presence
 from agentdesk.sync.engine import SyncEngine
 from tests.connectors.backend_front import FAST, FrontSim, front_backend
 from tests.connectors.backends import FaultTransport
@@ -318,12 +317,12 @@ async def test_my_presence_set_busy_is_front_unavailable_and_comes_back_offline(
     try:
         assert (await engine.sync_account("fr")).ok
         for wanted, served, shown in (("online", True, "online"), ("busy", False, "offline")):
-            set_my_presence(store, "fr", wanted)
+            store.set_my_presence("fr", wanted)
             result = await engine.sync_account("fr")
             assert result.ok, result.error
             async with httpx.AsyncClient(headers=headers) as api:
                 assert (await api.get(me)).json()["is_available"] is served
-            (mine,) = my_presence(store, "fr")
+            (mine,) = store.my_presence("fr")
             assert mine.state == "synced" and mine.presence == shown
     finally:
         await connector.aclose()

@@ -9,7 +9,6 @@ from agentdesk.connectors.base import AccountSettings, PermissionDenied
 from agentdesk.connectors.chatwoot import ChatwootConnector
 from agentdesk.sim.server import start_in_thread
 from agentdesk.store import Store
-from agentdesk.store.presence import my_presence, set_my_presence
 from agentdesk.sync.engine import SyncEngine
 from agentdesk.syncapi import SyncEvent
 from agentdesk.tui.screens.team import TeamScreen
@@ -52,19 +51,19 @@ async def test_chatwoot_presence_set_offline_reaches_the_server_at_the_next_sync
     try:
         assert (await engine.sync_account("chat")).ok
         if _served_availability(chatwoot) == "offline":  # the seed's agent may start offline
-            set_my_presence(store, "chat", "online")
+            store.set_my_presence("chat", "online")
             assert (await engine.sync_account("chat")).ok
-        assert _served_availability(chatwoot) == my_presence(store, "chat")[0].presence
+        assert _served_availability(chatwoot) == store.my_presence("chat")[0].presence
         # Set while not syncing (offline): optimistic at once, pending until sent.
-        mine = set_my_presence(store, "chat", "busy")
-        mine = set_my_presence(store, "chat", "offline")  # last write wins
+        mine = store.set_my_presence("chat", "busy")
+        mine = store.set_my_presence("chat", "offline")  # last write wins
         assert mine.settable and mine.state == "pending" and mine.presence == "offline"
         assert _served_availability(chatwoot) != "offline"
 
         result = await engine.sync_account("chat")
         assert result.ok, result.error
         assert _served_availability(chatwoot) == "offline"
-        (after,) = my_presence(store, "chat")
+        (after,) = store.my_presence("chat")
         assert after.state == "synced" and after.presence == "offline"
     finally:
         await connector.aclose()
@@ -85,9 +84,9 @@ async def test_a_refused_presence_is_reverted_and_says_so(chatwoot, tmp_path):
         assert (await engine.sync_account("chat")).ok
         served = _served_availability(chatwoot)
         wanted = "offline" if served != "offline" else "online"
-        set_my_presence(store, "chat", wanted)
+        store.set_my_presence("chat", wanted)
         assert (await engine.sync_account("chat")).ok
-        (mine,) = my_presence(store, "chat")
+        (mine,) = store.my_presence("chat")
         assert mine.refused == wanted and mine.state == f"refused ({wanted})"
         assert mine.presence == served  # the pull brought the server's value back
         assert any(e.kind == "error" and "refused" in e.message for e in events)
@@ -105,10 +104,10 @@ async def test_zendesk_presence_is_local_and_survives_sync(tmp_path):
         engine = SyncEngine(store, {sim.settings.name: connector})
         try:
             assert (await engine.sync_account(sim.settings.name)).ok
-            mine = set_my_presence(store, sim.settings.name, "busy")
+            mine = store.set_my_presence(sim.settings.name, "busy")
             assert not mine.settable and mine.state == "local" and mine.presence == "busy"
             assert (await engine.sync_account(sim.settings.name)).ok
-            (after,) = my_presence(store, sim.settings.name)
+            (after,) = store.my_presence(sim.settings.name)
             assert after.state == "local" and after.presence == "busy"
         finally:
             await connector.aclose()
@@ -132,7 +131,7 @@ async def test_p_on_the_team_screen_sets_my_presence(tmp_path):
                 a.name == "Sarah Connors" and a.presence == "busy" for a in screen.snapshot.agents
             ),
         )
-        (mine,) = my_presence(app.store, "acme")
+        (mine,) = app.store.my_presence("acme")
         assert mine.presence == "busy" and mine.state == "local"  # Zendesk: no presence API
 
 

@@ -20,7 +20,6 @@ from textual.widgets import Footer, Static
 
 from agentdesk.sanitize import clean, safe_text
 from agentdesk.store import Mutation
-from agentdesk.store.uiqueries import agent_name
 from agentdesk.timeutil import from_iso
 
 STATE_WORDS = {
@@ -136,7 +135,7 @@ class ConflictScreen(ModalScreen[None], inherit_bindings=False):
         """A backend agent id (or a name already) as the agent's name."""
         account = self.mutations[0].account if self.mutations else ""
         store = self.app.store  # type: ignore[attr-defined]
-        return agent_name(store, account, external_id) or clean(external_id)
+        return store.agent_name(account, external_id) or clean(external_id)
 
     def _body(self) -> Text:
         body = Text(end="")

@@ -38,15 +38,7 @@ from agentdesk.store.uiqueries import (
     OpenedConversation,
     SlaDue,
     WatchSnapshot,
-    account_of,
-    assignees,
-    customer_panel,
-    known_tags,
-    my_name,
-    sla_due,
-    watch_snapshot,
 )
-from agentdesk.store.uiqueries import open_conversation as read_conversation
 from agentdesk.timeutil import from_iso, to_iso
 from agentdesk.tui import notices, userviews, when
 from agentdesk.tui.format import CHANNEL_BADGES, local_time, short_duration, thousands
@@ -385,7 +377,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         previous = self._watch
         notes_after = previous.newest_message_id if previous is not None else None
         with self.desk.background_store("watch") as store:
-            snapshot = watch_snapshot(store, self.desk.clock(), SLA_WARNING, notes_after)
+            snapshot = store.watch_snapshot(self.desk.clock(), SLA_WARNING, notes_after)
         self.post_message(WatchLoaded(snapshot, live))
 
     @work(thread=True, exclusive=True, group="drafts", exit_on_error=False)
@@ -600,8 +592,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         keep_scroll: bool,
     ) -> None:
         with self.desk.background_store("open") as store:
-            opened = read_conversation(
-                store,
+            opened = store.open_conversation(
                 conversation_id,
                 shown_signature=shown_signature,
                 shown_customer=shown_customer,
@@ -694,7 +685,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     def show_customer(self, customer_id: int | None, *, keep_position: bool = False) -> None:
         """Show a customer's profile and history now (after a merge, "go to customer")."""
-        panel = customer_panel(self.desk.store, customer_id) if customer_id is not None else None
+        panel = self.desk.store.customer_panel(customer_id) if customer_id is not None else None
         self._show_panel(panel, keep_position=keep_position)
 
     def _mark_in_history(self, conversation_id: int, *, keep_position: bool) -> None:
@@ -835,7 +826,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
 
     def capability(self, conversation_id: int, flag: str, default: bool = True) -> tuple[bool, str]:
         """(allowed, account name) from the account's capability flags in the store."""
-        account = account_of(self.desk.store, conversation_id) or ""
+        account = self.desk.store.account_of(conversation_id) or ""
         for row in self.desk.store.accounts():
             if row.name == account:
                 return bool(row.capabilities.get(flag, default)), account
@@ -976,7 +967,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         customer = store.customer(detail.customer_id) if detail.customer_id else None
         return canned.placeholders(
             customer_name=customer.name if customer else "",
-            agent_name=my_name(store, detail.account),
+            agent_name=store.my_name(detail.account),
             conversation_id=detail.external_id,
             conversation_subject=detail.subject,
         )
@@ -1166,7 +1157,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         current = set(detail.tags) if detail and len(ids) == 1 else set()
         items = [PickItem("-" + t, f"remove {t}") for t in sorted(current)]
         items += [
-            PickItem("+" + t, f"add {t}") for t in known_tags(self.desk.store) if t not in current
+            PickItem("+" + t, f"add {t}") for t in self.desk.store.known_tags() if t not in current
         ]
 
         def typed(text: str) -> PickItem | None:
@@ -1194,11 +1185,11 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         ids = self.target_ids()
         if not ids:
             return
-        account = account_of(self.desk.store, ids[0]) or ""
+        account = self.desk.store.account_of(ids[0]) or ""
         can_agent, _ = self.capability(ids[0], "can_assign_agent")
         can_team, _ = self.capability(ids[0], "can_assign_team")
         items: list[PickItem] = []
-        for person in assignees(self.desk.store, account):
+        for person in self.desk.store.assignees(account):
             if person.kind == "agent" and can_agent:
                 label = f"{person.name} (me)" if person.is_me else person.name
                 items.append(PickItem("agent:" + person.email, label, person.email))
@@ -1216,7 +1207,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             kind, _, name = value.partition(":")
             if kind == "agent":
                 payload: dict[str, object] = {"agent_email": name}
-                if any(p.is_me and p.email == name for p in assignees(self.desk.store, account)):
+                if any(p.is_me and p.email == name for p in self.desk.store.assignees(account)):
                     self._self_assigned.update(ids)
             elif kind == "team":
                 payload = {"team": name}
@@ -1251,7 +1242,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
                 "comes back here at that time."
             )
         )
-        asleep = (sla_due(self.desk.store, cid).snoozed_until for cid in ids)
+        asleep = (self.desk.store.sla_due(cid).snoozed_until for cid in ids)
         snoozed = [until for until in asleep if until is not None and until > now]
         if snoozed:
             wakes = local_time(min(snoozed), now, tz)
@@ -1347,7 +1338,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             if value is not None:
                 attachment = files[int(value)]
                 self.desk.notify_safe(f"Downloading {attachment.get('name', 'attachment')}…")
-                policy = self.desk.attachment_policy(account_of(self.desk.store, cid))
+                policy = self.desk.attachment_policy(self.desk.store.account_of(cid))
                 self.download(
                     str(attachment["url"]), str(attachment.get("name", "attachment")), policy
                 )
@@ -1428,9 +1419,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._pick(PickerScreen("Split off (unmerge)", items), chosen)
 
     def go_to_customer(self, customer_id: int) -> None:
-        from agentdesk.store.uiqueries import latest_conversation_of
 
-        conversation = latest_conversation_of(self.desk.store, customer_id)
+        conversation = self.desk.store.latest_conversation_of(customer_id)
         if conversation is not None:
             self.open_conversation(conversation)
         else:

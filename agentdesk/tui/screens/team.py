@@ -7,12 +7,13 @@ Also holds the reassignment preview (`ReassignScreen`) used from here and from t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
@@ -33,6 +34,21 @@ from agentdesk.tui.widgets.picker import PickerScreen, PickItem
 from agentdesk.tui.widgets.window import WindowedList
 
 POLL_SECONDS = 2.0
+
+
+@contextmanager
+def worker_store(app: App, name: str) -> Iterator[Store]:
+    """A connection for a worker thread: the app's per-group one, or a fresh one."""
+    opener = getattr(app, "background_store", None)
+    if opener is None:
+        store = Store.open(app.store_path)  # type: ignore[attr-defined]
+        try:
+            yield store
+        finally:
+            store.close()
+    else:
+        with opener(name) as store:
+            yield store
 
 AGENT_COLUMNS = (
     Column("Agent", 0),
@@ -130,6 +146,13 @@ class TeamScreen(AppServices, inherit_bindings=False):
             super().__init__()
             self.snapshot = snapshot
 
+    class WorkFound(Message):
+        """The conversations a reassignment from here would move."""
+
+        def __init__(self, conversation_ids: list[int]) -> None:
+            super().__init__()
+            self.conversation_ids = conversation_ids
+
     def __init__(self, *, capacity: Capacity | None = None) -> None:
         super().__init__(id="team")
         self.capacity = capacity or Capacity()
@@ -168,16 +191,8 @@ class TeamScreen(AppServices, inherit_bindings=False):
     @work(thread=True, exclusive=True, exit_on_error=False, group="team")
     def load(self) -> None:
         now = self.clock()
-        opener = getattr(self.app, "background_store", None)
-        if opener is None:
-            store = Store.open(self.app.store_path)  # type: ignore[attr-defined]
-            try:
-                snapshot = self._compute(store, now)
-            finally:
-                store.close()
-        else:
-            with opener("supervisor") as store:
-                snapshot = self._compute(store, now)
+        with worker_store(self.app, "supervisor") as store:
+            snapshot = self._compute(store, now)
         self.post_message(self.Loaded(snapshot))
 
     def _compute(self, store: Store, now: datetime) -> TeamSnapshot:
@@ -226,7 +241,7 @@ class TeamScreen(AppServices, inherit_bindings=False):
             return
         account, _, wanted = value.rpartition("|")
         try:
-            mine = presence.set_my_presence(self.store, account, wanted)
+            mine = self.store.set_my_presence(account, wanted)
         except presence.PresenceError as exc:
             self.app.notify(str(exc), severity="error", markup=False)
             return
@@ -244,22 +259,22 @@ class TeamScreen(AppServices, inherit_bindings=False):
         focused = self.focused
         if not isinstance(focused, WindowedList) or focused.current_key is None:
             return
-        if focused.id == "team-agents":
-            ids = self.store.conn.execute(
-                "SELECT id FROM conversations WHERE assignee_id = ? AND status IN "
-                "('new','open','pending') AND deleted_at IS NULL ORDER BY id",
-                (focused.current_key,),
-            ).fetchall()
-        else:
-            account, team_id = focused.current_key  # type: ignore[misc]
-            ids = self.store.conn.execute(
-                "SELECT id FROM conversations WHERE account = ? AND team_id IS ? AND "
-                "assignee_id IS NULL AND status IN ('new','open','pending') "
-                "AND deleted_at IS NULL ORDER BY id",
-                (account, team_id),
-            ).fetchall()
-        if ids:
-            self.app.push_screen(ReassignScreen([r[0] for r in ids], capacity=self.capacity))
+        self._find_work(focused.id == "team-agents", focused.current_key)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="team-work")
+    def _find_work(self, of_agent: bool, key: object) -> None:
+        with worker_store(self.app, "team-work") as store:
+            if of_agent:
+                ids = store.agent_open_work(key)  # type: ignore[arg-type]
+            else:
+                account, team_id = key  # type: ignore[misc]
+                ids = store.queue_unassigned_work(account, team_id)
+        self.post_message(self.WorkFound(ids))
+
+    @on(WorkFound)
+    def _work_found(self, message: WorkFound) -> None:
+        if message.conversation_ids:
+            self.app.push_screen(ReassignScreen(message.conversation_ids, capacity=self.capacity))
         else:
             self.app.notify("nothing to reassign there")
 
@@ -267,7 +282,7 @@ class TeamScreen(AppServices, inherit_bindings=False):
 def presence_items(store: Store) -> list[PickItem]:
     """online/busy/offline for each account (value `ACCOUNT|PRESENCE`), current one marked."""
     items = []
-    for mine in presence.my_presence(store):
+    for mine in store.my_presence():
         kind = ("sent to the helpdesk" if mine.settable
                 else "local: the helpdesk has no agent presence")
         for value in presence.PRESENCES:
@@ -281,28 +296,14 @@ def target_items(store: Store, conversation_ids: Sequence[int]) -> list[PickItem
     """Agents and teams of the accounts these conversations belong to, for the fuzzy picker."""
     if not conversation_ids:
         return []
-    marks = ",".join("?" for _ in conversation_ids)
-    accounts = [
-        r[0]
-        for r in store.conn.execute(
-            f"SELECT DISTINCT account FROM conversations WHERE id IN ({marks})",
-            tuple(conversation_ids),
-        )
-    ]
-    amarks = ",".join("?" for _ in accounts)
+    accounts = sorted(store.accounts_of(conversation_ids))
     items = [
-        PickItem(f"team:{r['name']}", f"team {r['name']}", "spread by least load")
-        for r in store.conn.execute(
-            f"SELECT DISTINCT name FROM teams WHERE account IN ({amarks}) ORDER BY name", accounts
-        )
+        PickItem(f"team:{name}", f"team {name}", "spread by least load")
+        for name in store.team_names_on(accounts)
     ]
     items += [
-        PickItem(r["email"], r["name"], f"{r['email']} · {r['presence'] or 'presence unknown'}")
-        for r in store.conn.execute(
-            f"""SELECT email, min(name) AS name, max(presence) AS presence FROM agents
-                WHERE account IN ({amarks}) AND email != '' GROUP BY email ORDER BY name""",
-            accounts,
-        )
+        PickItem(email, name, f"{email} · {seen or 'presence unknown'}")
+        for email, name, seen in store.assignable_agents_on(accounts)
     ]
     return items
 
@@ -362,33 +363,62 @@ class ReassignScreen(ModalScreen[str | None], inherit_bindings=False):
     def _summary(self, text: str) -> None:
         self.query_one("#reassign-summary", Static).update(Content(clean(text)))
 
+    class TargetsFound(Message):
+        def __init__(self, items: list[PickItem]) -> None:
+            super().__init__()
+            self.items = items
+
+    class Planned(Message):
+        def __init__(self, plan: reassign.Plan) -> None:
+            super().__init__()
+            self.plan = plan
+
     def action_pick(self) -> None:
-        items = target_items(self.store, self.conversation_ids)
-        self.app.push_screen(PickerScreen("Reassign to", items), self._picked)
+        self._find_targets()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="reassign-targets")
+    def _find_targets(self) -> None:
+        with worker_store(self.app, "reassign") as store:
+            items = target_items(store, self.conversation_ids)
+        self.post_message(self.TargetsFound(items))
+
+    @on(TargetsFound)
+    def _targets_found(self, message: TargetsFound) -> None:
+        self.app.push_screen(PickerScreen("Reassign to", message.items), self._picked)
 
     def _picked(self, value: str | None) -> None:
         if value is None:
             return
         self.target = reassign.Target.parse(value)
-        self.show(
-            reassign.plan_reassignment(
-                self.store, self.conversation_ids, self.target, capacity=self.capacity
-            )
-        )
+        self._plan(self.target, None)
 
     def action_spread(self, strategy: str) -> None:
         if self.target is None or self.target.kind != "team":
             self._summary("choose a team first (t), then spread it over the team's agents")
             return
-        self.show(
-            reassign.suggest(
-                self.store,
-                self.conversation_ids,
-                self.target.value,
-                strategy,  # type: ignore[arg-type]
-                capacity=self.capacity,
-            )
-        )
+        self._plan(self.target, strategy)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="reassign-plan")
+    def _plan(self, target: reassign.Target, strategy: str | None) -> None:
+        """The preview: one target, or (with a strategy) spread over the target team."""
+        with worker_store(self.app, "reassign") as store:
+            if strategy is None:
+                plan = reassign.plan_reassignment(
+                    store, self.conversation_ids, target, capacity=self.capacity
+                )
+            else:
+                plan = reassign.suggest(
+                    store,
+                    self.conversation_ids,
+                    target.value,
+                    strategy,  # type: ignore[arg-type]
+                    capacity=self.capacity,
+                )
+        self.post_message(self.Planned(plan))
+
+    @on(Planned)
+    def _planned(self, message: Planned) -> None:
+        self.show(message.plan)
 
     def show(self, plan: reassign.Plan) -> None:
         self.plan = plan
