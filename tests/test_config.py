@@ -200,13 +200,13 @@ def test_config_garbage_is_one_sentence_with_file_line_and_key(raw, expected):
 def test_the_app_and_the_cli_show_the_config_sentence_and_exit_2(
     raw, expected, capsys, monkeypatch
 ):
-    from agentdesk import cli
+    from agentdesk.cli import app as cli_app
     from agentdesk.cli import main
 
     def app_started(*args, **kwargs):  # a config let through would open the app: fail instead
         raise AssertionError("the app started with a broken config")
 
-    monkeypatch.setattr(cli, "_run_app", app_started)
+    monkeypatch.setattr(cli_app, "run_app", app_started)
     profile = current_profile().ensure()
     profile.config_file.write_bytes(raw)
     for argv in ([], ["sync", "--once"], ["accounts", "list"]):
