@@ -118,6 +118,7 @@ def test_a_saved_cache_policy_round_trips():
 def test_a_mistyped_keymap_id_is_named_with_its_file_line_and_the_nearest_id(tmp_path):
     from agentdesk import config as config_module
     from agentdesk.paths import Profile
+    from agentdesk.tui.app import AgentDeskApp
     from agentdesk.tui.screens.help import binding_ids
 
     profile = Profile(config_dir=tmp_path, data_dir=tmp_path, log_dir=tmp_path)
@@ -127,7 +128,7 @@ def test_a_mistyped_keymap_id_is_named_with_its_file_line_and_the_nearest_id(tmp
         encoding="utf-8",
     )
     config = config_module.load(profile)
-    (problem,) = config_module.keymap_problems(config, binding_ids())
+    (problem,) = config_module.keymap_problems(config, binding_ids(AgentDeskApp))
     assert problem.startswith(f"{profile.config_file}:6: keymap:")
     assert "'conversation.reslove_next'" in problem and "'conversation.resolve_next'" in problem
 

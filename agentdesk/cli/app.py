@@ -19,11 +19,12 @@ def run_app(profile, runner, labels: str) -> int:
     from datetime import timedelta
 
     from agentdesk import config as config_module
+    from agentdesk.attachments import AttachmentFetcher
     from agentdesk.tui.app import DEMO_RESULT, AgentDeskApp
     from agentdesk.tui.screens.help import binding_ids
 
     config = load_config(profile)
-    problems = config_module.keymap_problems(config, binding_ids())
+    problems = config_module.keymap_problems(config, binding_ids(AgentDeskApp))
     app = AgentDeskApp(
         profile.store_file,
         sync=runner,
@@ -37,6 +38,7 @@ def run_app(profile, runner, labels: str) -> int:
         desktop_notifications=config.ui.desktop_notifications,
         attachment_hosts={name: a.attachment_hosts for name, a in config.accounts.items()},
         attachment_max_mb=config.ui.attachment_max_mb,
+        attachments=AttachmentFetcher(),
     )
     result = app.run()
     if result == DEMO_RESULT:  # chosen on the first-run screen
