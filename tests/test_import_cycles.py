@@ -82,7 +82,16 @@ def import_graph(root: Path = REPO) -> dict[str, set[str]]:
                     target = target.rpartition(".")[0]
                 if target and target != name:
                     graph[name].add(target)
+                graph[name].update(_packages_loaded_first(target, name))
     return graph
+
+
+def _packages_loaded_first(target: str, importer: str) -> set[str]:
+    """Importing `a.b.c` runs `a` and `a.b` first, except the importer's own packages, which
+    are already loading (a submodule importing a sibling through them is no circle)."""
+    own = {".".join(importer.split(".")[:i]) for i in range(1, importer.count(".") + 2)}
+    parts = target.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))} - own
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -175,6 +184,22 @@ def test_the_graph_skips_imports_in_functions_and_for_type_checking(tmp_path):
     assert graph["agentdesk.two"] == {"agentdesk.one"}
     assert graph["agentdesk.three"] == {"agentdesk.one"}
     assert strongly_connected(graph) == [["agentdesk.one", "agentdesk.two"]]
+
+
+def test_a_package_that_loads_its_importer_is_a_circle(tmp_path):
+    package = tmp_path / PACKAGE
+    (package / "cli").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "cli" / "__init__.py").write_text("from agentdesk.cli.parser import main\n")
+    (package / "cli" / "parser.py").write_text("import agentdesk.supervisor\n")
+    (package / "cli" / "common.py").write_text("")
+    (package / "supervisor.py").write_text("from agentdesk.cli.common import x\n")
+    graph = import_graph(tmp_path)
+    assert graph["agentdesk.supervisor"] == {"agentdesk.cli.common", "agentdesk.cli"}
+    assert graph["agentdesk.cli.parser"] == {"agentdesk.supervisor"}  # not its own package
+    assert strongly_connected(graph) == [
+        ["agentdesk.cli", "agentdesk.cli.parser", "agentdesk.supervisor"]
+    ]
 
 
 def test_no_module_of_the_product_imports_itself_back_at_load_time():
