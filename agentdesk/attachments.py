@@ -7,7 +7,8 @@ allowed (`accounts.<name>.attachment_hosts`); never to a loopback, private or li
 unless the account itself lives on one; each redirect is checked again; and the size is capped
 while streaming, the partial file removed.
 
-Plain `http.client` (no httpx): the screen imports this, and its cold start must stay light.
+Plain `http.client` (no httpx): the CLI hands an `AttachmentFetcher` to the app, whose cold
+start must stay light.
 """
 
 from __future__ import annotations
@@ -117,6 +118,25 @@ class AttachmentPolicy:
             return any(_inside(a) for a in self.resolve(host, 443))
         except DownloadRefused:
             return False
+
+
+class AttachmentFetcher:
+    """What the app is handed to fetch attachments, as it is handed a sync runner: the screen
+    itself holds no network code."""
+
+    def policy(
+        self,
+        *,
+        account: str,
+        base_url: str,
+        connector: str,
+        extra_hosts: tuple[str, ...],
+        max_bytes: int,
+    ) -> AttachmentPolicy:
+        return AttachmentPolicy(account, base_url, connector, extra_hosts, max_bytes)
+
+    def download(self, url: str, target: Path, policy: AttachmentPolicy) -> Path:
+        return download(url, target, policy)
 
 
 def _connection(scheme: str, host: str, port: int, address: str) -> http.client.HTTPConnection:

@@ -118,6 +118,7 @@ def test_a_saved_cache_policy_round_trips():
 def test_a_mistyped_keymap_id_is_named_with_its_file_line_and_the_nearest_id(tmp_path):
     from agentdesk import config as config_module
     from agentdesk.paths import Profile
+    from agentdesk.tui.app import AgentDeskApp
     from agentdesk.tui.screens.help import binding_ids
 
     profile = Profile(config_dir=tmp_path, data_dir=tmp_path, log_dir=tmp_path)
@@ -127,7 +128,7 @@ def test_a_mistyped_keymap_id_is_named_with_its_file_line_and_the_nearest_id(tmp
         encoding="utf-8",
     )
     config = config_module.load(profile)
-    (problem,) = config_module.keymap_problems(config, binding_ids())
+    (problem,) = config_module.keymap_problems(config, binding_ids(AgentDeskApp))
     assert problem.startswith(f"{profile.config_file}:6: keymap:")
     assert "'conversation.reslove_next'" in problem and "'conversation.resolve_next'" in problem
 
@@ -200,13 +201,13 @@ def test_config_garbage_is_one_sentence_with_file_line_and_key(raw, expected):
 def test_the_app_and_the_cli_show_the_config_sentence_and_exit_2(
     raw, expected, capsys, monkeypatch
 ):
-    from agentdesk import cli
+    from agentdesk.cli import app as cli_app
     from agentdesk.cli import main
 
     def app_started(*args, **kwargs):  # a config let through would open the app: fail instead
         raise AssertionError("the app started with a broken config")
 
-    monkeypatch.setattr(cli, "_run_app", app_started)
+    monkeypatch.setattr(cli_app, "run_app", app_started)
     profile = current_profile().ensure()
     profile.config_file.write_bytes(raw)
     for argv in ([], ["sync", "--once"], ["accounts", "list"]):

@@ -22,4 +22,4 @@ def test_import_contracts_hold():
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 3 kept, 0 broken." in done.stdout
+    assert "Contracts: 5 kept, 0 broken." in done.stdout

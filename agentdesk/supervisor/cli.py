@@ -9,7 +9,9 @@ import argparse
 import sys
 from datetime import timedelta
 
-from agentdesk.cli import EXIT_OK, EXIT_USAGE, CliError, _open_store, _profile
+from agentdesk.cli.common import EXIT_OK, EXIT_USAGE, CliError
+from agentdesk.cli.common import open_profile as _profile
+from agentdesk.cli.common import open_store as _open_store
 from agentdesk.sanitize import clean, safe_json
 
 EXIT_NOTHING = 3

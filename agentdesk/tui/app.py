@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -43,13 +43,28 @@ TYPING_LAPSES = 30.0
 if TYPE_CHECKING:
     from textual.command import Provider
 
-    from agentdesk.attachments import AttachmentPolicy
-
     from agentdesk.syncapi import SyncEvent, SyncRunner
 
 # Cold start (issue 7) pays only for what paints the inbox: the palette's providers, the help,
 # first-run and supervisor screens, urllib (downloads) and subprocess (the system opener) are
 # imported when first used.
+
+
+class Attachments(Protocol):
+    """Fetches attachments for the app (`agentdesk.attachments.AttachmentFetcher`): only the
+    hosts a policy allows, capped in size. The screen holds no network code of its own."""
+
+    def policy(
+        self,
+        *,
+        account: str,
+        base_url: str,
+        connector: str,
+        extra_hosts: tuple[str, ...],
+        max_bytes: int,
+    ) -> object: ...
+
+    def download(self, url: str, target: Path, policy: Any) -> Path: ...
 
 
 def _commands(name: str) -> Callable[[], type[Provider]]:
@@ -159,6 +174,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         problems: Iterable[str] = (),
         attachment_hosts: Mapping[str, tuple[str, ...]] | None = None,
         attachment_max_mb: int = DEFAULT_ATTACHMENT_MB,
+        attachments: Attachments | None = None,
     ) -> None:
         """`clock` gives "now" (frozen in tests); `tz` is the display zone (None: local).
 
@@ -172,7 +188,8 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         that `u` can still take it back (zero sends at once). `problems`: sentences about the
         config (a mistyped keymap id) shown at start like a theme's. `attachment_hosts`: per
         account, the hosts the user allowed attachments from besides the account's and its
-        vendor's; `attachment_max_mb`: the biggest attachment downloaded.
+        vendor's; `attachment_max_mb`: the biggest attachment downloaded; `attachments`
+        fetches them (None: attachments are listed but not downloaded).
         """
         super().__init__()
         self.config_dir = Path(config_dir) if config_dir is not None else None
@@ -180,6 +197,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.downloads_dir = downloads_dir
         self.attachment_hosts = dict(attachment_hosts or {})
         self.attachment_max_mb = attachment_max_mb
+        self.attachments = attachments
         self.undo_window = undo_window
         self._opener = opener
         # Theme rules (themes/*.tcss, user .tcss) are read with app.tcss.
@@ -516,12 +534,11 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         self.notify(clean(message), markup=False, severity="error" if error else "information")
 
     # ---------------------------------------------------------------- files
-    def attachment_policy(self, account: str | None) -> AttachmentPolicy:
+    def attachment_policy(self, account: str | None) -> object:
         """Where `account`'s attachments may come from and how big they may be."""
-        from agentdesk.attachments import AttachmentPolicy
-
+        fetcher = self._attachment_fetcher()
         row = {row.name: row for row in self.store.accounts()}.get(account or "")
-        return AttachmentPolicy(
+        return fetcher.policy(
             account=account or "?",
             base_url=row.base_url if row else "",
             connector=row.connector if row else "",
@@ -529,11 +546,15 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             max_bytes=self.attachment_max_mb * 1024 * 1024,
         )
 
-    def download_file(self, url: str, name: str, policy: AttachmentPolicy) -> Path:
+    def _attachment_fetcher(self) -> Attachments:
+        if self.attachments is None:
+            raise RuntimeError("attachments cannot be downloaded from this window")
+        return self.attachments
+
+    def download_file(self, url: str, name: str, policy: object) -> Path:
         """Fetch an attachment into the downloads dir (call from a worker thread): only from
         the hosts `policy` allows, capped in size; refusals raise DownloadRefused."""
-        from agentdesk.attachments import download
-
+        fetcher = self._attachment_fetcher()
         directory = self.downloads_dir
         if directory is None:
             import platformdirs
@@ -541,7 +562,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
             directory = Path(platformdirs.user_downloads_dir())
         directory.mkdir(parents=True, exist_ok=True)
         target = _free_path(directory, _safe_filename(name))
-        return download(url, target, policy)
+        return fetcher.download(url, target, policy)
 
     def open_file(self, path: Path) -> None:
         """Open with the system's opener (xdg-open, open, the Windows shell)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentdesk.attachments import AttachmentPolicy, DownloadRefused, download
+from agentdesk.attachments import AttachmentFetcher, AttachmentPolicy, DownloadRefused, download
 from agentdesk.store import Store
 
 MB = 1024 * 1024
@@ -162,6 +162,7 @@ def test_the_app_builds_the_policy_from_the_account_and_the_config(
     app = AgentDeskApp(
         tmp_path / "cache.db", downloads_dir=tmp_path / "downloads",
         attachment_hosts={"acme": ("files.acme.test",)}, attachment_max_mb=1,
+        attachments=AttachmentFetcher(),
     )  # fmt: skip
     app.store = Store.open(tmp_path / "cache.db")
     try:

@@ -41,8 +41,9 @@ class HelpScreen(ModalScreen[None], inherit_bindings=False):
         self.query_one("#help-body", VerticalScroll).scroll_up(animate=False)
 
 
-def _scopes() -> list[tuple[str, type[DOMNode]]]:
-    from agentdesk.tui.app import AgentDeskApp
+def _scopes(app_class: type[DOMNode]) -> list[tuple[str, type[DOMNode]]]:
+    """Where bindings live; "everywhere" is the app's own, given so a screen never imports
+    the app that holds it."""
     from agentdesk.tui.screens.conflict import ConflictScreen
     from agentdesk.tui.screens.first_run import FirstRunScreen
     from agentdesk.tui.screens.inbox import InboxScreen
@@ -51,7 +52,7 @@ def _scopes() -> list[tuple[str, type[DOMNode]]]:
     from agentdesk.tui.widgets.window import WindowedList
 
     return [
-        ("everywhere", AgentDeskApp),
+        ("everywhere", app_class),
         ("inbox", InboxScreen),
         ("lists, thread", WindowedList),
         ("composer", Composer),
@@ -63,11 +64,11 @@ def _scopes() -> list[tuple[str, type[DOMNode]]]:
     ]
 
 
-def binding_ids() -> set[str]:
-    """Every binding id a `[keymap]` may name."""
+def binding_ids(app_class: type[App[object]]) -> set[str]:
+    """Every binding id a `[keymap]` may name, in `app_class` and its screens and widgets."""
     return {
         item.id
-        for _scope, node_class in _scopes()
+        for _scope, node_class in _scopes(app_class)
         for bindings in node_class._merge_bindings().key_to_bindings.values()
         for item in bindings
         if item.id is not None
@@ -78,7 +79,7 @@ def all_bindings(app: App[object]) -> list[tuple[str, str, str, str]]:
     """(scope, keys, description, id) for every binding, keys as the user's keymap sets them."""
     keymap: dict[str, str] = getattr(app, "_keymap", {}) or {}
     rows: list[tuple[str, str, str, str]] = []
-    for scope, node_class in _scopes():
+    for scope, node_class in _scopes(type(app)):
         seen: set[str] = set()
         for binding in node_class._merge_bindings().key_to_bindings.values():
             for item in binding:
@@ -101,8 +102,13 @@ def _keys_of(node_class: type[DOMNode], binding_id: str) -> str:
 
 
 def _display(key: str) -> str:
-    return {"question_mark": "?", "shift+tab": "shift+Tab", "tab": "Tab", "slash": "/",
-            "colon": ":"}.get(key, key)
+    return {
+        "question_mark": "?",
+        "shift+tab": "shift+Tab",
+        "tab": "Tab",
+        "slash": "/",
+        "colon": ":",
+    }.get(key, key)
 
 
 def binding_table(app: App[object]) -> Table:
