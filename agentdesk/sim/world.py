@@ -10,7 +10,7 @@ Shape of the data (vendor-neutral; a dialect such as `sim.zendesk` renders it as
   number the helpdesk had not linked yet), as real helpdesks do.
 * `Ticket` — one conversation, compact: its messages are not stored but generated on demand
   from the ticket's own seed (`World.comments`), which keeps 100k conversations / ~1M
-  messages fast to build and small in memory. Messages written later (issue 3: replies,
+  messages fast to build and small in memory. Messages written later (replies,
   notes, inbound) are appended to `Ticket.extra` and follow the generated ones.
 
 Times are whole Unix seconds (ints) inside the world; dialects format them.
@@ -143,7 +143,7 @@ class Comment:
     type: str = "Comment"  # or "VoiceComment"
     attachments: tuple[Attachment, ...] = ()
     data: dict[str, str | int] | None = None  # VoiceComment call data
-    marker: str | None = None  # idempotency key or marker a write carried (issue 3)
+    marker: str | None = None  # idempotency key or marker a write carried
     custom: dict[str, object] | None = None  # the write's custom metadata (Zendesk audits)
 
 
@@ -278,7 +278,7 @@ class World:
     def comment_count(self, ticket: Ticket) -> int:
         return ticket.n_generated + len(ticket.extra)
 
-    # ------------------------------------------------------------- writes (issue 3 builds on these)
+    # ------------------------------------------------------------- writes (builds on these)
     def touch(self, ticket: Ticket, at: int | None = None) -> None:
         """Bump `updated_at` (and the export position) after a change to the ticket."""
         at = self.timestamp() if at is None else at

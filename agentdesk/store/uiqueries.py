@@ -83,7 +83,7 @@ MENTION_SCAN_LIMIT = 500
 
 # ---------------------------------------------------------------- opening a conversation
 # Everything the thread and customer panes show, read in one go on a worker's connection so
-# the event loop only swaps finished data in (issue 7: open <= 30 ms, history keys never wait).
+# the event loop only swaps finished data in (open <= 30 ms, history keys never wait).
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from agentdesk.syncapi import SyncEvent, SyncRunner
 
-# Cold start (issue 7) pays only for what paints the inbox: the palette's providers, the help,
+# Cold start pays only for what paints the inbox: the palette's providers, the help,
 # first-run and supervisor screens, urllib (downloads) and subprocess (the system opener) are
 # imported when first used.
 
@@ -242,7 +242,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
     def run(self, *args: Any, **kwargs: Any) -> str | None:
         """Run the app in this process (the CLI; tests use `run_test`).
 
-        Cold start (issue 7): what is alive now (modules, classes, themes) lives as long as the
+        Cold start: what is alive now (modules, classes, themes) lives as long as the
         process, so it is frozen out of the collector's sight, and the collector waits until
         the first frame is painted; otherwise start-up's allocations trigger collections that
         re-scan it all (a 15 ms full collection just before the first frame). `_settle_gc`
@@ -267,7 +267,7 @@ class AgentDeskApp(App[str], inherit_bindings=False):
         """`self.theme = name` without its watcher's stylesheet refresh.
 
         Assigning App.theme schedules a re-parse and re-apply of every stylesheet (~10 ms of
-        cold start, issue 7), but before the app runs nothing has been parsed yet: the
+        cold start), but before the app runs nothing has been parsed yet: the
         stylesheet only needs the theme's variables before its first parse. The rest is what
         App._watch_theme does (theme classes, the ANSI filter).
         """

@@ -217,7 +217,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._data_version: int | None = None
         self.first_rows_at: float | None = None
         """perf_counter() when the list first had rows on screen (for the speed tests)."""
-        # Cold start (issue 7): the list on_mount focuses gets the first focus, rather than
+        # Cold start: the list on_mount focuses gets the first focus, rather than
         # Textual focusing the views pane and moving it (each move restyles both lists);
         # on_mount restores the default for later resumes.
         self.AUTO_FOCUS = "#conversations"
@@ -235,7 +235,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             with Vertical(id="centre"):
                 with Vertical(id="search-bar"):
                     # The search field is mounted when search first opens (`_search_field`):
-                    # the bar is hidden in the first frame (issue 7: ~4 ms of CSS and mount).
+                    # the bar is hidden in the first frame (~4 ms of CSS and mount).
                     yield Static(id="search-error")
                 yield WindowedList(id="conversations")
                 yield WindowedList(id="thread", show_cursor=False)
@@ -266,7 +266,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self.query_one("#conversations", WindowedList).focus()
         del self.AUTO_FOCUS  # back to the class's (Textual's) default
         self._data_version = store.data_version()
-        # Cold start (issue 7): the first page of the default view is one short index walk,
+        # Cold start: the first page of the default view is one short index walk,
         # read here so the first frame has rows; the full id list, the counts and the
         # notification baseline are read by workers after that frame is painted.
         first = userviews.first_ids(store, self.view_def(self.view_id), self.sort, FIRST_PAGE)

@@ -85,7 +85,7 @@ class Composer(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         yield Static(id="composer-hint")
         # The editor (TextArea: ~10 ms of imports, CSS and mounting) is not part of the first
-        # frame, where the composer is hidden: it is mounted right after that frame (issue 7).
+        # frame, where the composer is hidden: it is mounted right after that frame.
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._mount_editor)
