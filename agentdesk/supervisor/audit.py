@@ -82,7 +82,7 @@ def describe(action: str, payload: dict[str, object]) -> str:
         text = str(payload.get("text", ""))
         return f"{len(text)} characters"  # the words stay in the thread, not in the log
     if action == "status":
-        return f"status {payload.get('status')}"
+        return f"status {str(payload.get('status')).replace('_', ' ')}"  # on hold, as the picker says
     if action == "priority":
         return f"priority {payload.get('priority')}"
     if action == "tags":

@@ -57,3 +57,10 @@ async def test_the_audit_log_shows_whole_action_names(tmp_path):
         await pilot.app.workers.wait_for_complete()
         await wait_for(pilot, lambda: "priority" in screen_text(pilot))
         assert "priori…" not in screen_text(pilot)
+
+
+def test_the_audit_log_says_on_hold_as_the_status_picker_does():
+    from agentdesk.supervisor.audit import describe
+
+    assert describe("status", {"status": "on_hold"}) == "status on hold"
+    assert describe("status", {"status": "pending"}) == "status pending"

@@ -54,6 +54,8 @@ async def test_triage_tag_assign_priority_status_snooze_and_undo(fixture_store, 
         assert done[4].payload == {"until": "2025-03-03T13:00:00Z"}  # NOW + 2h
         snoozed = "#107 snoozed (locally) until 13:00 · queued · u undoes within 10 s"
         assert snoozed in _toasts(app)
+        assert "#107 assigned to you · queued" in _toasts(app)  # a name, never the address
+        assert "agent@acme.example" not in _toasts(app)
         # The list shows the pending sync state of the row.
         await wait_for(pilot, lambda: "↑" in "".join(lines(conversations)))
         # Undo the snooze while it is still pending.

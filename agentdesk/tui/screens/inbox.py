@@ -1213,7 +1213,12 @@ class InboxScreen(Screen[None], inherit_bindings=False):
                 payload = {"team": name}
             else:
                 payload = {"unassign": True}
-            self.queue_action(ids, "assign", payload, f"assigned to {name or 'nobody'}")
+            if kind == "unassign":
+                words = "unassigned"
+            else:  # the name the agent picked, not the address behind it
+                label = next((item.label for item in items if item.value == value), name)
+                words = "assigned to " + ("you" if label.endswith(" (me)") else label)
+            self.queue_action(ids, "assign", payload, words)
 
         self._pick(PickerScreen("Assign to", items, placeholder="agent or team"), chosen)
 
