@@ -546,7 +546,11 @@ class ApiClient:
             httpx.PoolTimeout: "too many requests in flight",
             httpx.ConnectError: "connection failed",
             httpx.ProxyError: "the proxy refused the connection",
-        }.get(type(exc), type(exc).__name__)
+            httpx.RemoteProtocolError: "the connection closed before the answer",
+            httpx.ReadError: "the connection broke while reading the answer",
+            httpx.WriteError: "the connection broke while sending",
+            httpx.UnsupportedProtocol: "the address is not http or https",
+        }.get(type(exc), "the connection failed")  # never a class name in an agent's sentence
         return Unreachable(
             f"cannot reach {self.vendor} at {self._host} for account {self.settings.name} to "
             f"{action} ({reason}) — check the network or proxy; agentdesk keeps working "

@@ -53,6 +53,15 @@ async def _direct(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     return fn(*args, **kwargs)
 
 
+def network_words(exc: BaseException) -> str:
+    """A network failure below the HTTP client (a timeout, a socket error) in an agent's words."""
+    if isinstance(exc, TimeoutError):
+        return "network error: no answer in time"
+    if isinstance(exc, ConnectionError):
+        return "network error: the connection was refused or broken"
+    return "network error: the network could not be used"
+
+
 @dataclass(slots=True)
 class PushResult:
     applied: int = 0
@@ -200,9 +209,7 @@ class PushEngine:
             )
         return result
 
-    async def _push_presence(
-        self, account: str, connector: Connector, result: PushResult
-    ) -> bool:
+    async def _push_presence(self, account: str, connector: Connector, result: PushResult) -> bool:
         """Send the agent's own presence set here, before anything else (and before the pull
         that would otherwise show the server's old value). Last write wins: a value picked
         while this one was in flight stays pending. False: the account cannot be reached or
@@ -233,7 +240,7 @@ class PushEngine:
             refusal = exc
         except (TimeoutError, OSError) as exc:
             result.offline = True
-            result.errors.append(f"network error: {type(exc).__name__}")
+            result.errors.append(network_words(exc))
             return False
         else:
             await self.db(self.store.presence_sent, account, wanted, reported)
@@ -345,7 +352,7 @@ class PushEngine:
             result.failed += 1
             return True
         except (TimeoutError, OSError) as exc:
-            await self._retry_later(mutation, f"network error: {type(exc).__name__}", None)
+            await self._retry_later(mutation, network_words(exc), None)
             result.retrying += 1
             result.offline = True
             return False

@@ -270,3 +270,31 @@ async def test_a_compressed_answer_is_decoded_within_the_size_cap(client, wbits)
     respx.get(URL).mock(return_value=httpx.Response(200, headers=headers, stream=Corrupt()))
     with pytest.raises(MalformedResponse, match="does not decompress"):
         await client.get_json(URL, action="list groups")
+
+
+async def test_a_server_that_hangs_up_mid_answer_is_a_sentence_without_a_class_name(clock):
+    import asyncio
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"gro")
+        await writer.drain()
+        writer.close()  # the answer stops short
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    api = ApiClient(
+        AccountSettings(name="acme", connector="zendesk", base_url=base, user="a@acme.com"),
+        vendor="Zendesk", auth=httpx.BasicAuth("a", "b"),
+        policy=HttpPolicy(backoff_base=0.01, backoff_max=0.02, max_attempts=2), sleep=clock.sleep,
+    )  # fmt: skip
+    try:
+        with pytest.raises(Unreachable) as info:
+            await api.get_json("/api/v2/groups.json", action="list groups")
+    finally:
+        await api.aclose()
+        server.close()
+        await server.wait_closed()
+    message = str(info.value)
+    assert "the connection" in message and "Error" not in message, message
