@@ -160,6 +160,34 @@ async def test_opening_the_composer_keeps_the_message_being_answered_on_screen(
         assert "Line 39 of the story" in "\n".join(lines(thread))
 
 
+async def test_what_the_agent_just_sent_is_on_screen_at_the_end_of_the_thread(
+    fixture_store, make_app
+):
+    store = Store.open(fixture_store)
+    cid = store.conversation_by_external_id("acme", "107")
+    long_thread = tuple(
+        _message(f"long{n}", "customer", "Tom Baker", f"Line {n} of the story", 100 + n, "social")
+        for n in range(60)
+    )
+    store.close()
+    other = Store.open(fixture_store)
+    other.apply_page("acme", Page("tickets", "c2", False, conversations=(_conversation(
+        "107", "c2", "social", "@acme your app is slow", 100, long_thread),)))
+    other.close()
+    app = make_app(fixture_store)
+    async with app.run_test(size=SIZE) as pilot:
+        inbox = await wait_for_rows(pilot)
+        await wait_for(pilot, lambda: inbox.open_conversation_id == cid)
+        thread = inbox.query_one("#thread", WindowedList)
+        await wait_for(pilot, lambda: "Line 59 of the story" in "\n".join(lines(thread)))
+        thread.scroll_to(y=0, animate=False, immediate=True)  # reading back up the thread
+        await settle(pilot)
+        await pilot.press("r", *"Fixed in 4.2", "ctrl+r")
+        await wait_for(pilot, lambda: "Fixed in 4.2" in "\n".join(lines(thread)))
+        await pilot.press("n", *"Told him about 4.2", "ctrl+r")
+        await wait_for(pilot, lambda: "Told him about 4.2" in "\n".join(lines(thread)))
+
+
 async def test_the_conflicts_view_speaks_the_agents_words_with_its_own_keys(
     fixture_store, make_app
 ):

@@ -210,6 +210,8 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._counts_inflight = False
         self._dirty = False
         self._first_load = True
+        self._reveal_sent_in: int | None = None
+        """The conversation whose thread is shown at its end when it next loads (a send)."""
         self._following_top = True
         """The list's top row is to be opened for the agent (start-up, a new sort). Once it is,
         the thread never changes by itself: rows arriving above move the cursor down with
@@ -619,6 +621,9 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         if message.source is None:
             return  # a refresh, and this conversation did not change: keep the wrapped lines
         keep_scroll = message.keep_scroll and conversation_id == self.open_conversation_id
+        if conversation_id == self._reveal_sent_in:
+            self._reveal_sent_in = None
+            keep_scroll = False  # what the agent just sent is at the end: show it
         self._close_composer_for_switch(conversation_id)
         self._open_signature = opened.signature
         self.open_conversation_id = conversation_id
@@ -1038,6 +1043,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             return
         composer.clear()
         store.delete_draft(cid)
+        self._reveal_sent_in = cid
         self._hide_composer()
         if message.resolve:
             self._resolve_and_advance([cid])
