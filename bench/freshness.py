@@ -324,6 +324,9 @@ async def _storm(
 
 
 def main() -> None:
+    import faulthandler
+
+    faulthandler.enable()  # a crash of the child leaves its stack in the run's log
     LOG.install()
     dialect, messages, span = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     storm, storm_wait = 0, 60.0
