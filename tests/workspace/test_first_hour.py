@@ -55,7 +55,7 @@ async def test_actions_and_the_copied_link_are_for_the_open_conversation_not_the
         assert app.clipboard == "https://acme.example.com/tickets/107"
 
 
-async def test_rows_arriving_above_never_change_the_open_conversation_and_the_cursor_follows_it(
+async def test_rows_arriving_above_never_change_the_open_conversation(
     fixture_store, make_app
 ):
     app = make_app(fixture_store)
@@ -67,9 +67,10 @@ async def test_rows_arriving_above_never_change_the_open_conversation_and_the_cu
         new_id = write_newest_conversation(fixture_store)
         await wait_for(pilot, lambda: conversations.source.key(0) == new_id)
         await settle(pilot)
-        # The agent has pressed nothing: what they read stays, and so does the cursor's row.
+        # The agent has pressed nothing: what they read stays; the untouched cursor keeps to
+        # the top, so the newest stay in view.
         assert inbox.open_conversation_id == reading
-        assert conversations.current_key == reading and conversations.cursor == 1
+        assert conversations.cursor == 0 and conversations.scroll_offset.y == 0
         await pilot.press("p", *"urg", "enter")  # a key pressed now acts on what is read
         await wait_for(pilot, lambda: not isinstance(app.screen, PickerScreen))
         assert "priority urgent" in _toasts(app)

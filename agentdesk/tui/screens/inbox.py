@@ -213,9 +213,11 @@ class InboxScreen(Screen[None], inherit_bindings=False):
         self._reveal_sent_in: int | None = None
         """The conversation whose thread is shown at its end when it next loads (a send)."""
         self._following_top = True
-        """The list's top row is to be opened for the agent (start-up, a new sort). Once it is,
-        the thread never changes by itself: rows arriving above move the cursor down with
-        the open conversation, so a key pressed while reading acts on what is being read."""
+        """Until the agent moves or acts, the list's cursor stays on its top row as rows
+        arrive above (start-up, a new sort): the newest stay in view."""
+        self._open_top = True
+        """The top row is to be opened once (start-up, a new sort). The thread never changes
+        by itself after that: actions act on the open conversation, wherever the cursor is."""
         self._data_version: int | None = None
         self.first_rows_at: float | None = None
         """perf_counter() when the list first had rows on screen (for the speed tests)."""
@@ -343,7 +345,7 @@ class InboxScreen(Screen[None], inherit_bindings=False):
     def set_sort(self, sort: str | None) -> None:
         """Re-order the list; its new top row is opened, as at start-up."""
         self.sort = sort
-        self._following_top = True
+        self._following_top = self._open_top = True
         self._reload_ids()
 
     def _set_list_title(self, count: int | None, *, failed: bool = False) -> None:
@@ -429,18 +431,19 @@ class InboxScreen(Screen[None], inherit_bindings=False):
             if isinstance(key, int):
                 # After the frame: at start-up its worker would compete with the first paint.
                 self.call_after_refresh(self._open_first, key)
-        elif self._following_top and ids and ids[0] != self._wanted_conversation:
-            self.open_conversation(ids[0])
-            self.stop_following_top()
+        elif self._open_top and ids:
+            self._open_top = False
+            if ids[0] != self._wanted_conversation:
+                self.open_conversation(ids[0])
 
     def _open_first(self, key: int) -> None:
-        if self._following_top:
+        if self._open_top:
+            self._open_top = False
             self.open_conversation(key)
-            self.stop_following_top()
 
     def stop_following_top(self) -> None:
-        """The agent moved or acted: from now on the cursor stays on their conversation."""
-        self._following_top = False
+        """The agent moved or acted: from now on the cursor stays on their row."""
+        self._following_top = self._open_top = False
 
     @on(WindowedList.CursorMoved, "#conversations")
     def _cursor_moved(self, event: WindowedList.CursorMoved) -> None:
